@@ -1,0 +1,341 @@
+//! Envelope encryption (DESIGN.md section 3).
+//!
+//! root key ──wraps──► keyring terms ──wrap──► one data key per secret version ──encrypts──► data
+//!
+//! Every layer is AES-256-GCM with a fresh random 96-bit nonce, and every ciphertext carries
+//! associated data naming where it belongs, so a row copied to another path, version or term
+//! fails authentication instead of decrypting.
+
+use crate::CryptoError;
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
+use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use rand::RngCore;
+use std::collections::BTreeMap;
+use std::fmt;
+use zeroize::Zeroizing;
+
+pub const KEY_BYTES: usize = 32;
+pub const NONCE_BYTES: usize = 12;
+/// Format of stored version ciphertexts; bumped if the layout or associated data ever change.
+pub const VERSION_FORMAT: i64 = 1;
+
+type KeyBytes = Zeroizing<[u8; KEY_BYTES]>;
+
+fn random_key() -> KeyBytes {
+    let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+    OsRng.fill_bytes(key.as_mut());
+    key
+}
+
+fn seal(key: &[u8; KEY_BYTES], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    // Encryption with a valid key and in-memory buffers cannot fail; an empty ciphertext
+    // would fail authentication on read rather than silently lose data.
+    let ciphertext = cipher
+        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .unwrap_or_default();
+    (nonce.to_vec(), ciphertext)
+}
+
+fn open(
+    key: &[u8; KEY_BYTES],
+    aad: &[u8],
+    nonce: &[u8],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if nonce.len() != NONCE_BYTES {
+        return Err(CryptoError::Malformed("nonce length"));
+    }
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Authentication)
+}
+
+fn key_from_vec(bytes: Zeroizing<Vec<u8>>) -> Result<KeyBytes, CryptoError> {
+    let array: [u8; KEY_BYTES] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("key length"))?;
+    Ok(Zeroizing::new(array))
+}
+
+/// The root key: wraps keyring terms. Never stored in the database.
+pub struct RootKey(KeyBytes);
+
+impl RootKey {
+    pub fn generate() -> Self {
+        Self(random_key())
+    }
+
+    pub fn from_base64(encoded: &str) -> Result<Self, CryptoError> {
+        let decoded = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| CryptoError::RootKey("not valid base64".into()))?,
+        );
+        if decoded.len() != KEY_BYTES {
+            return Err(CryptoError::RootKey(format!(
+                "must decode to {KEY_BYTES} bytes, got {}",
+                decoded.len()
+            )));
+        }
+        key_from_vec(decoded).map(Self)
+    }
+
+    /// Base64 of the key, for printing once in `--dev` mode or writing a key file.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_ref()))
+    }
+
+    pub fn wrap_term(&self, term: &TermKey) -> WrappedTerm {
+        let (nonce, wrapped_key) = seal(&self.0, &term_aad(term.term), term.key.as_ref());
+        WrappedTerm { term: term.term, nonce, wrapped_key }
+    }
+
+    pub fn unwrap_term(&self, wrapped: &WrappedTerm) -> Result<TermKey, CryptoError> {
+        let key = open(&self.0, &term_aad(wrapped.term), &wrapped.nonce, &wrapped.wrapped_key)?;
+        Ok(TermKey { term: wrapped.term, key: key_from_vec(key)? })
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKey(<redacted>)")
+    }
+}
+
+fn term_aad(term: i64) -> Vec<u8> {
+    format!("confmgr/v1/term|{term}").into_bytes()
+}
+
+/// One keyring term: a key-encryption key for data keys.
+pub struct TermKey {
+    term: i64,
+    key: KeyBytes,
+}
+
+impl TermKey {
+    pub fn generate(term: i64) -> Self {
+        Self { term, key: random_key() }
+    }
+    pub fn term(&self) -> i64 {
+        self.term
+    }
+}
+
+impl fmt::Debug for TermKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TermKey {{ term: {}, key: <redacted> }}", self.term)
+    }
+}
+
+/// A term as stored: its key encrypted under the root key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedTerm {
+    pub term: i64,
+    pub nonce: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+}
+
+/// Where a version's ciphertext belongs; bound into its associated data.
+#[derive(Clone, Copy, Debug)]
+pub struct VersionAddress<'a> {
+    pub mount: &'a str,
+    pub path: &'a str,
+    pub version: i64,
+}
+
+impl VersionAddress<'_> {
+    fn data_aad(&self) -> Vec<u8> {
+        format!("confmgr/v1/data|{}|{}|{}", self.mount, self.path, self.version).into_bytes()
+    }
+    fn dek_aad(&self, term: i64) -> Vec<u8> {
+        format!("confmgr/v1/dek|{term}|{}|{}|{}", self.mount, self.path, self.version)
+            .into_bytes()
+    }
+}
+
+/// The stored, encrypted form of one secret version.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedVersion {
+    pub format: i64,
+    pub term: i64,
+    pub dek_nonce: Vec<u8>,
+    pub wrapped_dek: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl fmt::Debug for SealedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedVersion {{ format: {}, term: {}, .. }}", self.format, self.term)
+    }
+}
+
+/// The unwrapped keyring terms held in memory; the newest term wraps new data keys.
+#[derive(Debug, Default)]
+pub struct Keyring {
+    terms: BTreeMap<i64, TermKey>,
+}
+
+impl Keyring {
+    pub fn unwrap_all(root: &RootKey, wrapped: &[WrappedTerm]) -> Result<Self, CryptoError> {
+        let mut terms = BTreeMap::new();
+        for w in wrapped {
+            terms.insert(w.term, root.unwrap_term(w)?);
+        }
+        Ok(Self { terms })
+    }
+
+    pub fn from_terms(terms: impl IntoIterator<Item = TermKey>) -> Self {
+        Self { terms: terms.into_iter().map(|t| (t.term, t)).collect() }
+    }
+
+    pub fn active_term(&self) -> Option<i64> {
+        self.terms.keys().next_back().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Encrypts `plaintext` under a fresh data key wrapped by the active term.
+    pub fn seal(&self, at: VersionAddress<'_>, plaintext: &[u8]) -> Result<SealedVersion, CryptoError> {
+        let term = self.terms.values().next_back().ok_or(CryptoError::UnknownTerm(0))?;
+        let data_key = random_key();
+        let (nonce, ciphertext) = seal(&data_key, &at.data_aad(), plaintext);
+        let (dek_nonce, wrapped_dek) = seal(&term.key, &at.dek_aad(term.term), data_key.as_ref());
+        Ok(SealedVersion {
+            format: VERSION_FORMAT,
+            term: term.term,
+            dek_nonce,
+            wrapped_dek,
+            nonce,
+            ciphertext,
+        })
+    }
+
+    pub fn open(&self, at: VersionAddress<'_>, sealed: &SealedVersion) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.format != VERSION_FORMAT {
+            return Err(CryptoError::UnsupportedFormat(sealed.format));
+        }
+        let term = self.terms.get(&sealed.term).ok_or(CryptoError::UnknownTerm(sealed.term))?;
+        let data_key = key_from_vec(open(
+            &term.key,
+            &at.dek_aad(sealed.term),
+            &sealed.dek_nonce,
+            &sealed.wrapped_dek,
+        )?)?;
+        open(&data_key, &at.data_aad(), &sealed.nonce, &sealed.ciphertext)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keyring() -> Keyring {
+        Keyring::from_terms([TermKey::generate(1)])
+    }
+
+    fn at(path: &str, version: i64) -> VersionAddress<'_> {
+        VersionAddress { mount: "secret", path, version }
+    }
+
+    #[test]
+    fn seal_open_round_trip() {
+        let ring = keyring();
+        let sealed = ring.seal(at("a/b", 1), b"hunter2").unwrap();
+        assert_eq!(sealed.term, 1);
+        assert_eq!(sealed.nonce.len(), NONCE_BYTES);
+        assert!(!sealed.ciphertext.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(ring.open(at("a/b", 1), &sealed).unwrap().as_slice(), b"hunter2");
+    }
+
+    #[test]
+    fn same_plaintext_twice_gives_different_ciphertexts() {
+        let ring = keyring();
+        let one = ring.seal(at("a", 1), b"same").unwrap();
+        let two = ring.seal(at("a", 1), b"same").unwrap();
+        assert_ne!(one.ciphertext, two.ciphertext);
+        assert_ne!(one.wrapped_dek, two.wrapped_dek);
+    }
+
+    #[test]
+    fn moved_ciphertext_fails() {
+        let ring = keyring();
+        let sealed = ring.seal(at("a", 1), b"x").unwrap();
+        assert_eq!(ring.open(at("b", 1), &sealed), Err(CryptoError::Authentication));
+        assert_eq!(ring.open(at("a", 2), &sealed), Err(CryptoError::Authentication));
+        let other = VersionAddress { mount: "other", path: "a", version: 1 };
+        assert_eq!(ring.open(other, &sealed), Err(CryptoError::Authentication));
+    }
+
+    #[test]
+    fn wrong_term_or_unknown_term_fails() {
+        let ring = Keyring::from_terms([TermKey::generate(1), TermKey::generate(2)]);
+        let mut sealed = ring.seal(at("a", 1), b"x").unwrap();
+        assert_eq!(sealed.term, 2);
+        sealed.term = 1;
+        assert_eq!(ring.open(at("a", 1), &sealed), Err(CryptoError::Authentication));
+        sealed.term = 9;
+        assert_eq!(ring.open(at("a", 1), &sealed), Err(CryptoError::UnknownTerm(9)));
+    }
+
+    #[test]
+    fn root_key_wraps_terms_and_wrong_root_fails() {
+        let root = RootKey::generate();
+        let term = TermKey::generate(1);
+        let wrapped = root.wrap_term(&term);
+        assert_eq!(root.unwrap_term(&wrapped).unwrap().key.as_ref(), term.key.as_ref());
+        assert_eq!(RootKey::generate().unwrap_term(&wrapped).err(), Some(CryptoError::Authentication));
+        let mut moved = wrapped.clone();
+        moved.term = 2;
+        assert_eq!(root.unwrap_term(&moved).err(), Some(CryptoError::Authentication));
+    }
+
+    #[test]
+    fn root_key_parsing() {
+        let root = RootKey::generate();
+        assert!(RootKey::from_base64(&root.to_base64()).is_ok());
+        assert!(matches!(RootKey::from_base64("not base64!"), Err(CryptoError::RootKey(_))));
+        assert!(matches!(RootKey::from_base64("AAAA"), Err(CryptoError::RootKey(m)) if m.contains("32 bytes")));
+    }
+
+    #[test]
+    fn debug_never_shows_key_material() {
+        let root = RootKey::generate();
+        let shown = format!("{root:?} {:?}", TermKey::generate(3));
+        assert!(!shown.contains(root.to_base64().as_str()));
+        assert!(shown.contains("redacted"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_single_byte_flip_is_detected(data in proptest::collection::vec(any::<u8>(), 1..200), pos in any::<usize>(), field in 0usize..4) {
+            let ring = keyring();
+            let mut sealed = ring.seal(at("p", 3), &data).unwrap();
+            let target = match field { 0 => &mut sealed.ciphertext, 1 => &mut sealed.nonce, 2 => &mut sealed.wrapped_dek, _ => &mut sealed.dek_nonce };
+            let i = pos % target.len();
+            target[i] ^= 0x01;
+            prop_assert!(ring.open(at("p", 3), &sealed).is_err());
+        }
+
+        #[test]
+        fn round_trips_any_data(data in proptest::collection::vec(any::<u8>(), 0..500)) {
+            let ring = keyring();
+            let sealed = ring.seal(at("p", 1), &data).unwrap();
+            let opened = ring.open(at("p", 1), &sealed).unwrap();
+            prop_assert_eq!(opened.as_slice(), data.as_slice());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! ConfMgr's domain: secret paths, envelope crypto, tokens, KV v2 rules.
+//! Pure functions and types only: no I/O, no async runtime, no database or web types.
+
+pub mod crypto;
+pub mod duration;
+pub mod error;
+pub mod kv;
+pub mod merge_patch;
+pub mod path;
+pub mod time;
+pub mod token;
+
+pub use error::{CryptoError, ValidationError};
