@@ -1,1 +1,18 @@
+//! ConfMgr storage: one set of SQL queries run through sqlx's `Any` driver against
+//! PostgreSQL (production, mutual TLS) or SQLite (embedded default). The queries stick to
+//! the dialect both share (`$n` placeholders, bigint/text/blob columns, `on conflict`),
+//! so there is one implementation to test, run against both backends.
 
+mod connect;
+mod error;
+mod keyring;
+mod kv;
+mod rows;
+mod system;
+mod tokens;
+mod tx;
+
+pub use connect::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use tokens::TokenRecord;
+pub use tx::StoreTx;

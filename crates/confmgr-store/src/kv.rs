@@ -1,0 +1,265 @@
+//! KV v2 tables: mounts' config, secrets' metadata and their encrypted versions.
+
+use crate::rows::{as_flag, flag};
+use crate::{StoreError, StoreTx};
+use confmgr_core::crypto::SealedVersion;
+use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at";
+const VERSION_COLUMNS: &str = "version, created_at, deletion_time, destroyed";
+
+impl StoreTx {
+    pub async fn kv_config(&mut self, mount: &str) -> Result<Option<KvConfig>, StoreError> {
+        let row = sqlx::query("select max_versions, cas_required, delete_version_after from kv_mounts where mount = $1")
+            .bind(mount.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|row| {
+            Ok(KvConfig {
+                max_versions: row.try_get("max_versions")?,
+                cas_required: flag(&row, "cas_required")?,
+                delete_version_after: row.try_get("delete_version_after")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn set_kv_config(&mut self, mount: &str, config: &KvConfig) -> Result<(), StoreError> {
+        sqlx::query("update kv_mounts set max_versions = $2, cas_required = $3, delete_version_after = $4 where mount = $1")
+            .bind(mount.to_owned())
+            .bind(config.max_versions)
+            .bind(as_flag(config.cas_required))
+            .bind(config.delete_version_after)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The secret's metadata, locked against concurrent writers until the transaction ends.
+    pub async fn secret_for_update(&mut self, mount: &str, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+        let sql = format!("select {SECRET_COLUMNS} from kv_secrets where mount = $1 and path = $2{}", self.for_update());
+        let row = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// The secret's metadata, creating an empty record first if there is none (rolled back
+    /// with the transaction if the caller's change fails).
+    pub async fn ensure_secret(&mut self, mount: &str, path: &str, now: i64) -> Result<SecretMeta, StoreError> {
+        sqlx::query(
+            "insert into kv_secrets (mount, path, created_at, updated_at) values ($1, $2, $3, $3)
+             on conflict (mount, path) do nothing",
+        )
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        self.secret_for_update(mount, path)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("secret vanished inside its own transaction".into()))
+    }
+
+    pub async fn update_secret(&mut self, mount: &str, path: &str, meta: &SecretMeta) -> Result<(), StoreError> {
+        let custom = meta
+            .custom_metadata
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "update kv_secrets set current_version = $3, oldest_version = $4, max_versions = $5, cas_required = $6,
+             delete_version_after = $7, custom_metadata = $8, updated_at = $9 where mount = $1 and path = $2",
+        )
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(meta.current_version)
+        .bind(meta.oldest_version)
+        .bind(meta.max_versions)
+        .bind(as_flag(meta.cas_required))
+        .bind(meta.delete_version_after)
+        .bind(custom)
+        .bind(meta.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_secret(&mut self, mount: &str, path: &str) -> Result<(), StoreError> {
+        for table in ["kv_versions", "kv_secrets"] {
+            sqlx::query(&format!("delete from {table} where mount = $1 and path = $2"))
+                .bind(mount.to_owned())
+                .bind(path.to_owned())
+                .execute(&mut *self.tx)
+                .await
+                ?;
+        }
+        Ok(true)
+    }
+
+    pub async fn versions(&mut self, mount: &str, path: &str) -> Result<Vec<VersionMeta>, StoreError> {
+        let sql = format!("select {VERSION_COLUMNS} from kv_versions where mount = $1 and path = $2 order by version");
+        let rows = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// One version's state and, unless destroyed, its encrypted data.
+    pub async fn sealed_version(
+        &mut self,
+        mount: &str,
+        path: &str,
+        version: i64,
+    ) -> Result<Option<(VersionMeta, Option<SealedVersion>)>, StoreError> {
+        let sql = format!(
+            "select {VERSION_COLUMNS}, format, term, dek_nonce, wrapped_dek, nonce, ciphertext
+             from kv_versions where mount = $1 and path = $2 and version = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(version)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let meta = version_from_row(&row)?;
+        let sealed = match row.try_get::<Option<i64>, _>("format")? {
+            None => None,
+            Some(format) => Some(SealedVersion {
+                format,
+                term: row.try_get("term")?,
+                dek_nonce: row.try_get("dek_nonce")?,
+                wrapped_dek: row.try_get("wrapped_dek")?,
+                nonce: row.try_get("nonce")?,
+                ciphertext: row.try_get("ciphertext")?,
+            }),
+        };
+        Ok(Some((meta, sealed)))
+    }
+
+    pub async fn insert_version(
+        &mut self,
+        mount: &str,
+        path: &str,
+        meta: &VersionMeta,
+        sealed: &SealedVersion,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into kv_versions (mount, path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext)
+             values ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(meta.version)
+        .bind(meta.created_at)
+        .bind(meta.deletion_time)
+        .bind(sealed.format)
+        .bind(sealed.term)
+        .bind(sealed.dek_nonce.clone())
+        .bind(sealed.wrapped_dek.clone())
+        .bind(sealed.nonce.clone())
+        .bind(sealed.ciphertext.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn prune_versions_below(&mut self, mount: &str, path: &str, below: i64) -> Result<(), StoreError> {
+        sqlx::query("delete from kv_versions where mount = $1 and path = $2 and version < $3")
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(below)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Soft-deletes (`Some(time)`) or undeletes (`None`) versions that are not destroyed.
+    pub async fn set_deletion_time(
+        &mut self,
+        mount: &str,
+        path: &str,
+        versions: &[i64],
+        deletion_time: Option<i64>,
+    ) -> Result<(), StoreError> {
+        for version in versions {
+            sqlx::query(
+                "update kv_versions set deletion_time = $4 where mount = $1 and path = $2 and version = $3 and destroyed = 0",
+            )
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(*version)
+            .bind(deletion_time)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Destroys versions: the wrapped data key and the ciphertext are erased, not just flagged.
+    pub async fn destroy_versions(&mut self, mount: &str, path: &str, versions: &[i64]) -> Result<(), StoreError> {
+        for version in versions {
+            sqlx::query(
+                "update kv_versions set destroyed = 1, format = null, term = null, dek_nonce = null,
+                 wrapped_dek = null, nonce = null, ciphertext = null
+                 where mount = $1 and path = $2 and version = $3",
+            )
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(*version)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every secret path that starts with `prefix` (a folder ending in `/`, or empty).
+    pub async fn paths_with_prefix(&mut self, mount: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // substr() rather than LIKE: no escaping of % and _ in user paths, same on both backends.
+        let rows = sqlx::query(
+            "select path from kv_secrets where mount = $1 and substr(path, 1, $3) = $2 order by path",
+        )
+        .bind(mount.to_owned())
+        .bind(prefix.to_owned())
+        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get::<String, _>("path")?)).collect()
+    }
+}
+
+fn secret_from_row(row: &AnyRow) -> Result<SecretMeta, StoreError> {
+    let custom: Option<String> = row.try_get("custom_metadata")?;
+    let custom_metadata = custom
+        .map(|text| serde_json::from_str::<BTreeMap<String, String>>(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("custom_metadata: {e}")))?;
+    Ok(SecretMeta {
+        current_version: row.try_get("current_version")?,
+        oldest_version: row.try_get("oldest_version")?,
+        max_versions: row.try_get("max_versions")?,
+        cas_required: flag(row, "cas_required")?,
+        delete_version_after: row.try_get("delete_version_after")?,
+        custom_metadata,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<VersionMeta, StoreError> {
+    Ok(VersionMeta {
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        deletion_time: row.try_get("deletion_time")?,
+        destroyed: flag(row, "destroyed")?,
+    })
+}

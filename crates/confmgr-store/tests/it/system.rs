@@ -1,0 +1,50 @@
+use crate::backends::Backends;
+use confmgr_core::crypto::{RootKey, TermKey};
+use confmgr_store::{StoreError, TokenRecord};
+
+#[tokio::test]
+async fn initialization_happens_once_and_keyring_round_trips() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let root = RootKey::generate();
+        let wrapped = root.wrap_term(&TermKey::generate(1));
+        let mut tx = store.begin().await.unwrap();
+        assert!(!tx.is_initialized().await.unwrap());
+        tx.mark_initialized(1).await.unwrap();
+        tx.insert_term(&wrapped, 1).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.is_initialized().await.unwrap());
+        assert!(matches!(tx.mark_initialized(2).await, Err(StoreError::AlreadyInitialized)));
+        drop(tx);
+
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.keyring_terms().await.unwrap(), vec![wrapped.clone()]);
+        assert!(root.unwrap_term(&tx.keyring_terms().await.unwrap()[0]).is_ok());
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_digest() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let record = TokenRecord {
+            digest: vec![7; 32],
+            accessor: "acc".into(),
+            display_name: "root".into(),
+            policies: vec!["root".into()],
+            client_id: None,
+            parent_accessor: None,
+            created_at: 5,
+            expires_at: Some(10),
+            revoked_at: None,
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_token(&record).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.token_by_digest(&[7; 32]).await.unwrap(), Some(record));
+        assert_eq!(tx.token_by_digest(&[8; 32]).await.unwrap(), None);
+    }
+}
