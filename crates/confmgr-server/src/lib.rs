@@ -1,1 +1,34 @@
+//! The ConfMgr server: configuration, HTTP API, services over storage and crypto.
 
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod launch;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+
+use axum::extract::Request;
+use axum::ServiceExt;
+use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tower::Layer;
+
+/// Serves the API on an already-bound listener until `shutdown` completes. Taking the
+/// listener and the shutdown future lets tests bind `127.0.0.1:0` and stop deterministically.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = http::router(state);
+    // The LIST rewrite must wrap the router: routing picks the handler by method.
+    let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
+    axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

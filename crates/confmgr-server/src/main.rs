@@ -1,1 +1,31 @@
-fn main() {}
+use clap::Parser;
+use confmgr_server::config::{Cli, Command};
+use confmgr_server::{launch, telemetry};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.args.log_format, &cli.args.log);
+    let settings = match cli.args.validate() {
+        Ok(settings) => settings,
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("error: {problem}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => launch::serve(&settings).await,
+        Command::Init => launch::init(&settings).await,
+        Command::Migrate => launch::migrate(&settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -38,9 +38,17 @@ impl StoreTx {
         Ok(())
     }
 
+    pub async fn secret(&mut self, mount: &str, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+        self.select_secret(mount, path, "").await
+    }
+
     /// The secret's metadata, locked against concurrent writers until the transaction ends.
     pub async fn secret_for_update(&mut self, mount: &str, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        let sql = format!("select {SECRET_COLUMNS} from kv_secrets where mount = $1 and path = $2{}", self.for_update());
+        self.select_secret(mount, path, self.for_update()).await
+    }
+
+    async fn select_secret(&mut self, mount: &str, path: &str, lock: &str) -> Result<Option<SecretMeta>, StoreError> {
+        let sql = format!("select {SECRET_COLUMNS} from kv_secrets where mount = $1 and path = $2{lock}");
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .bind(path.to_owned())
@@ -100,7 +108,7 @@ impl StoreTx {
                 .await
                 ?;
         }
-        Ok(true)
+        Ok(())
     }
 
     pub async fn versions(&mut self, mount: &str, path: &str) -> Result<Vec<VersionMeta>, StoreError> {

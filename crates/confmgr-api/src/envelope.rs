@@ -1,0 +1,45 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Vault's response envelope. Every Vault-shaped route answers in it, so existing clients
+/// (hvac, the vault CLI, External Secrets) parse ConfMgr's answers unchanged.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VaultResponse<T> {
+    pub request_id: String,
+    pub lease_id: String,
+    pub renewable: bool,
+    pub lease_duration: i64,
+    pub data: Option<T>,
+    pub wrap_info: Option<Value>,
+    pub warnings: Option<Vec<String>>,
+    pub auth: Option<Value>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mount_type: String,
+}
+
+impl<T> VaultResponse<T> {
+    pub fn new(request_id: String, data: Option<T>) -> Self {
+        Self {
+            request_id,
+            lease_id: String::new(),
+            renewable: false,
+            lease_duration: 0,
+            data,
+            wrap_info: None,
+            warnings: None,
+            auth: None,
+            mount_type: String::new(),
+        }
+    }
+
+    pub fn with_mount_type(mut self, mount_type: &str) -> Self {
+        self.mount_type = mount_type.to_owned();
+        self
+    }
+}
+
+/// Every error answers `{"errors": [...]}`; a missing path answers an empty list, as Vault does.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub errors: Vec<String>,
+}

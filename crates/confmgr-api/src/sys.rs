@@ -1,0 +1,38 @@
+//! `sys/*` and token bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/sys/health`, answered bare (not in the envelope), as Vault does.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct HealthResponse {
+    pub initialized: bool,
+    pub sealed: bool,
+    pub standby: bool,
+    pub performance_standby: bool,
+    pub replication_performance_mode: String,
+    pub replication_dr_mode: String,
+    pub server_time_utc: i64,
+    pub version: String,
+    pub cluster_name: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct TokenLookup {
+    pub accessor: String,
+    pub creation_time: i64,
+    pub creation_ttl: i64,
+    pub display_name: String,
+    pub entity_id: String,
+    pub expire_time: Option<String>,
+    pub explicit_max_ttl: i64,
+    pub id: String,
+    pub meta: Option<serde_json::Value>,
+    pub num_uses: i64,
+    pub orphan: bool,
+    pub path: String,
+    pub policies: Vec<String>,
+    pub renewable: bool,
+    pub ttl: i64,
+    #[serde(rename = "type")]
+    pub token_type: String,
+}

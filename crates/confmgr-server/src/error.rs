@@ -1,0 +1,88 @@
+//! The server's one error type, and the one place that maps errors to HTTP statuses.
+//! 5xx bodies stay generic; the detail goes to the log (never secret values: the
+//! errors below carry paths and reasons, not data).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use confmgr_api::ErrorBody;
+use confmgr_core::{CryptoError, ValidationError};
+use confmgr_store::StoreError;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A missing path: `{"errors": []}` like Vault.
+    #[error("not found")]
+    NotFound,
+    /// A deleted or destroyed version: 404 with the usual body and `data.data = null`.
+    #[error("version is deleted or destroyed")]
+    Gone(Value),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ValidationError> for Error {
+    fn from(error: ValidationError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub fn error_response(status: StatusCode, errors: Vec<String>) -> Response {
+    (status, Json(ErrorBody { errors })).into_response()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Invalid(message) => error_response(StatusCode::BAD_REQUEST, vec![message]),
+            Self::PermissionDenied => {
+                error_response(StatusCode::FORBIDDEN, vec!["permission denied".into()])
+            }
+            Self::NotFound => error_response(StatusCode::NOT_FOUND, vec![]),
+            Self::Gone(body) => (StatusCode::NOT_FOUND, Json(body)).into_response(),
+            Self::UnsupportedMediaType(message) => {
+                error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, vec![message])
+            }
+            Self::PayloadTooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec!["request body too large".into()],
+            ),
+            Self::Store(StoreError::Unavailable(source)) => {
+                tracing::error!(error = %source, "storage unavailable");
+                error_response(StatusCode::SERVICE_UNAVAILABLE, vec!["storage unavailable".into()])
+            }
+            Self::Crypto(ref source) => {
+                // Tampered, moved or undecryptable data: loud in the log, generic to the caller.
+                tracing::error!(error = %source, "decryption failed: stored data does not authenticate");
+                internal()
+            }
+            Self::Store(ref source) => {
+                tracing::error!(error = %source, "storage error");
+                internal()
+            }
+            Self::Internal(ref detail) => {
+                tracing::error!(error = %detail, "internal error");
+                internal()
+            }
+        }
+    }
+}
+
+fn internal() -> Response {
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, vec!["internal error".into()])
+}

@@ -1,0 +1,329 @@
+//! KV v2 routes on mount `secret`, in Vault's shapes.
+
+use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
+use crate::auth::Caller;
+use crate::body::JsonBody;
+use crate::error::{Error, Result};
+use crate::services::kv::{Kv, MetadataUpdate, Read};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use confmgr_api::kv::{
+    ConfigBody, ListResponse, MetadataRequest, MetadataResponse, ReadResponse, VersionSummary,
+    VersionsRequest, WriteRequest,
+};
+use confmgr_core::duration;
+use confmgr_core::kv::KvConfig;
+use confmgr_core::path::SecretPath;
+use confmgr_core::time::rfc3339;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const MOUNT: &str = "secret";
+const MAX_CUSTOM_METADATA_KEYS: usize = 64;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/secret/data/{*path}",
+            get(read).post(write).put(write).patch(patch).delete(delete_latest),
+        )
+        .route("/v1/secret/delete/{*path}", post(delete_versions).put(delete_versions))
+        .route("/v1/secret/undelete/{*path}", post(undelete_versions).put(undelete_versions))
+        .route("/v1/secret/destroy/{*path}", post(destroy_versions).put(destroy_versions))
+        .route(
+            "/v1/secret/metadata/{*path}",
+            get(metadata_or_list).post(write_metadata).put(write_metadata).delete(delete_metadata),
+        )
+        .route("/v1/secret/metadata", get(list_root))
+        .route("/v1/secret/metadata/", get(list_root))
+        .route("/v1/secret/config", get(read_config).post(write_config).put(write_config))
+        .route("/v1/secret/subkeys/{*path}", get(subkeys))
+}
+
+fn kv(state: &AppState) -> Kv<'_> {
+    Kv { store: &state.store, keyring: &state.keyring, mount: MOUNT }
+}
+
+#[derive(Deserialize, Default)]
+struct VersionQuery {
+    version: Option<i64>,
+    depth: Option<u32>,
+    list: Option<String>,
+}
+
+impl VersionQuery {
+    fn version(&self) -> Result<Option<i64>> {
+        match self.version {
+            Some(v) if v < 0 => Err(Error::Invalid("version must be a non-negative integer".into())),
+            other => Ok(other),
+        }
+    }
+    fn is_list(&self) -> bool {
+        matches!(self.list.as_deref(), Some("true" | "1"))
+    }
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    Path(raw): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response> {
+    let path = SecretPath::parse(&raw)?;
+    match kv(&state).read(&path, query.version()?).await? {
+        Read::Found(view) => {
+            let metadata = version_metadata(&view);
+            Ok(Json(kv_envelope(id, ReadResponse { data: view.data, metadata })).into_response())
+        }
+        Read::Gone(view) => {
+            Err(gone(kv_envelope(id, ReadResponse { data: None, metadata: version_metadata(&view) })))
+        }
+    }
+}
+
+fn write_parts(request: WriteRequest) -> Result<(serde_json::Map<String, Value>, Option<i64>)> {
+    let Some(Value::Object(data)) = request.data else {
+        return Err(Error::Invalid("no data provided".into()));
+    };
+    let cas = request.options.and_then(|o| o.cas);
+    if cas.is_some_and(|c| c < 0) {
+        return Err(Error::Invalid("cas must be a non-negative integer".into()));
+    }
+    Ok((data, cas))
+}
+
+async fn write(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<WriteRequest>,
+) -> Result<Response> {
+    let path = SecretPath::parse(&raw)?;
+    let (data, cas) = write_parts(request)?;
+    let view = kv(&state).write(&path, data, cas).await?;
+    Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<WriteRequest>,
+) -> Result<Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/merge-patch+json") {
+        return Err(Error::UnsupportedMediaType(
+            "PATCH requires Content-Type: application/merge-patch+json".into(),
+        ));
+    }
+    let path = SecretPath::parse(&raw)?;
+    let (data, cas) = write_parts(request)?;
+    let view = kv(&state).patch(&path, data, cas).await?;
+    Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
+}
+
+async fn delete_latest(State(state): State<AppState>, _caller: Caller, Path(raw): Path<String>) -> Result<Response> {
+    kv(&state).delete_latest(&SecretPath::parse(&raw)?).await?;
+    Ok(no_content())
+}
+
+async fn delete_versions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<VersionsRequest>,
+) -> Result<Response> {
+    kv(&state).delete_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    Ok(no_content())
+}
+
+async fn undelete_versions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<VersionsRequest>,
+) -> Result<Response> {
+    kv(&state).undelete_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    Ok(no_content())
+}
+
+async fn destroy_versions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<VersionsRequest>,
+) -> Result<Response> {
+    kv(&state).destroy_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    Ok(no_content())
+}
+
+async fn metadata_or_list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    Path(raw): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response> {
+    if query.is_list() {
+        return list(&state, id, &raw).await;
+    }
+    let path = SecretPath::parse(&raw)?;
+    let (meta, versions) = kv(&state).metadata(&path).await?;
+    let body = MetadataResponse {
+        cas_required: meta.cas_required,
+        created_time: rfc3339(meta.created_at),
+        current_version: meta.current_version,
+        custom_metadata: meta.custom_metadata,
+        delete_version_after: duration::format_seconds(meta.delete_version_after),
+        max_versions: meta.max_versions,
+        oldest_version: meta.oldest_version,
+        updated_time: rfc3339(meta.updated_at),
+        versions: versions
+            .iter()
+            .map(|v| {
+                let summary = VersionSummary {
+                    created_time: rfc3339(v.created_at),
+                    deletion_time: v.deletion_time.map(rfc3339).unwrap_or_default(),
+                    destroyed: v.destroyed,
+                };
+                (v.version.to_string(), summary)
+            })
+            .collect(),
+    };
+    Ok(Json(kv_envelope(id, body)).into_response())
+}
+
+async fn list_root(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response> {
+    if !query.is_list() {
+        return Err(Error::Invalid("missing secret path".into()));
+    }
+    list(&state, id, "").await
+}
+
+async fn list(state: &AppState, id: RequestId, raw: &str) -> Result<Response> {
+    let prefix = SecretPath::parse_prefix(raw)?;
+    let keys = kv(state).list(&prefix).await?;
+    Ok(Json(kv_envelope(id, ListResponse { keys })).into_response())
+}
+
+fn seconds(value: &Value, field: &str) -> Result<i64> {
+    match value {
+        Value::String(text) => Ok(duration::parse_seconds(text)?),
+        Value::Number(n) => n
+            .as_i64()
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| Error::Invalid(format!("{field} must be a non-negative duration"))),
+        _ => Err(Error::Invalid(format!("{field} must be a duration string such as \"1h30m\""))),
+    }
+}
+
+fn non_negative(value: Option<i64>, field: &str) -> Result<Option<i64>> {
+    match value {
+        Some(v) if v < 0 => Err(Error::Invalid(format!("{field} must be a non-negative integer"))),
+        other => Ok(other),
+    }
+}
+
+fn check_custom_metadata(custom: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if custom.len() > MAX_CUSTOM_METADATA_KEYS {
+        return Err(Error::Invalid(format!("custom_metadata may hold at most {MAX_CUSTOM_METADATA_KEYS} keys")));
+    }
+    for (key, value) in custom {
+        if key.is_empty() || key.len() > 128 || value.len() > 512 {
+            return Err(Error::Invalid(
+                "custom_metadata keys must be 1 to 128 bytes and values at most 512 bytes".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn write_metadata(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<MetadataRequest>,
+) -> Result<Response> {
+    let path = SecretPath::parse(&raw)?;
+    if let Some(custom) = &request.custom_metadata {
+        check_custom_metadata(custom)?;
+    }
+    let update = MetadataUpdate {
+        max_versions: non_negative(request.max_versions, "max_versions")?,
+        cas_required: request.cas_required,
+        delete_version_after: request
+            .delete_version_after
+            .as_ref()
+            .map(|v| seconds(v, "delete_version_after"))
+            .transpose()?,
+        custom_metadata: request.custom_metadata,
+    };
+    kv(&state).update_metadata(&path, update).await?;
+    Ok(no_content())
+}
+
+async fn delete_metadata(State(state): State<AppState>, _caller: Caller, Path(raw): Path<String>) -> Result<Response> {
+    kv(&state).delete_metadata(&SecretPath::parse(&raw)?).await?;
+    Ok(no_content())
+}
+
+async fn read_config(State(state): State<AppState>, _caller: Caller, id: RequestId) -> Result<Response> {
+    let config = kv(&state).mount_config().await?;
+    let body = json!({
+        "max_versions": config.max_versions,
+        "cas_required": config.cas_required,
+        "delete_version_after": duration::format_seconds(config.delete_version_after),
+    });
+    Ok(Json(kv_envelope(id, body)).into_response())
+}
+
+async fn write_config(
+    State(state): State<AppState>,
+    _caller: Caller,
+    JsonBody(request): JsonBody<ConfigBody>,
+) -> Result<Response> {
+    let service = kv(&state);
+    let current = service.mount_config().await?;
+    let config = KvConfig {
+        max_versions: non_negative(request.max_versions, "max_versions")?.unwrap_or(current.max_versions),
+        cas_required: request.cas_required.unwrap_or(current.cas_required),
+        delete_version_after: match &request.delete_version_after {
+            Some(v) => seconds(v, "delete_version_after")?,
+            None => current.delete_version_after,
+        },
+    };
+    service.set_mount_config(&config).await?;
+    Ok(no_content())
+}
+
+async fn subkeys(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+    Path(raw): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Response> {
+    let path = SecretPath::parse(&raw)?;
+    let depth = query.depth.unwrap_or(0);
+    match kv(&state).read(&path, query.version()?).await? {
+        Read::Found(view) => {
+            let shape = confmgr_core::kv::subkeys(&view.data.clone().unwrap_or_default(), depth);
+            let body = json!({"subkeys": shape, "metadata": version_metadata(&view)});
+            Ok(Json(kv_envelope(id, body)).into_response())
+        }
+        Read::Gone(view) => Err(gone(kv_envelope(id, json!({"subkeys": null, "metadata": version_metadata(&view)})))),
+    }
+}

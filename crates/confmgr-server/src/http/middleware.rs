@@ -1,0 +1,53 @@
+use crate::error::error_response;
+use axum::extract::Request;
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Vault clients send `LIST path`; axum routes only standard methods, so `LIST` becomes
+/// `GET path?list=true` before routing.
+pub fn rewrite_list_method(mut request: Request) -> Request {
+    if request.method().as_str() != "LIST" {
+        return request;
+    }
+    *request.method_mut() = Method::GET;
+    let uri = request.uri();
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{}?{query}&list=true", uri.path()),
+        None => format!("{}?list=true", uri.path()),
+    };
+    if let Ok(rewritten) = Uri::builder().path_and_query(path_and_query).build() {
+        *request.uri_mut() = rewritten;
+    }
+    request
+}
+
+/// Errors produced outside our handlers (unknown method, body limit, timeout, extractor
+/// rejections) come as plain text; every error answered by ConfMgr is `{"errors": [...]}`.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "unsupported operation".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE => "request timed out".to_owned(),
+        _ => {
+            let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_lowercase()
+            } else {
+                text
+            }
+        }
+    };
+    error_response(status, vec![message])
+}

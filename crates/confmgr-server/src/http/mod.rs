@@ -1,0 +1,44 @@
+//! The HTTP surface: one router per resource, merged here, wrapped in the limits every
+//! route shares (body size, timeout, request id, JSON error bodies, the `LIST` method).
+
+mod kv;
+mod middleware;
+mod render;
+mod sys;
+mod token;
+
+use crate::error::error_response;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use middleware::rewrite_list_method;
+
+pub fn api_router() -> Router<AppState> {
+    Router::new().merge(kv::router()).merge(sys::router()).merge(token::router())
+}
+
+/// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,
+/// which must run before routing: see `crate::app`).
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    api_router()
+        .fallback(|| async {
+            error_response(StatusCode::NOT_FOUND, vec!["no handler for route".into()])
+        })
+        // Innermost first: each `layer` wraps everything above it.
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, state.limits.request_timeout))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+

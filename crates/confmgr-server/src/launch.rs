@@ -1,0 +1,143 @@
+//! What `main` does for each subcommand, kept out of `main.rs` so tests can drive it.
+
+use crate::config::{RootKeySource, Settings};
+use crate::services::bootstrap::{self, UnlockError};
+use crate::state::{AppState, Limits};
+use anyhow::{bail, Context};
+use confmgr_core::crypto::RootKey;
+use confmgr_core::token::Token;
+use confmgr_store::{Store, StoreError};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.dev {
+        if let Some(dir) = settings.database_url.strip_prefix("sqlite://").and_then(|p| Path::new(p).parent()) {
+            create_private_dir(dir)?;
+        }
+    }
+    let store = Store::connect(&settings.database_url, &settings.store)
+        .await
+        .context("cannot connect to the database (CONFMGR_DATABASE_URL)")?;
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))
+}
+
+fn root_key(source: &RootKeySource) -> anyhow::Result<RootKey> {
+    match source {
+        RootKeySource::Given(key) => RootKey::from_base64(&key.to_base64()).map_err(Into::into),
+        RootKeySource::DevFile(path) if path.exists() => {
+            crate::config::read_root_key_file(path).map_err(|e| anyhow::anyhow!("CONFMGR_ROOT_KEY_FILE: {e}"))
+        }
+        RootKeySource::DevFile(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Some(dir) = path.parent() {
+                create_private_dir(dir)?;
+            }
+            let key = RootKey::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            file.write_all(key.to_base64().as_bytes())?;
+            tracing::warn!(path = %path.display(), "--dev generated a root key and keeps it beside the data: development only");
+            Ok(key)
+        }
+    }
+}
+
+/// `confmgr-server migrate`.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_store(settings).await?.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// `confmgr-server init`: prints the root token on stdout, once.
+pub async fn init(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let root = root_key(&settings.root_key)?;
+    match bootstrap::initialize(&store, &root, Token::generate()).await {
+        Ok(token) => {
+            println!("Root token (shown once; store it safely): {}", token.expose());
+            Ok(())
+        }
+        Err(crate::error::Error::Store(StoreError::AlreadyInitialized)) => {
+            bail!("the database is already initialized; `init` runs once per database and its root token was printed then")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Everything the server needs before it can take requests: storage, keyring, state.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
+    let store = open_store(settings).await?;
+    let root = root_key(&settings.root_key)?;
+    if settings.dev {
+        dev_bootstrap(&store, &root, settings).await?;
+    }
+    let keyring = bootstrap::unlock(&store, &root).await.map_err(|e| match e {
+        UnlockError::Other(inner) => anyhow::Error::from(inner),
+        other => anyhow::anyhow!(other),
+    })?;
+    Ok(AppState {
+        store,
+        keyring: Arc::new(keyring),
+        limits: Limits { max_body_bytes: settings.max_body_bytes, request_timeout: settings.request_timeout },
+    })
+}
+
+async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> anyhow::Result<()> {
+    tracing::warn!("running in --dev mode: SQLite, a generated root key and a root token printed on start. Never use this for real secrets");
+    let fixed = settings.dev_root_token.clone().map(Token::from_string);
+    if !bootstrap::is_initialized(store).await? {
+        let token = bootstrap::initialize(store, root, fixed.unwrap_or_else(Token::generate)).await?;
+        println!("Root token (shown once): {}", token.expose());
+        let _ = std::io::stdout().flush();
+    } else if let Some(token) = fixed {
+        bootstrap::ensure_root_token(store, &token).await?;
+    }
+    Ok(())
+}
+
+/// `confmgr-server` / `confmgr-server serve`.
+pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let state = prepare(settings).await?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (http)");
+    let store = state.store.clone();
+    crate::run(state, listener, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

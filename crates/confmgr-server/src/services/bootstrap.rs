@@ -1,0 +1,80 @@
+//! Start-up: initialize an empty database, open the keyring of an existing one.
+
+use crate::error::{Error, Result};
+use confmgr_core::crypto::{Keyring, RootKey, TermKey};
+use confmgr_core::time::now_micros;
+use confmgr_core::token::{self, Token};
+use confmgr_store::{Store, StoreError, TokenRecord};
+
+/// Creates keyring term 1 and a root token in one transaction. Runs once per database.
+pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Result<Token> {
+    let now = now_micros();
+    let mut tx = store.begin().await?;
+    tx.mark_initialized(now).await?;
+    tx.insert_term(&root.wrap_term(&TermKey::generate(1)), now).await?;
+    tx.insert_token(&root_token_record(&root_token, now)).await?;
+    tx.commit().await?;
+    Ok(root_token)
+}
+
+/// Registers a caller-chosen root token (`--dev-root-token`) if it is not there yet.
+pub async fn ensure_root_token(store: &Store, root_token: &Token) -> Result<()> {
+    let mut tx = store.begin().await?;
+    tx.insert_token(&root_token_record(root_token, now_micros())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn root_token_record(root_token: &Token, now: i64) -> TokenRecord {
+    TokenRecord {
+        digest: root_token.digest(),
+        accessor: token::new_accessor(),
+        display_name: "root".into(),
+        policies: vec!["root".into()],
+        client_id: None,
+        parent_accessor: None,
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn is_initialized(store: &Store) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let initialized = tx.is_initialized().await?;
+    tx.commit().await?;
+    Ok(initialized)
+}
+
+/// Why the server will not start; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error("the database is not initialized: run `confmgr-server init` first")]
+    NotInitialized,
+    #[error("the root key does not open this database's keyring: CONFMGR_ROOT_KEY / CONFMGR_ROOT_KEY_FILE is not the key this database was initialized with")]
+    WrongRootKey,
+    #[error("the database is initialized but holds no keyring terms: restore it from a backup")]
+    EmptyKeyring,
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl From<StoreError> for UnlockError {
+    fn from(error: StoreError) -> Self {
+        Self::Other(Error::Store(error))
+    }
+}
+
+/// Unwraps every keyring term with the root key; fails closed on the first that does not open.
+pub async fn unlock(store: &Store, root: &RootKey) -> Result<Keyring, UnlockError> {
+    let mut tx = store.begin().await?;
+    if !tx.is_initialized().await? {
+        return Err(UnlockError::NotInitialized);
+    }
+    let wrapped = tx.keyring_terms().await?;
+    tx.commit().await?;
+    if wrapped.is_empty() {
+        return Err(UnlockError::EmptyKeyring);
+    }
+    Keyring::unwrap_all(root, &wrapped).map_err(|_| UnlockError::WrongRootKey)
+}
