@@ -234,11 +234,10 @@ impl StoreTx {
     pub async fn paths_with_prefix(&mut self, mount: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
         // substr() rather than LIKE: no escaping of % and _ in user paths, same on both backends.
         let rows = sqlx::query(
-            "select path from kv_secrets where mount = $1 and substr(path, 1, $3) = $2 order by path",
+            "select path from kv_secrets where mount = $1 and substr(path, 1, length($2)) = $2",
         )
         .bind(mount.to_owned())
         .bind(prefix.to_owned())
-        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(|row| Ok(row.try_get::<String, _>("path")?)).collect()

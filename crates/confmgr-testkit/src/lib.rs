@@ -16,6 +16,7 @@ mod certs;
 mod conn;
 mod docker;
 mod local;
+mod server;
 mod urls;
 mod watchdog;
 
@@ -27,6 +28,7 @@ use tokio::sync::OnceCell;
 
 pub use certs::CertPaths;
 pub use conn::connect;
+pub use server::{free_port, ServerProcess};
 
 /// Environment variable naming an existing server to use instead of starting
 /// one.

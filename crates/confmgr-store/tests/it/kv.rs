@@ -75,7 +75,9 @@ async fn prefix_listing_is_literal() {
         }
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.paths_with_prefix("secret", "a/").await.unwrap(), vec!["a/b", "a/c/d"]);
+        let mut found = tx.paths_with_prefix("secret", "a/").await.unwrap();
+        found.sort();
+        assert_eq!(found, vec!["a/b", "a/c/d"]);
         assert_eq!(tx.paths_with_prefix("secret", "a%/").await.unwrap(), vec!["a%/e"]);
         assert_eq!(tx.paths_with_prefix("secret", "").await.unwrap().len(), 5);
         let config = KvConfig { max_versions: 3, cas_required: true, delete_version_after: 60 };

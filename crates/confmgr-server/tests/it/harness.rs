@@ -1,0 +1,104 @@
+//! A server running in this process on 127.0.0.1:0, on a fresh database of either backend.
+
+use confmgr_core::crypto::RootKey;
+use confmgr_core::token::Token;
+use confmgr_server::services::bootstrap;
+use confmgr_server::state::{AppState, Limits};
+use confmgr_store::{Store, StoreOptions};
+use confmgr_testkit::TestPostgres;
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub const BOTH: [Db; 2] = [Db::Sqlite, Db::Postgres];
+
+/// A fresh database URL for the backend (the SQLite file lives as long as the returned dir).
+pub async fn fresh_url(db: Db) -> (String, Option<tempfile::TempDir>) {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            (format!("sqlite://{}", dir.path().join("confmgr.db").display()), Some(dir))
+        }
+        Db::Postgres => (TestPostgres::shared().await.unwrap().fresh_database().await.unwrap(), None),
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub db_url: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn start(db: Db) -> Self {
+        Self::start_with(db, Limits::default()).await
+    }
+
+    pub async fn start_with(db: Db, limits: Limits) -> Self {
+        let (db_url, dir) = fresh_url(db).await;
+        let store = Store::connect(&db_url, &StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let root = RootKey::generate();
+        let token = bootstrap::initialize(&store, &root, Token::generate()).await.unwrap();
+        let keyring = bootstrap::unlock(&store, &root).await.unwrap();
+        let state = AppState { store, keyring: Arc::new(keyring), limits };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(confmgr_server::run(state, listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            token: token.expose().to_owned(),
+            db_url,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> RequestBuilder {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        self.client.request(method, format!("{}{path}", self.base)).header("X-Vault-Token", &self.token)
+    }
+
+    /// Sends a request and returns status and JSON body (Null for an empty body).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    /// A raw connection to the database behind the server, for inspecting stored rows.
+    pub async fn raw_db(&self) -> sqlx::AnyPool {
+        sqlx::AnyPool::connect(&self.db_url).await.unwrap()
+    }
+}
+
+pub async fn send(request: RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

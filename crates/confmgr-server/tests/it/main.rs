@@ -1,0 +1,9 @@
+//! HTTP tests through a real socket, against SQLite and PostgreSQL over mutual TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod hvac;
+mod kv_api;
+mod limits;
+mod process;
+mod security;
