@@ -32,7 +32,7 @@ create table tokens (
 -- kv v2 mounts and their `config`
 create table kv_mounts (
     mount text primary key,
-    max_versions bigint not null default 10,
+    max_versions bigint not null default 0,            -- 0 = the default of 10, as in Vault
     cas_required bigint not null default 0,
     delete_version_after bigint not null default 0   -- seconds, 0 = never
 );

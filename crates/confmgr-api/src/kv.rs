@@ -43,6 +43,20 @@ pub struct MetadataRequest {
     pub custom_metadata: Option<BTreeMap<String, String>>,
 }
 
+/// `PATCH secret/metadata/:path` (JSON merge patch): a null custom_metadata value removes that key.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataPatchRequest {
+    #[serde(default)]
+    pub max_versions: Option<i64>,
+    #[serde(default)]
+    pub cas_required: Option<bool>,
+    #[serde(default)]
+    pub delete_version_after: Option<Value>,
+    #[serde(default)]
+    pub custom_metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
 /// `GET|POST secret/config`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct ConfigBody {

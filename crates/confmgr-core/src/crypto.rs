@@ -34,7 +34,13 @@ fn seal(key: &[u8; KEY_BYTES], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8
     // Encryption with a valid key and in-memory buffers cannot fail; an empty ciphertext
     // would fail authentication on read rather than silently lose data.
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .unwrap_or_default();
     (nonce.to_vec(), ciphertext)
 }
@@ -50,7 +56,13 @@ fn open(
     }
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::Authentication)
 }
@@ -93,12 +105,24 @@ impl RootKey {
 
     pub fn wrap_term(&self, term: &TermKey) -> WrappedTerm {
         let (nonce, wrapped_key) = seal(&self.0, &term_aad(term.term), term.key.as_ref());
-        WrappedTerm { term: term.term, nonce, wrapped_key }
+        WrappedTerm {
+            term: term.term,
+            nonce,
+            wrapped_key,
+        }
     }
 
     pub fn unwrap_term(&self, wrapped: &WrappedTerm) -> Result<TermKey, CryptoError> {
-        let key = open(&self.0, &term_aad(wrapped.term), &wrapped.nonce, &wrapped.wrapped_key)?;
-        Ok(TermKey { term: wrapped.term, key: key_from_vec(key)? })
+        let key = open(
+            &self.0,
+            &term_aad(wrapped.term),
+            &wrapped.nonce,
+            &wrapped.wrapped_key,
+        )?;
+        Ok(TermKey {
+            term: wrapped.term,
+            key: key_from_vec(key)?,
+        })
     }
 }
 
@@ -120,7 +144,10 @@ pub struct TermKey {
 
 impl TermKey {
     pub fn generate(term: i64) -> Self {
-        Self { term, key: random_key() }
+        Self {
+            term,
+            key: random_key(),
+        }
     }
     pub fn term(&self) -> i64 {
         self.term
@@ -151,11 +178,18 @@ pub struct VersionAddress<'a> {
 
 impl VersionAddress<'_> {
     fn data_aad(&self) -> Vec<u8> {
-        format!("confmgr/v1/data|{}|{}|{}", self.mount, self.path, self.version).into_bytes()
+        format!(
+            "confmgr/v1/data|{}|{}|{}",
+            self.mount, self.path, self.version
+        )
+        .into_bytes()
     }
     fn dek_aad(&self, term: i64) -> Vec<u8> {
-        format!("confmgr/v1/dek|{term}|{}|{}|{}", self.mount, self.path, self.version)
-            .into_bytes()
+        format!(
+            "confmgr/v1/dek|{term}|{}|{}|{}",
+            self.mount, self.path, self.version
+        )
+        .into_bytes()
     }
 }
 
@@ -172,7 +206,11 @@ pub struct SealedVersion {
 
 impl fmt::Debug for SealedVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedVersion {{ format: {}, term: {}, .. }}", self.format, self.term)
+        write!(
+            f,
+            "SealedVersion {{ format: {}, term: {}, .. }}",
+            self.format, self.term
+        )
     }
 }
 
@@ -192,7 +230,9 @@ impl Keyring {
     }
 
     pub fn from_terms(terms: impl IntoIterator<Item = TermKey>) -> Self {
-        Self { terms: terms.into_iter().map(|t| (t.term, t)).collect() }
+        Self {
+            terms: terms.into_iter().map(|t| (t.term, t)).collect(),
+        }
     }
 
     pub fn active_term(&self) -> Option<i64> {
@@ -208,8 +248,16 @@ impl Keyring {
     }
 
     /// Encrypts `plaintext` under a fresh data key wrapped by the active term.
-    pub fn seal(&self, at: VersionAddress<'_>, plaintext: &[u8]) -> Result<SealedVersion, CryptoError> {
-        let term = self.terms.values().next_back().ok_or(CryptoError::UnknownTerm(0))?;
+    pub fn seal(
+        &self,
+        at: VersionAddress<'_>,
+        plaintext: &[u8],
+    ) -> Result<SealedVersion, CryptoError> {
+        let term = self
+            .terms
+            .values()
+            .next_back()
+            .ok_or(CryptoError::UnknownTerm(0))?;
         let data_key = random_key();
         let (nonce, ciphertext) = seal(&data_key, &at.data_aad(), plaintext);
         let (dek_nonce, wrapped_dek) = seal(&term.key, &at.dek_aad(term.term), data_key.as_ref());
@@ -223,11 +271,18 @@ impl Keyring {
         })
     }
 
-    pub fn open(&self, at: VersionAddress<'_>, sealed: &SealedVersion) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(
+        &self,
+        at: VersionAddress<'_>,
+        sealed: &SealedVersion,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if sealed.format != VERSION_FORMAT {
             return Err(CryptoError::UnsupportedFormat(sealed.format));
         }
-        let term = self.terms.get(&sealed.term).ok_or(CryptoError::UnknownTerm(sealed.term))?;
+        let term = self
+            .terms
+            .get(&sealed.term)
+            .ok_or(CryptoError::UnknownTerm(sealed.term))?;
         let data_key = key_from_vec(open(
             &term.key,
             &at.dek_aad(sealed.term),
@@ -248,7 +303,11 @@ mod tests {
     }
 
     fn at(path: &str, version: i64) -> VersionAddress<'_> {
-        VersionAddress { mount: "secret", path, version }
+        VersionAddress {
+            mount: "secret",
+            path,
+            version,
+        }
     }
 
     #[test]
@@ -258,7 +317,10 @@ mod tests {
         assert_eq!(sealed.term, 1);
         assert_eq!(sealed.nonce.len(), NONCE_BYTES);
         assert!(!sealed.ciphertext.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(ring.open(at("a/b", 1), &sealed).unwrap().as_slice(), b"hunter2");
+        assert_eq!(
+            ring.open(at("a/b", 1), &sealed).unwrap().as_slice(),
+            b"hunter2"
+        );
     }
 
     #[test]
@@ -274,9 +336,19 @@ mod tests {
     fn moved_ciphertext_fails() {
         let ring = keyring();
         let sealed = ring.seal(at("a", 1), b"x").unwrap();
-        assert_eq!(ring.open(at("b", 1), &sealed), Err(CryptoError::Authentication));
-        assert_eq!(ring.open(at("a", 2), &sealed), Err(CryptoError::Authentication));
-        let other = VersionAddress { mount: "other", path: "a", version: 1 };
+        assert_eq!(
+            ring.open(at("b", 1), &sealed),
+            Err(CryptoError::Authentication)
+        );
+        assert_eq!(
+            ring.open(at("a", 2), &sealed),
+            Err(CryptoError::Authentication)
+        );
+        let other = VersionAddress {
+            mount: "other",
+            path: "a",
+            version: 1,
+        };
         assert_eq!(ring.open(other, &sealed), Err(CryptoError::Authentication));
     }
 
@@ -286,9 +358,15 @@ mod tests {
         let mut sealed = ring.seal(at("a", 1), b"x").unwrap();
         assert_eq!(sealed.term, 2);
         sealed.term = 1;
-        assert_eq!(ring.open(at("a", 1), &sealed), Err(CryptoError::Authentication));
+        assert_eq!(
+            ring.open(at("a", 1), &sealed),
+            Err(CryptoError::Authentication)
+        );
         sealed.term = 9;
-        assert_eq!(ring.open(at("a", 1), &sealed), Err(CryptoError::UnknownTerm(9)));
+        assert_eq!(
+            ring.open(at("a", 1), &sealed),
+            Err(CryptoError::UnknownTerm(9))
+        );
     }
 
     #[test]
@@ -296,19 +374,33 @@ mod tests {
         let root = RootKey::generate();
         let term = TermKey::generate(1);
         let wrapped = root.wrap_term(&term);
-        assert_eq!(root.unwrap_term(&wrapped).unwrap().key.as_ref(), term.key.as_ref());
-        assert_eq!(RootKey::generate().unwrap_term(&wrapped).err(), Some(CryptoError::Authentication));
+        assert_eq!(
+            root.unwrap_term(&wrapped).unwrap().key.as_ref(),
+            term.key.as_ref()
+        );
+        assert_eq!(
+            RootKey::generate().unwrap_term(&wrapped).err(),
+            Some(CryptoError::Authentication)
+        );
         let mut moved = wrapped.clone();
         moved.term = 2;
-        assert_eq!(root.unwrap_term(&moved).err(), Some(CryptoError::Authentication));
+        assert_eq!(
+            root.unwrap_term(&moved).err(),
+            Some(CryptoError::Authentication)
+        );
     }
 
     #[test]
     fn root_key_parsing() {
         let root = RootKey::generate();
         assert!(RootKey::from_base64(&root.to_base64()).is_ok());
-        assert!(matches!(RootKey::from_base64("not base64!"), Err(CryptoError::RootKey(_))));
-        assert!(matches!(RootKey::from_base64("AAAA"), Err(CryptoError::RootKey(m)) if m.contains("32 bytes")));
+        assert!(matches!(
+            RootKey::from_base64("not base64!"),
+            Err(CryptoError::RootKey(_))
+        ));
+        assert!(
+            matches!(RootKey::from_base64("AAAA"), Err(CryptoError::RootKey(m)) if m.contains("32 bytes"))
+        );
     }
 
     #[test]

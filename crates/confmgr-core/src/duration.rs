@@ -5,12 +5,20 @@ use crate::ValidationError;
 
 pub fn parse_seconds(raw: &str) -> Result<i64, ValidationError> {
     let raw = raw.trim();
-    let invalid = || ValidationError::new(format!("invalid duration {raw:?}: use e.g. 30s, 15m, 2h45m"));
+    let invalid = || {
+        ValidationError::new(format!(
+            "invalid duration {raw:?}: use e.g. 30s, 15m, 2h45m"
+        ))
+    };
     if raw.is_empty() {
         return Err(invalid());
     }
     if let Ok(seconds) = raw.parse::<i64>() {
-        return if seconds < 0 { Err(invalid()) } else { Ok(seconds) };
+        return if seconds < 0 {
+            Err(invalid())
+        } else {
+            Ok(seconds)
+        };
     }
     let mut total: i64 = 0;
     let mut number = String::new();

@@ -6,6 +6,59 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_MAX_VERSIONS: i64 = 10;
+pub const MAX_CUSTOM_METADATA_KEYS: usize = 64;
+pub const MAX_CUSTOM_METADATA_KEY_BYTES: usize = 128;
+pub const MAX_CUSTOM_METADATA_VALUE_BYTES: usize = 512;
+
+/// How a metadata write changes `custom_metadata`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CustomMetadataChange {
+    #[default]
+    Keep,
+    /// `POST metadata`: the given map replaces the old one.
+    Replace(BTreeMap<String, String>),
+    /// `PATCH metadata` (JSON merge patch): `None` removes a key.
+    Merge(BTreeMap<String, Option<String>>),
+}
+
+impl CustomMetadataChange {
+    /// The resulting map, within Vault's limits (64 keys, 128-byte keys, 512-byte values).
+    pub fn apply(
+        self,
+        current: Option<BTreeMap<String, String>>,
+    ) -> Result<Option<BTreeMap<String, String>>, ValidationError> {
+        let result = match self {
+            Self::Keep => return Ok(current),
+            Self::Replace(map) => map,
+            Self::Merge(changes) => {
+                let mut map = current.unwrap_or_default();
+                for (key, value) in changes {
+                    match value {
+                        Some(value) => map.insert(key, value),
+                        None => map.remove(&key),
+                    };
+                }
+                map
+            }
+        };
+        if result.len() > MAX_CUSTOM_METADATA_KEYS {
+            return Err(ValidationError::new(format!(
+                "custom_metadata may hold at most {MAX_CUSTOM_METADATA_KEYS} keys"
+            )));
+        }
+        let fits = |(k, v): (&String, &String)| {
+            !k.is_empty()
+                && k.len() <= MAX_CUSTOM_METADATA_KEY_BYTES
+                && v.len() <= MAX_CUSTOM_METADATA_VALUE_BYTES
+        };
+        if !result.iter().all(fits) {
+            return Err(ValidationError::new(format!(
+                "custom_metadata keys must be 1 to {MAX_CUSTOM_METADATA_KEY_BYTES} bytes and values at most {MAX_CUSTOM_METADATA_VALUE_BYTES} bytes"
+            )));
+        }
+        Ok(Some(result))
+    }
+}
 
 /// Mount-wide settings (`secret/config`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +71,12 @@ pub struct KvConfig {
 
 impl Default for KvConfig {
     fn default() -> Self {
-        Self { max_versions: DEFAULT_MAX_VERSIONS, cas_required: false, delete_version_after: 0 }
+        // 0 means "the default of 10": what Vault stores and answers until configured.
+        Self {
+            max_versions: 0,
+            cas_required: false,
+            delete_version_after: 0,
+        }
     }
 }
 
@@ -132,7 +190,10 @@ mod tests {
         assert!(meta.check_cas(&config, Some(0)).is_err());
         assert!(meta.check_cas(&config, Some(3)).is_ok());
         let err = meta.check_cas(&config, Some(2)).unwrap_err();
-        assert_eq!(err.to_string(), "check-and-set parameter did not match the current version");
+        assert_eq!(
+            err.to_string(),
+            "check-and-set parameter did not match the current version"
+        );
         meta.cas_required = true;
         assert_eq!(
             meta.check_cas(&config, None).unwrap_err().to_string(),
@@ -142,7 +203,10 @@ mod tests {
 
     #[test]
     fn pruning_keeps_max_versions() {
-        let config = KvConfig { max_versions: 3, ..KvConfig::default() };
+        let config = KvConfig {
+            max_versions: 3,
+            ..KvConfig::default()
+        };
         let mut meta = SecretMeta::new(0);
         meta.oldest_version = 1;
         meta.current_version = 3;
@@ -155,7 +219,11 @@ mod tests {
 
     #[test]
     fn effective_settings() {
-        let config = KvConfig { max_versions: 0, cas_required: false, delete_version_after: 60 };
+        let config = KvConfig {
+            max_versions: 0,
+            cas_required: false,
+            delete_version_after: 60,
+        };
         let mut meta = SecretMeta::new(0);
         assert_eq!(meta.effective_max_versions(&config), DEFAULT_MAX_VERSIONS);
         meta.max_versions = 4;
@@ -166,22 +234,71 @@ mod tests {
     }
 
     #[test]
+    fn custom_metadata_changes() {
+        let current = Some(BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]));
+        assert_eq!(
+            CustomMetadataChange::Keep.apply(current.clone()),
+            Ok(current.clone())
+        );
+        let merged = CustomMetadataChange::Merge(BTreeMap::from([
+            ("a".to_string(), None),
+            ("c".to_string(), Some("3".to_string())),
+        ]))
+        .apply(current.clone());
+        assert_eq!(
+            merged,
+            Ok(Some(BTreeMap::from([
+                ("b".to_string(), "2".to_string()),
+                ("c".to_string(), "3".to_string())
+            ])))
+        );
+        let replaced = CustomMetadataChange::Replace(BTreeMap::new()).apply(current);
+        assert_eq!(replaced, Ok(Some(BTreeMap::new())));
+        let too_long =
+            CustomMetadataChange::Replace(BTreeMap::from([("k".to_string(), "v".repeat(513))]));
+        assert!(too_long.apply(None).is_err());
+        let too_many = (0..65).map(|i| (i.to_string(), String::new())).collect();
+        assert!(CustomMetadataChange::Replace(too_many).apply(None).is_err());
+    }
+
+    #[test]
     fn gone_versions() {
-        let v = VersionMeta { version: 1, created_at: 0, deletion_time: Some(100), destroyed: false };
+        let v = VersionMeta {
+            version: 1,
+            created_at: 0,
+            deletion_time: Some(100),
+            destroyed: false,
+        };
         assert!(!v.is_gone(99));
         assert!(v.is_gone(100));
-        assert!(VersionMeta { destroyed: true, deletion_time: None, ..v }.is_gone(0));
+        assert!(VersionMeta {
+            destroyed: true,
+            deletion_time: None,
+            ..v
+        }
+        .is_gone(0));
     }
 
     #[test]
     fn subkeys_shape() {
         let data = json!({"a": 1, "b": {"c": "x", "d": {"e": true}}});
-        let Value::Object(map) = data else { unreachable!() };
+        let Value::Object(map) = data else {
+            unreachable!()
+        };
         assert_eq!(
             Value::Object(subkeys(&map, 0)),
             json!({"a": null, "b": {"c": null, "d": {"e": null}}})
         );
-        assert_eq!(Value::Object(subkeys(&map, 1)), json!({"a": null, "b": null}));
-        assert_eq!(Value::Object(subkeys(&map, 2)), json!({"a": null, "b": {"c": null, "d": null}}));
+        assert_eq!(
+            Value::Object(subkeys(&map, 1)),
+            json!({"a": null, "b": null})
+        );
+        assert_eq!(
+            Value::Object(subkeys(&map, 2)),
+            json!({"a": null, "b": {"c": null, "d": null}})
+        );
     }
 }

@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn rfc7396_examples() {
         let mut target = object(json!({"a": "b", "c": {"d": "e", "f": "g"}, "keep": 1}));
-        apply(&mut target, &object(json!({"a": "z", "c": {"f": null}, "n": {"x": 1}})));
+        apply(
+            &mut target,
+            &object(json!({"a": "z", "c": {"f": null}, "n": {"x": 1}})),
+        );
         assert_eq!(
             Value::Object(target),
             json!({"a": "z", "c": {"d": "e"}, "keep": 1, "n": {"x": 1}})

@@ -42,7 +42,11 @@ impl SecretPath {
         }
         for segment in path.split('/') {
             match segment {
-                "" => return Err(ValidationError::new("secret path has an empty segment ('//')")),
+                "" => {
+                    return Err(ValidationError::new(
+                        "secret path has an empty segment ('//')",
+                    ))
+                }
                 "." | ".." => {
                     return Err(ValidationError::new(
                         "secret path must not contain '.' or '..' segments",
@@ -101,15 +105,24 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        assert_eq!(SecretPath::parse("app/prod/db").map(|p| p.0), Ok("app/prod/db".into()));
+        assert_eq!(
+            SecretPath::parse("app/prod/db").map(|p| p.0),
+            Ok("app/prod/db".into())
+        );
         assert_eq!(SecretPath::parse("/x").map(|p| p.0), Ok("x".into()));
-        assert_eq!(SecretPath::parse("clé/ünï").map(|p| p.0), Ok("clé/ünï".into()));
+        assert_eq!(
+            SecretPath::parse("clé/ünï").map(|p| p.0),
+            Ok("clé/ünï".into())
+        );
     }
 
     #[test]
     fn rejects_bad_paths() {
         for bad in ["", "/", "a//b", "a/../b", "..", "./a", "a/", "a/\u{0}b"] {
-            assert!(SecretPath::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                SecretPath::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         assert!(SecretPath::parse(&"a".repeat(MAX_SEGMENT_BYTES + 1)).is_err());
         let long = vec!["abcdefgh"; 80].join("/");
@@ -120,7 +133,10 @@ mod tests {
     fn prefixes_end_with_slash() {
         assert_eq!(SecretPath::parse_prefix(""), Ok(String::new()));
         assert_eq!(SecretPath::parse_prefix("app"), Ok("app/".into()));
-        assert_eq!(SecretPath::parse_prefix("app/prod/"), Ok("app/prod/".into()));
+        assert_eq!(
+            SecretPath::parse_prefix("app/prod/"),
+            Ok("app/prod/".into())
+        );
         assert!(SecretPath::parse_prefix("a/../b").is_err());
     }
 

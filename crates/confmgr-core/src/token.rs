@@ -16,7 +16,10 @@ impl Token {
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-        Self(Zeroizing::new(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes.as_ref()))))
+        Self(Zeroizing::new(format!(
+            "{TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(bytes.as_ref())
+        )))
     }
 
     /// A caller-chosen token (`--dev-root-token`), like Vault's `-dev-root-token-id`.

@@ -22,7 +22,10 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
         .map(str::to_owned)
         .or_else(|| {
             header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .map(|t| t.trim().to_owned())
         })
         .filter(|t| !t.is_empty())

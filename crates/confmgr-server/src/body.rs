@@ -16,19 +16,28 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge
-            } else {
-                Error::Invalid(format!("could not read request body: {}", rejection.body_text()))
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::Invalid(format!(
+                        "could not read request body: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
         parse(&bytes).map(JsonBody)
     }
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| Error::Invalid(describe(&e)))
 }
 
@@ -62,8 +71,13 @@ mod tests {
         struct Cas {
             cas: i64,
         }
-        let err = parse::<Cas>(br#"{"cas": "hunter2"}"#).unwrap_err().to_string();
-        assert!(err.starts_with("failed to parse JSON input: invalid type"), "{err}");
+        let err = parse::<Cas>(br#"{"cas": "hunter2"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("failed to parse JSON input: invalid type"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "{err}");
         let err = parse::<Value>(b"{not json").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");

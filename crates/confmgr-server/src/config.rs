@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "confmgr-server", version, about = "ConfMgr: secrets and configuration over a Vault-compatible API")]
+#[command(
+    name = "confmgr-server",
+    version,
+    about = "ConfMgr: secrets and configuration over a Vault-compatible API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -29,11 +33,21 @@ pub enum Command {
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// Address to listen on.
-    #[arg(long, env = "CONFMGR_LISTEN", default_value = "127.0.0.1:8200", global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_LISTEN",
+        default_value = "127.0.0.1:8200",
+        global = true
+    )]
     pub listen: String,
 
     /// postgres://...?sslmode=verify-full&sslrootcert=...&sslcert=...&sslkey=... or sqlite://path
-    #[arg(long, env = "CONFMGR_DATABASE_URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
 
     /// Root key, base64 of 32 bytes. Prefer --root-key-file.
@@ -53,7 +67,12 @@ pub struct ServerArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Fixed root token for --dev (like Vault's -dev-root-token-id), for scripts.
-    #[arg(long, env = "CONFMGR_DEV_ROOT_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_DEV_ROOT_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub dev_root_token: Option<String>,
 
     /// Allow PostgreSQL without sslmode=verify-full (trusted networks only).
@@ -65,18 +84,39 @@ pub struct ServerArgs {
     pub max_body_bytes: usize,
 
     /// Longest a request may take, in seconds, before it is answered 503.
-    #[arg(long, env = "CONFMGR_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     pub request_timeout_secs: u64,
 
     /// How long to wait for a database connection before answering 503, in seconds.
-    #[arg(long, env = "CONFMGR_DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
     pub database_acquire_timeout_secs: u64,
 
     /// Database connections per server process (PostgreSQL).
-    #[arg(long, env = "CONFMGR_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     pub database_max_connections: u32,
 
-    #[arg(long, env = "CONFMGR_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "CONFMGR_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Log filter, e.g. `info` or `confmgr_server=debug`.
@@ -120,13 +160,21 @@ impl ServerArgs {
         let listen = self
             .listen
             .parse::<SocketAddr>()
-            .map_err(|_| problems.push(format!("CONFMGR_LISTEN: {:?} is not an address like 127.0.0.1:8200", self.listen)))
+            .map_err(|_| {
+                problems.push(format!(
+                    "CONFMGR_LISTEN: {:?} is not an address like 127.0.0.1:8200",
+                    self.listen
+                ))
+            })
             .ok();
 
         let data_dir = self.data_dir.clone().unwrap_or_else(default_dev_data_dir);
         let database_url = match (&self.database_url, self.dev) {
             (Some(url), _) => Some(url.clone()),
-            (None, true) => Some(format!("sqlite://{}", data_dir.join("confmgr.db").display())),
+            (None, true) => Some(format!(
+                "sqlite://{}",
+                data_dir.join("confmgr.db").display()
+            )),
             (None, false) => {
                 problems.push("CONFMGR_DATABASE_URL: required (postgres://... or sqlite://path), or run with --dev".into());
                 None
@@ -148,7 +196,11 @@ impl ServerArgs {
         if self.dev_root_token.is_some() && !self.dev {
             problems.push("CONFMGR_DEV_ROOT_TOKEN: only allowed with --dev".into());
         }
-        if self.dev_root_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .dev_root_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             problems.push("CONFMGR_DEV_ROOT_TOKEN: must not be empty".into());
         }
         if self.max_body_bytes == 0 {
@@ -178,7 +230,9 @@ impl ServerArgs {
 
     fn root_key_source(&self, data_dir: &std::path::Path) -> Result<Option<RootKeySource>, String> {
         match (&self.root_key, &self.root_key_file) {
-            (Some(_), Some(_)) => Err("CONFMGR_ROOT_KEY and CONFMGR_ROOT_KEY_FILE: set one, not both".into()),
+            (Some(_), Some(_)) => {
+                Err("CONFMGR_ROOT_KEY and CONFMGR_ROOT_KEY_FILE: set one, not both".into())
+            }
             (Some(encoded), None) => RootKey::from_base64(encoded)
                 .map(|k| Some(RootKeySource::Given(k)))
                 .map_err(|e| format!("CONFMGR_ROOT_KEY: {e}")),
@@ -186,7 +240,9 @@ impl ServerArgs {
                 .map(|k| Some(RootKeySource::Given(k)))
                 .map_err(|e| format!("CONFMGR_ROOT_KEY_FILE: {e}")),
             (None, None) if self.dev => Ok(Some(RootKeySource::DevFile(data_dir.join("root.key")))),
-            (None, None) => Err("CONFMGR_ROOT_KEY_FILE: required (or CONFMGR_ROOT_KEY), or run with --dev".into()),
+            (None, None) => Err(
+                "CONFMGR_ROOT_KEY_FILE: required (or CONFMGR_ROOT_KEY), or run with --dev".into(),
+            ),
         }
     }
 }
@@ -194,7 +250,8 @@ impl ServerArgs {
 /// Reads a root key file, refusing one that other users could read.
 pub fn read_root_key_file(path: &std::path::Path) -> Result<RootKey, String> {
     use std::os::unix::fs::PermissionsExt;
-    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(format!(
@@ -203,7 +260,8 @@ pub fn read_root_key_file(path: &std::path::Path) -> Result<RootKey, String> {
         ));
     }
     let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
     );
     RootKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -214,9 +272,16 @@ fn check_database_url(url: &str, insecure_allowed: bool) -> Result<(), String> {
         return Ok(());
     }
     let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
-    let param = |name: &str| parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
     if param("sslcert").is_some() != param("sslkey").is_some() {
-        return Err("sslcert and sslkey must be given together (the client certificate and its key)".into());
+        return Err(
+            "sslcert and sslkey must be given together (the client certificate and its key)".into(),
+        );
     }
     if param("sslmode").as_deref() != Some("verify-full") && !insecure_allowed {
         return Err("PostgreSQL must be reached with sslmode=verify-full (TLS that checks the server's certificate and name); \
@@ -240,29 +305,58 @@ mod tests {
     #[test]
     fn postgres_without_verify_full_is_refused_with_a_reason() {
         let key = RootKey::generate().to_base64();
-        let a = args(&["--database-url", "postgres://u@db/x?sslmode=require", "--root-key", &key]);
+        let a = args(&[
+            "--database-url",
+            "postgres://u@db/x?sslmode=require",
+            "--root-key",
+            &key,
+        ]);
         let problems = a.validate().err().unwrap_or_default();
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("CONFMGR_DATABASE_URL:") && problems[0].contains("verify-full"));
-        let ok = args(&["--database-url", "postgres://u@db/x?sslmode=require", "--root-key", &key, "--insecure-database"]);
+        assert!(
+            problems[0].starts_with("CONFMGR_DATABASE_URL:") && problems[0].contains("verify-full")
+        );
+        let ok = args(&[
+            "--database-url",
+            "postgres://u@db/x?sslmode=require",
+            "--root-key",
+            &key,
+            "--insecure-database",
+        ]);
         assert!(ok.validate().is_ok());
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let a = args(&["--listen", "nowhere", "--root-key", "!!", "--max-body-bytes", "0"]);
+        let a = args(&[
+            "--listen",
+            "nowhere",
+            "--root-key",
+            "!!",
+            "--max-body-bytes",
+            "0",
+        ]);
         let problems = a.validate().err().unwrap_or_default();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems.iter().any(|p| p.starts_with("CONFMGR_LISTEN")));
-        assert!(problems.iter().any(|p| p.starts_with("CONFMGR_DATABASE_URL")));
-        assert!(problems.iter().any(|p| p.starts_with("CONFMGR_ROOT_KEY:") && p.contains("base64")));
-        assert!(problems.iter().any(|p| p.starts_with("CONFMGR_MAX_BODY_BYTES")));
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("CONFMGR_DATABASE_URL")));
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("CONFMGR_ROOT_KEY:") && p.contains("base64")));
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("CONFMGR_MAX_BODY_BYTES")));
     }
 
     #[test]
     fn dev_needs_nothing() {
         let settings = args(&["--dev"]).validate().ok();
-        assert!(settings.is_some_and(|s| s.database_url.starts_with("sqlite://") && matches!(s.root_key, RootKeySource::DevFile(_))));
+        assert!(
+            settings.is_some_and(|s| s.database_url.starts_with("sqlite://")
+                && matches!(s.root_key, RootKeySource::DevFile(_)))
+        );
     }
 
     #[test]
@@ -272,10 +366,14 @@ mod tests {
         let path = dir.path().join("key");
         std::fs::write(&path, RootKey::generate().to_base64().as_bytes()).ok();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).ok();
-        assert!(read_root_key_file(&path).err().is_some_and(|e| e.contains("chmod 600")));
+        assert!(read_root_key_file(&path)
+            .err()
+            .is_some_and(|e| e.contains("chmod 600")));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).ok();
         assert!(read_root_key_file(&path).is_ok());
         std::fs::write(&path, "c2hvcnQ=").ok();
-        assert!(read_root_key_file(&path).err().is_some_and(|e| e.contains("32 bytes")));
+        assert!(read_root_key_file(&path)
+            .err()
+            .is_some_and(|e| e.contains("32 bytes")));
     }
 }

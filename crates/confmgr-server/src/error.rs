@@ -64,7 +64,10 @@ impl IntoResponse for Error {
             ),
             Self::Store(StoreError::Unavailable(source)) => {
                 tracing::error!(error = %source, "storage unavailable");
-                error_response(StatusCode::SERVICE_UNAVAILABLE, vec!["storage unavailable".into()])
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    vec!["storage unavailable".into()],
+                )
             }
             Self::Crypto(ref source) => {
                 // Tampered, moved or undecryptable data: loud in the log, generic to the caller.
@@ -84,5 +87,8 @@ impl IntoResponse for Error {
 }
 
 fn internal() -> Response {
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, vec!["internal error".into()])
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        vec!["internal error".into()],
+    )
 }

@@ -14,14 +14,21 @@ use tokio::net::TcpListener;
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.dev {
-        if let Some(dir) = settings.database_url.strip_prefix("sqlite://").and_then(|p| Path::new(p).parent()) {
+        if let Some(dir) = settings
+            .database_url
+            .strip_prefix("sqlite://")
+            .and_then(|p| Path::new(p).parent())
+        {
             create_private_dir(dir)?;
         }
     }
     let store = Store::connect(&settings.database_url, &settings.store)
         .await
         .context("cannot connect to the database (CONFMGR_DATABASE_URL)")?;
-    store.migrate().await.context("cannot apply database migrations")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
     Ok(store)
 }
 
@@ -37,9 +44,8 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 fn root_key(source: &RootKeySource) -> anyhow::Result<RootKey> {
     match source {
         RootKeySource::Given(key) => RootKey::from_base64(&key.to_base64()).map_err(Into::into),
-        RootKeySource::DevFile(path) if path.exists() => {
-            crate::config::read_root_key_file(path).map_err(|e| anyhow::anyhow!("CONFMGR_ROOT_KEY_FILE: {e}"))
-        }
+        RootKeySource::DevFile(path) if path.exists() => crate::config::read_root_key_file(path)
+            .map_err(|e| anyhow::anyhow!("CONFMGR_ROOT_KEY_FILE: {e}")),
         RootKeySource::DevFile(path) => {
             use std::os::unix::fs::OpenOptionsExt;
             if let Some(dir) = path.parent() {
@@ -72,7 +78,10 @@ pub async fn init(settings: &Settings) -> anyhow::Result<()> {
     let root = root_key(&settings.root_key)?;
     match bootstrap::initialize(&store, &root, Token::generate()).await {
         Ok(token) => {
-            println!("Root token (shown once; store it safely): {}", token.expose());
+            println!(
+                "Root token (shown once; store it safely): {}",
+                token.expose()
+            );
             Ok(())
         }
         Err(crate::error::Error::Store(StoreError::AlreadyInitialized)) => {
@@ -89,14 +98,19 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     if settings.dev {
         dev_bootstrap(&store, &root, settings).await?;
     }
-    let keyring = bootstrap::unlock(&store, &root).await.map_err(|e| match e {
-        UnlockError::Other(inner) => anyhow::Error::from(inner),
-        other => anyhow::anyhow!(other),
-    })?;
+    let keyring = bootstrap::unlock(&store, &root)
+        .await
+        .map_err(|e| match e {
+            UnlockError::Other(inner) => anyhow::Error::from(inner),
+            other => anyhow::anyhow!(other),
+        })?;
     Ok(AppState {
         store,
         keyring: Arc::new(keyring),
-        limits: Limits { max_body_bytes: settings.max_body_bytes, request_timeout: settings.request_timeout },
+        limits: Limits {
+            max_body_bytes: settings.max_body_bytes,
+            request_timeout: settings.request_timeout,
+        },
     })
 }
 
@@ -104,7 +118,8 @@ async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> an
     tracing::warn!("running in --dev mode: SQLite, a generated root key and a root token printed on start. Never use this for real secrets");
     let fixed = settings.dev_root_token.clone().map(Token::from_string);
     if !bootstrap::is_initialized(store).await? {
-        let token = bootstrap::initialize(store, root, fixed.unwrap_or_else(Token::generate)).await?;
+        let token =
+            bootstrap::initialize(store, root, fixed.unwrap_or_else(Token::generate)).await?;
         println!("Root token (shown once): {}", token.expose());
         let _ = std::io::stdout().flush();
     } else if let Some(token) = fixed {

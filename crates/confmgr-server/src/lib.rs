@@ -28,7 +28,10 @@ pub async fn run(
     let router = http::router(state);
     // The LIST rewrite must wrap the router: routing picks the handler by method.
     let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
-    axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -27,7 +27,11 @@ impl StoreTx {
         .transpose()
     }
 
-    pub async fn set_kv_config(&mut self, mount: &str, config: &KvConfig) -> Result<(), StoreError> {
+    pub async fn set_kv_config(
+        &mut self,
+        mount: &str,
+        config: &KvConfig,
+    ) -> Result<(), StoreError> {
         sqlx::query("update kv_mounts set max_versions = $2, cas_required = $3, delete_version_after = $4 where mount = $1")
             .bind(mount.to_owned())
             .bind(config.max_versions)
@@ -38,17 +42,31 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn secret(&mut self, mount: &str, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+    pub async fn secret(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<SecretMeta>, StoreError> {
         self.select_secret(mount, path, "").await
     }
 
     /// The secret's metadata, locked against concurrent writers until the transaction ends.
-    pub async fn secret_for_update(&mut self, mount: &str, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+    pub async fn secret_for_update(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<SecretMeta>, StoreError> {
         self.select_secret(mount, path, self.for_update()).await
     }
 
-    async fn select_secret(&mut self, mount: &str, path: &str, lock: &str) -> Result<Option<SecretMeta>, StoreError> {
-        let sql = format!("select {SECRET_COLUMNS} from kv_secrets where mount = $1 and path = $2{lock}");
+    async fn select_secret(
+        &mut self,
+        mount: &str,
+        path: &str,
+        lock: &str,
+    ) -> Result<Option<SecretMeta>, StoreError> {
+        let sql =
+            format!("select {SECRET_COLUMNS} from kv_secrets where mount = $1 and path = $2{lock}");
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .bind(path.to_owned())
@@ -59,7 +77,12 @@ impl StoreTx {
 
     /// The secret's metadata, creating an empty record first if there is none (rolled back
     /// with the transaction if the caller's change fails).
-    pub async fn ensure_secret(&mut self, mount: &str, path: &str, now: i64) -> Result<SecretMeta, StoreError> {
+    pub async fn ensure_secret(
+        &mut self,
+        mount: &str,
+        path: &str,
+        now: i64,
+    ) -> Result<SecretMeta, StoreError> {
         sqlx::query(
             "insert into kv_secrets (mount, path, created_at, updated_at) values ($1, $2, $3, $3)
              on conflict (mount, path) do nothing",
@@ -74,7 +97,12 @@ impl StoreTx {
             .ok_or_else(|| StoreError::Corrupt("secret vanished inside its own transaction".into()))
     }
 
-    pub async fn update_secret(&mut self, mount: &str, path: &str, meta: &SecretMeta) -> Result<(), StoreError> {
+    pub async fn update_secret(
+        &mut self,
+        mount: &str,
+        path: &str,
+        meta: &SecretMeta,
+    ) -> Result<(), StoreError> {
         let custom = meta
             .custom_metadata
             .as_ref()
@@ -101,17 +129,22 @@ impl StoreTx {
 
     pub async fn delete_secret(&mut self, mount: &str, path: &str) -> Result<(), StoreError> {
         for table in ["kv_versions", "kv_secrets"] {
-            sqlx::query(&format!("delete from {table} where mount = $1 and path = $2"))
-                .bind(mount.to_owned())
-                .bind(path.to_owned())
-                .execute(&mut *self.tx)
-                .await
-                ?;
+            sqlx::query(&format!(
+                "delete from {table} where mount = $1 and path = $2"
+            ))
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(())
     }
 
-    pub async fn versions(&mut self, mount: &str, path: &str) -> Result<Vec<VersionMeta>, StoreError> {
+    pub async fn versions(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Vec<VersionMeta>, StoreError> {
         let sql = format!("select {VERSION_COLUMNS} from kv_versions where mount = $1 and path = $2 order by version");
         let rows = sqlx::query(&sql)
             .bind(mount.to_owned())
@@ -181,7 +214,12 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn prune_versions_below(&mut self, mount: &str, path: &str, below: i64) -> Result<(), StoreError> {
+    pub async fn prune_versions_below(
+        &mut self,
+        mount: &str,
+        path: &str,
+        below: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("delete from kv_versions where mount = $1 and path = $2 and version < $3")
             .bind(mount.to_owned())
             .bind(path.to_owned())
@@ -214,7 +252,12 @@ impl StoreTx {
     }
 
     /// Destroys versions: the wrapped data key and the ciphertext are erased, not just flagged.
-    pub async fn destroy_versions(&mut self, mount: &str, path: &str, versions: &[i64]) -> Result<(), StoreError> {
+    pub async fn destroy_versions(
+        &mut self,
+        mount: &str,
+        path: &str,
+        versions: &[i64],
+    ) -> Result<(), StoreError> {
         for version in versions {
             sqlx::query(
                 "update kv_versions set destroyed = 1, format = null, term = null, dek_nonce = null,
@@ -231,7 +274,11 @@ impl StoreTx {
     }
 
     /// Every secret path that starts with `prefix` (a folder ending in `/`, or empty).
-    pub async fn paths_with_prefix(&mut self, mount: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn paths_with_prefix(
+        &mut self,
+        mount: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
         // substr() rather than LIKE: no escaping of % and _ in user paths, same on both backends.
         let rows = sqlx::query(
             "select path from kv_secrets where mount = $1 and substr(path, 1, length($2)) = $2",
@@ -240,7 +287,9 @@ impl StoreTx {
         .bind(prefix.to_owned())
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(|row| Ok(row.try_get::<String, _>("path")?)).collect()
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("path")?))
+            .collect()
     }
 }
 

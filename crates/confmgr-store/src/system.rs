@@ -3,9 +3,10 @@ use sqlx::Row;
 
 impl StoreTx {
     pub async fn is_initialized(&mut self) -> Result<bool, StoreError> {
-        let row = sqlx::query("select count(*) as n from system_state where key = 'initialized_at'")
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query("select count(*) as n from system_state where key = 'initialized_at'")
+                .fetch_one(&mut *self.tx)
+                .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 

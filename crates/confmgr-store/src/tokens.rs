@@ -39,7 +39,10 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn token_by_digest(&mut self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn token_by_digest(
+        &mut self,
+        digest: &[u8],
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query(
             "select digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at
              from tokens where digest = $1",
@@ -57,7 +60,8 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         digest: row.try_get("digest")?,
         accessor: row.try_get("accessor")?,
         display_name: row.try_get("display_name")?,
-        policies: serde_json::from_str(&policies).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        policies: serde_json::from_str(&policies)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         client_id: row.try_get("client_id")?,
         parent_accessor: row.try_get("parent_accessor")?,
         created_at: row.try_get("created_at")?,

@@ -53,7 +53,9 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
         let (stdout, stderr) = (Arc::default(), Arc::default());
         if let Some(out) = child.stdout.take() {
             collect(out, Arc::clone(&stdout));
@@ -61,7 +63,12 @@ impl ServerProcess {
         if let Some(err) = child.stderr.take() {
             collect(err, Arc::clone(&stderr));
         }
-        let mut server = Self { child, addr, stdout, stderr };
+        let mut server = Self {
+            child,
+            addr,
+            stdout,
+            stderr,
+        };
         server.wait_until_listening().await?;
         Ok(server)
     }
@@ -75,10 +82,16 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait()? {
                 // Let the readers drain what the process said before it died.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                bail!("confmgr-server exited with {status} before listening:\n{}", self.stderr());
+                bail!(
+                    "confmgr-server exited with {status} before listening:\n{}",
+                    self.stderr()
+                );
             }
             if Instant::now() > deadline {
-                bail!("confmgr-server did not listen within {START_DEADLINE:?}:\n{}", self.stderr());
+                bail!(
+                    "confmgr-server did not listen within {START_DEADLINE:?}:\n{}",
+                    self.stderr()
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

@@ -4,7 +4,7 @@ use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
-use crate::services::kv::{Kv, MetadataUpdate, Read};
+use crate::services::kv::{IfMissing, Kv, MetadataUpdate, Read};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
@@ -12,40 +12,63 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use confmgr_api::kv::{
-    ConfigBody, ListResponse, MetadataRequest, MetadataResponse, ReadResponse, VersionSummary,
-    VersionsRequest, WriteRequest,
+    ConfigBody, ListResponse, MetadataPatchRequest, MetadataRequest, MetadataResponse,
+    ReadResponse, VersionSummary, VersionsRequest, WriteRequest,
 };
 use confmgr_core::duration;
-use confmgr_core::kv::KvConfig;
+use confmgr_core::kv::{CustomMetadataChange, KvConfig};
 use confmgr_core::path::SecretPath;
 use confmgr_core::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 const MOUNT: &str = "secret";
-const MAX_CUSTOM_METADATA_KEYS: usize = 64;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/v1/secret/data/{*path}",
-            get(read).post(write).put(write).patch(patch).delete(delete_latest),
+            get(read)
+                .post(write)
+                .put(write)
+                .patch(patch)
+                .delete(delete_latest),
         )
-        .route("/v1/secret/delete/{*path}", post(delete_versions).put(delete_versions))
-        .route("/v1/secret/undelete/{*path}", post(undelete_versions).put(undelete_versions))
-        .route("/v1/secret/destroy/{*path}", post(destroy_versions).put(destroy_versions))
+        .route(
+            "/v1/secret/delete/{*path}",
+            post(delete_versions).put(delete_versions),
+        )
+        .route(
+            "/v1/secret/undelete/{*path}",
+            post(undelete_versions).put(undelete_versions),
+        )
+        .route(
+            "/v1/secret/destroy/{*path}",
+            post(destroy_versions).put(destroy_versions),
+        )
         .route(
             "/v1/secret/metadata/{*path}",
-            get(metadata_or_list).post(write_metadata).put(write_metadata).delete(delete_metadata),
+            get(metadata_or_list)
+                .post(write_metadata)
+                .put(write_metadata)
+                .patch(patch_metadata)
+                .delete(delete_metadata),
         )
         .route("/v1/secret/metadata", get(list_root))
         .route("/v1/secret/metadata/", get(list_root))
-        .route("/v1/secret/config", get(read_config).post(write_config).put(write_config))
+        .route(
+            "/v1/secret/config",
+            get(read_config).post(write_config).put(write_config),
+        )
         .route("/v1/secret/subkeys/{*path}", get(subkeys))
 }
 
 fn kv(state: &AppState) -> Kv<'_> {
-    Kv { store: &state.store, keyring: &state.keyring, mount: MOUNT }
+    Kv {
+        store: &state.store,
+        keyring: &state.keyring,
+        mount: MOUNT,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -58,7 +81,9 @@ struct VersionQuery {
 impl VersionQuery {
     fn version(&self) -> Result<Option<i64>> {
         match self.version {
-            Some(v) if v < 0 => Err(Error::Invalid("version must be a non-negative integer".into())),
+            Some(v) if v < 0 => Err(Error::Invalid(
+                "version must be a non-negative integer".into(),
+            )),
             other => Ok(other),
         }
     }
@@ -78,11 +103,22 @@ async fn read(
     match kv(&state).read(&path, query.version()?).await? {
         Read::Found(view) => {
             let metadata = version_metadata(&view);
-            Ok(Json(kv_envelope(id, ReadResponse { data: view.data, metadata })).into_response())
+            Ok(Json(kv_envelope(
+                id,
+                ReadResponse {
+                    data: view.data,
+                    metadata,
+                },
+            ))
+            .into_response())
         }
-        Read::Gone(view) => {
-            Err(gone(kv_envelope(id, ReadResponse { data: None, metadata: version_metadata(&view) })))
-        }
+        Read::Gone(view) => Err(gone(kv_envelope(
+            id,
+            ReadResponse {
+                data: None,
+                metadata: version_metadata(&view),
+            },
+        ))),
     }
 }
 
@@ -110,6 +146,20 @@ async fn write(
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
 }
 
+fn require_merge_patch(headers: &HeaderMap) -> Result<()> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/merge-patch+json") {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedMediaType(
+            "PATCH requires Content-Type: application/merge-patch+json".into(),
+        ))
+    }
+}
+
 async fn patch(
     State(state): State<AppState>,
     _caller: Caller,
@@ -118,19 +168,18 @@ async fn patch(
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<WriteRequest>,
 ) -> Result<Response> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.starts_with("application/merge-patch+json") {
-        return Err(Error::UnsupportedMediaType(
-            "PATCH requires Content-Type: application/merge-patch+json".into(),
-        ));
-    }
+    require_merge_patch(&headers)?;
     let path = SecretPath::parse(&raw)?;
     let (data, cas) = write_parts(request)?;
     let view = kv(&state).patch(&path, data, cas).await?;
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
 }
 
-async fn delete_latest(State(state): State<AppState>, _caller: Caller, Path(raw): Path<String>) -> Result<Response> {
+async fn delete_latest(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Response> {
     kv(&state).delete_latest(&SecretPath::parse(&raw)?).await?;
     Ok(no_content())
 }
@@ -141,7 +190,9 @@ async fn delete_versions(
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<VersionsRequest>,
 ) -> Result<Response> {
-    kv(&state).delete_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    kv(&state)
+        .delete_versions(&SecretPath::parse(&raw)?, &request.versions)
+        .await?;
     Ok(no_content())
 }
 
@@ -151,7 +202,9 @@ async fn undelete_versions(
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<VersionsRequest>,
 ) -> Result<Response> {
-    kv(&state).undelete_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    kv(&state)
+        .undelete_versions(&SecretPath::parse(&raw)?, &request.versions)
+        .await?;
     Ok(no_content())
 }
 
@@ -161,7 +214,9 @@ async fn destroy_versions(
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<VersionsRequest>,
 ) -> Result<Response> {
-    kv(&state).destroy_versions(&SecretPath::parse(&raw)?, &request.versions).await?;
+    kv(&state)
+        .destroy_versions(&SecretPath::parse(&raw)?, &request.versions)
+        .await?;
     Ok(no_content())
 }
 
@@ -226,29 +281,35 @@ fn seconds(value: &Value, field: &str) -> Result<i64> {
             .as_i64()
             .filter(|s| *s >= 0)
             .ok_or_else(|| Error::Invalid(format!("{field} must be a non-negative duration"))),
-        _ => Err(Error::Invalid(format!("{field} must be a duration string such as \"1h30m\""))),
+        _ => Err(Error::Invalid(format!(
+            "{field} must be a duration string such as \"1h30m\""
+        ))),
     }
 }
 
 fn non_negative(value: Option<i64>, field: &str) -> Result<Option<i64>> {
     match value {
-        Some(v) if v < 0 => Err(Error::Invalid(format!("{field} must be a non-negative integer"))),
+        Some(v) if v < 0 => Err(Error::Invalid(format!(
+            "{field} must be a non-negative integer"
+        ))),
         other => Ok(other),
     }
 }
 
-fn check_custom_metadata(custom: &std::collections::BTreeMap<String, String>) -> Result<()> {
-    if custom.len() > MAX_CUSTOM_METADATA_KEYS {
-        return Err(Error::Invalid(format!("custom_metadata may hold at most {MAX_CUSTOM_METADATA_KEYS} keys")));
-    }
-    for (key, value) in custom {
-        if key.is_empty() || key.len() > 128 || value.len() > 512 {
-            return Err(Error::Invalid(
-                "custom_metadata keys must be 1 to 128 bytes and values at most 512 bytes".into(),
-            ));
-        }
-    }
-    Ok(())
+fn metadata_update(
+    max_versions: Option<i64>,
+    cas_required: Option<bool>,
+    delete_version_after: Option<&Value>,
+    custom_metadata: CustomMetadataChange,
+) -> Result<MetadataUpdate> {
+    Ok(MetadataUpdate {
+        max_versions: non_negative(max_versions, "max_versions")?,
+        cas_required,
+        delete_version_after: delete_version_after
+            .map(|v| seconds(v, "delete_version_after"))
+            .transpose()?,
+        custom_metadata,
+    })
 }
 
 async fn write_metadata(
@@ -258,29 +319,61 @@ async fn write_metadata(
     JsonBody(request): JsonBody<MetadataRequest>,
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
-    if let Some(custom) = &request.custom_metadata {
-        check_custom_metadata(custom)?;
-    }
-    let update = MetadataUpdate {
-        max_versions: non_negative(request.max_versions, "max_versions")?,
-        cas_required: request.cas_required,
-        delete_version_after: request
-            .delete_version_after
-            .as_ref()
-            .map(|v| seconds(v, "delete_version_after"))
-            .transpose()?,
-        custom_metadata: request.custom_metadata,
-    };
-    kv(&state).update_metadata(&path, update).await?;
+    let custom = request
+        .custom_metadata
+        .map_or(CustomMetadataChange::Keep, CustomMetadataChange::Replace);
+    let update = metadata_update(
+        request.max_versions,
+        request.cas_required,
+        request.delete_version_after.as_ref(),
+        custom,
+    )?;
+    kv(&state)
+        .update_metadata(&path, update, IfMissing::Create)
+        .await?;
     Ok(no_content())
 }
 
-async fn delete_metadata(State(state): State<AppState>, _caller: Caller, Path(raw): Path<String>) -> Result<Response> {
-    kv(&state).delete_metadata(&SecretPath::parse(&raw)?).await?;
+async fn patch_metadata(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<MetadataPatchRequest>,
+) -> Result<Response> {
+    require_merge_patch(&headers)?;
+    let path = SecretPath::parse(&raw)?;
+    let custom = request
+        .custom_metadata
+        .map_or(CustomMetadataChange::Keep, CustomMetadataChange::Merge);
+    let update = metadata_update(
+        request.max_versions,
+        request.cas_required,
+        request.delete_version_after.as_ref(),
+        custom,
+    )?;
+    kv(&state)
+        .update_metadata(&path, update, IfMissing::NotFound)
+        .await?;
     Ok(no_content())
 }
 
-async fn read_config(State(state): State<AppState>, _caller: Caller, id: RequestId) -> Result<Response> {
+async fn delete_metadata(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    kv(&state)
+        .delete_metadata(&SecretPath::parse(&raw)?)
+        .await?;
+    Ok(no_content())
+}
+
+async fn read_config(
+    State(state): State<AppState>,
+    _caller: Caller,
+    id: RequestId,
+) -> Result<Response> {
     let config = kv(&state).mount_config().await?;
     let body = json!({
         "max_versions": config.max_versions,
@@ -298,7 +391,8 @@ async fn write_config(
     let service = kv(&state);
     let current = service.mount_config().await?;
     let config = KvConfig {
-        max_versions: non_negative(request.max_versions, "max_versions")?.unwrap_or(current.max_versions),
+        max_versions: non_negative(request.max_versions, "max_versions")?
+            .unwrap_or(current.max_versions),
         cas_required: request.cas_required.unwrap_or(current.cas_required),
         delete_version_after: match &request.delete_version_after {
             Some(v) => seconds(v, "delete_version_after")?,
@@ -324,6 +418,9 @@ async fn subkeys(
             let body = json!({"subkeys": shape, "metadata": version_metadata(&view)});
             Ok(Json(kv_envelope(id, body)).into_response())
         }
-        Read::Gone(view) => Err(gone(kv_envelope(id, json!({"subkeys": null, "metadata": version_metadata(&view)})))),
+        Read::Gone(view) => Err(gone(kv_envelope(
+            id,
+            json!({"subkeys": null, "metadata": version_metadata(&view)}),
+        ))),
     }
 }

@@ -40,7 +40,9 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
         StatusCode::SERVICE_UNAVAILABLE => "request timed out".to_owned(),
         _ => {
-            let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
             if text.is_empty() {
                 status.canonical_reason().unwrap_or("error").to_lowercase()

@@ -20,7 +20,10 @@ use tower_http::trace::TraceLayer;
 pub use middleware::rewrite_list_method;
 
 pub fn api_router() -> Router<AppState> {
-    Router::new().merge(kv::router()).merge(sys::router()).merge(token::router())
+    Router::new()
+        .merge(kv::router())
+        .merge(sys::router())
+        .merge(token::router())
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,
@@ -34,11 +37,13 @@ pub fn router(state: AppState) -> Router {
         // Innermost first: each `layer` wraps everything above it.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, state.limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.limits.request_timeout,
+        ))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
-

@@ -10,12 +10,18 @@ use confmgr_api::sys::TokenLookup;
 use confmgr_core::time::{now_micros, rfc3339};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/auth/token/lookup-self", get(lookup_self).post(lookup_self))
+    Router::new().route(
+        "/v1/auth/token/lookup-self",
+        get(lookup_self).post(lookup_self),
+    )
 }
 
 async fn lookup_self(caller: Caller, id: RequestId) -> Response {
     let token = caller.token;
-    let ttl = token.expires_at.map(|at| ((at - now_micros()) / 1_000_000).max(0)).unwrap_or(0);
+    let ttl = token
+        .expires_at
+        .map(|at| ((at - now_micros()) / 1_000_000).max(0))
+        .unwrap_or(0);
     envelope(
         id,
         TokenLookup {

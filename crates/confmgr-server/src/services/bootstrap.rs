@@ -11,8 +11,10 @@ pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Res
     let now = now_micros();
     let mut tx = store.begin().await?;
     tx.mark_initialized(now).await?;
-    tx.insert_term(&root.wrap_term(&TermKey::generate(1)), now).await?;
-    tx.insert_token(&root_token_record(&root_token, now)).await?;
+    tx.insert_term(&root.wrap_term(&TermKey::generate(1)), now)
+        .await?;
+    tx.insert_token(&root_token_record(&root_token, now))
+        .await?;
     tx.commit().await?;
     Ok(root_token)
 }
@@ -20,7 +22,8 @@ pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Res
 /// Registers a caller-chosen root token (`--dev-root-token`) if it is not there yet.
 pub async fn ensure_root_token(store: &Store, root_token: &Token) -> Result<()> {
     let mut tx = store.begin().await?;
-    tx.insert_token(&root_token_record(root_token, now_micros())).await?;
+    tx.insert_token(&root_token_record(root_token, now_micros()))
+        .await?;
     tx.commit().await?;
     Ok(())
 }

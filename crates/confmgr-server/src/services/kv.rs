@@ -2,10 +2,10 @@
 
 use crate::error::{Error, Result};
 use confmgr_core::crypto::{Keyring, VersionAddress};
-use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
+use confmgr_core::kv::{CustomMetadataChange, KvConfig, SecretMeta, VersionMeta};
+use confmgr_core::merge_patch;
 use confmgr_core::path::SecretPath;
 use confmgr_core::time::{now_micros, Micros};
-use confmgr_core::merge_patch;
 use confmgr_store::{Store, StoreTx};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
@@ -32,13 +32,20 @@ pub enum Read {
     Gone(VersionView),
 }
 
-/// Fields of `POST secret/metadata/:path`; `None` leaves a setting as it is.
+/// Fields of `POST|PATCH secret/metadata/:path`; `None` leaves a setting as it is.
 #[derive(Default)]
 pub struct MetadataUpdate {
     pub max_versions: Option<i64>,
     pub cas_required: Option<bool>,
     pub delete_version_after: Option<i64>,
-    pub custom_metadata: Option<std::collections::BTreeMap<String, String>>,
+    pub custom_metadata: CustomMetadataChange,
+}
+
+/// `POST` creates the metadata of a path that has none; `PATCH` answers 404 instead (Vault).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    Create,
+    NotFound,
 }
 
 impl Kv<'_> {
@@ -47,20 +54,31 @@ impl Kv<'_> {
     }
 
     fn at<'p>(&'p self, path: &'p SecretPath, version: i64) -> VersionAddress<'p> {
-        VersionAddress { mount: self.mount, path: path.as_str(), version }
+        VersionAddress {
+            mount: self.mount,
+            path: path.as_str(),
+            version,
+        }
     }
 
     /// Reads a version (`None` or 0: the current one).
     pub async fn read(&self, path: &SecretPath, version: Option<i64>) -> Result<Read> {
         let mut tx = self.store.begin().await?;
-        let meta = tx.secret(self.mount, path.as_str()).await?.ok_or(Error::NotFound)?;
+        let meta = tx
+            .secret(self.mount, path.as_str())
+            .await?
+            .ok_or(Error::NotFound)?;
         let version = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
         let (info, sealed) = tx
             .sealed_version(self.mount, path.as_str(), version)
             .await?
             .ok_or(Error::NotFound)?;
         tx.commit().await?;
-        let mut view = VersionView { meta: info, custom_metadata: meta.custom_metadata, data: None };
+        let mut view = VersionView {
+            meta: info,
+            custom_metadata: meta.custom_metadata,
+            data: None,
+        };
         match sealed {
             Some(sealed) if !view.meta.is_gone(now_micros()) => {
                 let plaintext = self.keyring.open(self.at(path, version), &sealed)?;
@@ -71,30 +89,52 @@ impl Kv<'_> {
         }
     }
 
-    pub async fn write(&self, path: &SecretPath, data: Data, cas: Option<i64>) -> Result<VersionView> {
+    pub async fn write(
+        &self,
+        path: &SecretPath,
+        data: Data,
+        cas: Option<i64>,
+    ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = self.store.begin().await?;
         let config = self.config(&mut tx).await?;
         let mut meta = tx.ensure_secret(self.mount, path.as_str(), now).await?;
         meta.check_cas(&config, cas)?;
-        let view = self.append_version(&mut tx, path, &mut meta, &config, &data, now).await?;
+        let view = self
+            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .await?;
         tx.commit().await?;
         Ok(view)
     }
 
     /// JSON merge patch onto the current version, as a new version, in one transaction.
-    pub async fn patch(&self, path: &SecretPath, patch: Data, cas: Option<i64>) -> Result<VersionView> {
+    pub async fn patch(
+        &self,
+        path: &SecretPath,
+        patch: Data,
+        cas: Option<i64>,
+    ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = self.store.begin().await?;
         let config = self.config(&mut tx).await?;
-        let mut meta = tx.secret_for_update(self.mount, path.as_str()).await?.ok_or(Error::NotFound)?;
+        let mut meta = tx
+            .secret_for_update(self.mount, path.as_str())
+            .await?
+            .ok_or(Error::NotFound)?;
         let current = meta.current_version;
-        let (info, sealed) = tx.sealed_version(self.mount, path.as_str(), current).await?.ok_or(Error::NotFound)?;
-        let sealed = sealed.filter(|_| !info.is_gone(now)).ok_or(Error::NotFound)?;
+        let (info, sealed) = tx
+            .sealed_version(self.mount, path.as_str(), current)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let sealed = sealed
+            .filter(|_| !info.is_gone(now))
+            .ok_or(Error::NotFound)?;
         meta.check_cas(&config, cas)?;
         let mut data = decode(&self.keyring.open(self.at(path, current), &sealed)?)?;
         merge_patch::apply(&mut data, &patch);
-        let view = self.append_version(&mut tx, path, &mut meta, &config, &data, now).await?;
+        let view = self
+            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -109,7 +149,8 @@ impl Kv<'_> {
         now: Micros,
     ) -> Result<VersionView> {
         let version = meta.current_version + 1;
-        let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(|e| Error::Internal(e.to_string()))?);
+        let plaintext =
+            Zeroizing::new(serde_json::to_vec(data).map_err(|e| Error::Internal(e.to_string()))?);
         let sealed = self.keyring.seal(self.at(path, version), &plaintext)?;
         let delete_after = meta.effective_delete_after(config);
         let info = VersionMeta {
@@ -118,22 +159,34 @@ impl Kv<'_> {
             deletion_time: (delete_after > 0).then(|| now + delete_after * 1_000_000),
             destroyed: false,
         };
-        tx.insert_version(self.mount, path.as_str(), &info, &sealed).await?;
+        tx.insert_version(self.mount, path.as_str(), &info, &sealed)
+            .await?;
         meta.current_version = version;
         meta.updated_at = now;
         if let Some(below) = meta.prune_below(config) {
-            tx.prune_versions_below(self.mount, path.as_str(), below).await?;
+            tx.prune_versions_below(self.mount, path.as_str(), below)
+                .await?;
             meta.oldest_version = below;
         }
         tx.update_secret(self.mount, path.as_str(), meta).await?;
-        Ok(VersionView { meta: info, custom_metadata: meta.custom_metadata.clone(), data: None })
+        Ok(VersionView {
+            meta: info,
+            custom_metadata: meta.custom_metadata.clone(),
+            data: None,
+        })
     }
 
     /// Soft-deletes the current version. A path that does not exist is not an error (Vault).
     pub async fn delete_latest(&self, path: &SecretPath) -> Result<()> {
         let mut tx = self.store.begin().await?;
         if let Some(meta) = tx.secret_for_update(self.mount, path.as_str()).await? {
-            tx.set_deletion_time(self.mount, path.as_str(), &[meta.current_version], Some(now_micros())).await?;
+            tx.set_deletion_time(
+                self.mount,
+                path.as_str(),
+                &[meta.current_version],
+                Some(now_micros()),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -141,7 +194,10 @@ impl Kv<'_> {
 
     pub async fn delete_versions(&self, path: &SecretPath, versions: &[i64]) -> Result<()> {
         self.change_versions(path, versions, |tx, mount, path, versions| {
-            Box::pin(async move { tx.set_deletion_time(mount, path, versions, Some(now_micros())).await })
+            Box::pin(async move {
+                tx.set_deletion_time(mount, path, versions, Some(now_micros()))
+                    .await
+            })
         })
         .await
     }
@@ -168,13 +224,21 @@ impl Kv<'_> {
             &'t str,
             &'t str,
             &'t [i64],
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), confmgr_store::StoreError>> + Send + 't>>,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<(), confmgr_store::StoreError>> + Send + 't,
+            >,
+        >,
     {
         if versions.is_empty() {
             return Err(Error::Invalid("no version number provided".into()));
         }
         let mut tx = self.store.begin().await?;
-        if tx.secret_for_update(self.mount, path.as_str()).await?.is_some() {
+        if tx
+            .secret_for_update(self.mount, path.as_str())
+            .await?
+            .is_some()
+        {
             change(&mut tx, self.mount, path.as_str(), versions).await?;
         }
         tx.commit().await?;
@@ -183,17 +247,31 @@ impl Kv<'_> {
 
     pub async fn metadata(&self, path: &SecretPath) -> Result<(SecretMeta, Vec<VersionMeta>)> {
         let mut tx = self.store.begin().await?;
-        let meta = tx.secret(self.mount, path.as_str()).await?.ok_or(Error::NotFound)?;
+        let meta = tx
+            .secret(self.mount, path.as_str())
+            .await?
+            .ok_or(Error::NotFound)?;
         let versions = tx.versions(self.mount, path.as_str()).await?;
         tx.commit().await?;
         Ok((meta, versions))
     }
 
-    pub async fn update_metadata(&self, path: &SecretPath, update: MetadataUpdate) -> Result<()> {
+    pub async fn update_metadata(
+        &self,
+        path: &SecretPath,
+        update: MetadataUpdate,
+        if_missing: IfMissing,
+    ) -> Result<()> {
         let now = now_micros();
         let mut tx = self.store.begin().await?;
         self.config(&mut tx).await?;
-        let mut meta = tx.ensure_secret(self.mount, path.as_str(), now).await?;
+        let mut meta = match if_missing {
+            IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
+            IfMissing::NotFound => tx
+                .secret_for_update(self.mount, path.as_str())
+                .await?
+                .ok_or(Error::NotFound)?,
+        };
         if let Some(max) = update.max_versions {
             meta.max_versions = max;
         }
@@ -203,9 +281,7 @@ impl Kv<'_> {
         if let Some(after) = update.delete_version_after {
             meta.delete_version_after = after;
         }
-        if let Some(custom) = update.custom_metadata {
-            meta.custom_metadata = Some(custom);
-        }
+        meta.custom_metadata = update.custom_metadata.apply(meta.custom_metadata.take())?;
         meta.updated_at = now;
         tx.update_secret(self.mount, path.as_str(), &meta).await?;
         tx.commit().await?;
@@ -257,5 +333,6 @@ impl Kv<'_> {
 
 fn decode(plaintext: &[u8]) -> Result<Data> {
     // Authenticated plaintext that is not a JSON object means a bug, not tampering.
-    serde_json::from_slice(plaintext).map_err(|_| Error::Internal("stored plaintext is not a JSON object".into()))
+    serde_json::from_slice(plaintext)
+        .map_err(|_| Error::Internal("stored plaintext is not a JSON object".into()))
 }

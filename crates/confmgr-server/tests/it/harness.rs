@@ -23,9 +23,20 @@ pub async fn fresh_url(db: Db) -> (String, Option<tempfile::TempDir>) {
     match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}", dir.path().join("confmgr.db").display()), Some(dir))
+            (
+                format!("sqlite://{}", dir.path().join("confmgr.db").display()),
+                Some(dir),
+            )
         }
-        Db::Postgres => (TestPostgres::shared().await.unwrap().fresh_database().await.unwrap(), None),
+        Db::Postgres => (
+            TestPostgres::shared()
+                .await
+                .unwrap()
+                .fresh_database()
+                .await
+                .unwrap(),
+            None,
+        ),
     }
 }
 
@@ -45,12 +56,20 @@ impl TestApp {
 
     pub async fn start_with(db: Db, limits: Limits) -> Self {
         let (db_url, dir) = fresh_url(db).await;
-        let store = Store::connect(&db_url, &StoreOptions::default()).await.unwrap();
+        let store = Store::connect(&db_url, &StoreOptions::default())
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         let root = RootKey::generate();
-        let token = bootstrap::initialize(&store, &root, Token::generate()).await.unwrap();
+        let token = bootstrap::initialize(&store, &root, Token::generate())
+            .await
+            .unwrap();
         let keyring = bootstrap::unlock(&store, &root).await.unwrap();
-        let state = AppState { store, keyring: Arc::new(keyring), limits };
+        let state = AppState {
+            store,
+            keyring: Arc::new(keyring),
+            limits,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -69,7 +88,9 @@ impl TestApp {
 
     pub fn request(&self, method: &str, path: &str) -> RequestBuilder {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        self.client.request(method, format!("{}{path}", self.base)).header("X-Vault-Token", &self.token)
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Vault-Token", &self.token)
     }
 
     /// Sends a request and returns status and JSON body (Null for an empty body).
@@ -91,7 +112,11 @@ pub async fn send(request: RequestBuilder) -> (u16, Value) {
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, body)
 }
 

@@ -4,43 +4,113 @@ use serde_json::json;
 
 #[tokio::test]
 async fn bad_input_gets_clear_errors_and_changes_nothing() {
-    let app = TestApp::start_with(Db::Sqlite, Limits { max_body_bytes: 4096, ..Limits::default() }).await;
-    app.call("POST", "/v1/secret/data/keep", Some(json!({"data": {"v": "original"}}))).await;
+    let app = TestApp::start_with(
+        Db::Sqlite,
+        Limits {
+            max_body_bytes: 4096,
+            ..Limits::default()
+        },
+    )
+    .await;
+    app.call(
+        "POST",
+        "/v1/secret/data/keep",
+        Some(json!({"data": {"v": "original"}})),
+    )
+    .await;
 
     let big = json!({"data": {"v": "x".repeat(5000)}});
     let (status, body) = app.call("POST", "/v1/secret/data/keep", Some(big)).await;
-    assert_eq!((status, body), (413, json!({"errors": ["request body too large"]})));
+    assert_eq!(
+        (status, body),
+        (413, json!({"errors": ["request body too large"]}))
+    );
 
     let cases: [(&str, &str, &str); 5] = [
-        ("/v1/secret/data/keep", "{not json", "failed to parse JSON input"),
-        ("/v1/secret/data/keep", r#"{"data": "str"}"#, "no data provided"),
-        ("/v1/secret/data/keep", r#"{"other": 1}"#, "no data provided"),
-        ("/v1/secret/data/keep", r#"{"data": {"a": 1}, "options": {"cas": "one"}}"#, "failed to parse JSON input"),
-        ("/v1/secret/data/a//b", r#"{"data": {"a": 1}}"#, "empty segment"),
+        (
+            "/v1/secret/data/keep",
+            "{not json",
+            "failed to parse JSON input",
+        ),
+        (
+            "/v1/secret/data/keep",
+            r#"{"data": "str"}"#,
+            "no data provided",
+        ),
+        (
+            "/v1/secret/data/keep",
+            r#"{"other": 1}"#,
+            "no data provided",
+        ),
+        (
+            "/v1/secret/data/keep",
+            r#"{"data": {"a": 1}, "options": {"cas": "one"}}"#,
+            "failed to parse JSON input",
+        ),
+        (
+            "/v1/secret/data/a//b",
+            r#"{"data": {"a": 1}}"#,
+            "empty segment",
+        ),
     ];
     for (path, raw, expected) in cases {
-        let (status, body) = send(app.request("POST", path).header("Content-Type", "application/json").body(raw)).await;
+        let (status, body) = send(
+            app.request("POST", path)
+                .header("Content-Type", "application/json")
+                .body(raw),
+        )
+        .await;
         assert_eq!(status, 400, "{path} {raw} -> {body}");
         let message = body["errors"][0].as_str().unwrap();
-        assert!(message.contains(expected), "{message:?} should mention {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{message:?} should mention {expected:?}"
+        );
     }
     // HTTP clients normalise `..` away, so this one goes over a raw socket.
-    let raw = raw_request(&app, "POST", "/v1/secret/data/a/../keep", r#"{"data": {"a": 1}}"#).await;
+    let raw = raw_request(
+        &app,
+        "POST",
+        "/v1/secret/data/a/../keep",
+        r#"{"data": {"a": 1}}"#,
+    )
+    .await;
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
-    assert!(raw.contains("must not contain '.' or '..' segments"), "{raw}");
+    assert!(
+        raw.contains("must not contain '.' or '..' segments"),
+        "{raw}"
+    );
     let long = format!("/v1/secret/data/{}", "a".repeat(600));
-    assert_eq!(app.call("POST", &long, Some(json!({"data": {}}))).await.0, 400);
-    let (status, body) = app.call("POST", "/v1/secret/data/keep", Some(json!({"data": {"a": 1}, "options": {"cas": "hunter2"}}))).await;
+    assert_eq!(
+        app.call("POST", &long, Some(json!({"data": {}}))).await.0,
+        400
+    );
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/secret/data/keep",
+            Some(json!({"data": {"a": 1}, "options": {"cas": "hunter2"}})),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(!body.to_string().contains("hunter2"), "errors never echo submitted values: {body}");
+    assert!(
+        !body.to_string().contains("hunter2"),
+        "errors never echo submitted values: {body}"
+    );
 
     let (status, body) = app.call("TRACE", "/v1/secret/data/keep", None).await;
-    assert_eq!((status, body), (405, json!({"errors": ["unsupported operation"]})));
+    assert_eq!(
+        (status, body),
+        (405, json!({"errors": ["unsupported operation"]}))
+    );
     let (status, body) = app.call("GET", "/v1/not/a/route", None).await;
     assert_eq!((status, body["errors"].is_array()), (404, true));
 
     let (_, body) = app.call("GET", "/v1/secret/metadata/keep", None).await;
-    assert_eq!(body["data"]["current_version"], 1, "no failed request wrote a version");
+    assert_eq!(
+        body["data"]["current_version"], 1,
+        "no failed request wrote a version"
+    );
     let (_, body) = app.call("GET", "/v1/secret/data/keep", None).await;
     assert_eq!(body["data"]["data"]["v"], "original");
 }
@@ -48,11 +118,20 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
 #[tokio::test]
 async fn request_ids_are_echoed() {
     let app = TestApp::start(Db::Sqlite).await;
-    let response = app.request("GET", "/v1/secret/config").header("X-Request-Id", "req-123").send().await.unwrap();
+    let response = app
+        .request("GET", "/v1/secret/config")
+        .header("X-Request-Id", "req-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-123");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "req-123");
-    let response = app.request("GET", "/v1/secret/config").send().await.unwrap();
+    let response = app
+        .request("GET", "/v1/secret/config")
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }
 

@@ -12,7 +12,10 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_confmgr-server");
 
 fn root_token(stdout: &str) -> Option<String> {
-    stdout.lines().find_map(|l| l.split_once("Root token").map(|(_, rest)| rest.rsplit(' ').next().unwrap_or("").to_owned()))
+    stdout.lines().find_map(|l| {
+        l.split_once("Root token")
+            .map(|(_, rest)| rest.rsplit(' ').next().unwrap_or("").to_owned())
+    })
 }
 
 fn key_file(dir: &Path, name: &str) -> PathBuf {
@@ -33,14 +36,30 @@ fn run(args: &[&str]) -> std::process::Output {
 async fn put(server: &ServerProcess, token: &str, path: &str, body: Value) -> u16 {
     let client = reqwest::Client::new();
     let url = format!("{}/v1/secret/data/{path}", server.url());
-    client.post(url).header("X-Vault-Token", token).json(&body).send().await.unwrap().status().as_u16()
+    client
+        .post(url)
+        .header("X-Vault-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn get(server: &ServerProcess, token: &str, path: &str) -> (u16, Value) {
     let client = reqwest::Client::new();
     let url = format!("{}/v1/secret/data/{path}", server.url());
-    let response = client.get(url).header("X-Vault-Token", token).send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    let response = client
+        .get(url)
+        .header("X-Vault-Token", token)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -48,19 +67,45 @@ async fn dev_mode_needs_no_configuration_and_keeps_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("dev");
     let data_arg = data_dir.to_str().unwrap();
-    let server = ServerProcess::start(Path::new(BIN), &["--dev", "--data-dir", data_arg], &[]).await.unwrap();
+    let server = ServerProcess::start(Path::new(BIN), &["--dev", "--data-dir", data_arg], &[])
+        .await
+        .unwrap();
     let token = root_token(&server.stdout()).expect("--dev prints the root token");
     assert!(token.starts_with("cmt."), "{token}");
     assert!(server.stderr().contains("--dev"), "dev mode warns");
-    assert_eq!(put(&server, &token, "hello", json!({"data": {"who": "world"}})).await, 200);
-    let key_mode = std::fs::metadata(data_dir.join("root.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        put(&server, &token, "hello", json!({"data": {"who": "world"}})).await,
+        200
+    );
+    let key_mode = std::fs::metadata(data_dir.join("root.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(key_mode, 0o600);
     server.stop().await.unwrap();
 
-    let server = ServerProcess::start(Path::new(BIN), &["--dev", "--data-dir", data_arg], &[("CONFMGR_DEV_ROOT_TOKEN", "dev-fixed")]).await.unwrap();
-    assert_eq!(root_token(&server.stdout()), None, "the root token is printed once, on first start");
-    assert_eq!(get(&server, &token, "hello").await.1["data"]["data"]["who"], "world");
-    assert_eq!(get(&server, "dev-fixed", "hello").await.0, 200, "--dev-root-token is registered");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        &["--dev", "--data-dir", data_arg],
+        &[("CONFMGR_DEV_ROOT_TOKEN", "dev-fixed")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        root_token(&server.stdout()),
+        None,
+        "the root token is printed once, on first start"
+    );
+    assert_eq!(
+        get(&server, &token, "hello").await.1["data"]["data"]["who"],
+        "world"
+    );
+    assert_eq!(
+        get(&server, "dev-fixed", "hello").await.0,
+        200,
+        "--dev-root-token is registered"
+    );
     server.stop().await.unwrap();
 }
 
@@ -71,29 +116,64 @@ async fn init_once_then_restart_with_same_and_other_root_key_on_postgres() {
     let key = key_file(dir.path(), "root.key");
     let other = key_file(dir.path(), "other.key");
     let key_arg = key.to_str().unwrap();
-    let env = [("CONFMGR_DATABASE_URL", url.as_str()), ("CONFMGR_ROOT_KEY_FILE", key_arg)];
+    let env = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", key_arg),
+    ];
 
     let uninitialized = ServerProcess::start(Path::new(BIN), &[], &env).await;
-    let message = uninitialized.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("not initialized") && message.contains("confmgr-server init"), "{message}");
+    let message = uninitialized
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("not initialized") && message.contains("confmgr-server init"),
+        "{message}"
+    );
 
     let first = run(&["init", "--database-url", &url, "--root-key-file", key_arg]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let token = root_token(&String::from_utf8_lossy(&first.stdout)).unwrap();
     let second = run(&["init", "--database-url", &url, "--root-key-file", key_arg]);
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already initialized"));
-    assert!(!String::from_utf8_lossy(&second.stdout).contains("cmt."), "no second root token");
+    assert!(
+        !String::from_utf8_lossy(&second.stdout).contains("cmt."),
+        "no second root token"
+    );
 
-    let server = ServerProcess::start(Path::new(BIN), &[], &env).await.unwrap();
-    assert_eq!(put(&server, &token, "prod/db", json!({"data": {"password": "kept"}})).await, 200);
+    let server = ServerProcess::start(Path::new(BIN), &[], &env)
+        .await
+        .unwrap();
+    assert_eq!(
+        put(
+            &server,
+            &token,
+            "prod/db",
+            json!({"data": {"password": "kept"}})
+        )
+        .await,
+        200
+    );
     server.stop().await.unwrap();
 
-    let server = ServerProcess::start(Path::new(BIN), &[], &env).await.unwrap();
-    assert_eq!(get(&server, &token, "prod/db").await.1["data"]["data"]["password"], "kept");
+    let server = ServerProcess::start(Path::new(BIN), &[], &env)
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&server, &token, "prod/db").await.1["data"]["data"]["password"],
+        "kept"
+    );
     server.stop().await.unwrap();
 
-    let wrong = [("CONFMGR_DATABASE_URL", url.as_str()), ("CONFMGR_ROOT_KEY_FILE", other.to_str().unwrap())];
+    let wrong = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", other.to_str().unwrap()),
+    ];
     let refused = ServerProcess::start(Path::new(BIN), &[], &wrong).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("root key does not open"), "{message}");
@@ -102,21 +182,40 @@ async fn init_once_then_restart_with_same_and_other_root_key_on_postgres() {
 #[test]
 fn configuration_problems_are_refused_with_reasons() {
     let key = RootKey::generate().to_base64();
-    let insecure = run(&["--database-url", "postgres://confmgr@localhost/x?sslmode=disable", "--root-key", &key]);
+    let insecure = run(&[
+        "--database-url",
+        "postgres://confmgr@localhost/x?sslmode=disable",
+        "--root-key",
+        &key,
+    ]);
     assert_eq!(insecure.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&insecure.stderr);
-    assert!(stderr.contains("CONFMGR_DATABASE_URL") && stderr.contains("verify-full") && stderr.contains("--insecure-database"), "{stderr}");
+    assert!(
+        stderr.contains("CONFMGR_DATABASE_URL")
+            && stderr.contains("verify-full")
+            && stderr.contains("--insecure-database"),
+        "{stderr}"
+    );
 
     let nothing = run(&[]);
     assert_eq!(nothing.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&nothing.stderr);
-    assert!(stderr.contains("CONFMGR_DATABASE_URL: required") && stderr.contains("CONFMGR_ROOT_KEY_FILE: required"), "{stderr}");
+    assert!(
+        stderr.contains("CONFMGR_DATABASE_URL: required")
+            && stderr.contains("CONFMGR_ROOT_KEY_FILE: required"),
+        "{stderr}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let open = key_file(dir.path(), "open.key");
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
     let url = format!("sqlite://{}", dir.path().join("x.db").display());
-    let exposed = run(&["--database-url", &url, "--root-key-file", open.to_str().unwrap()]);
+    let exposed = run(&[
+        "--database-url",
+        &url,
+        "--root-key-file",
+        open.to_str().unwrap(),
+    ]);
     assert_eq!(exposed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&exposed.stderr).contains("readable by group or others"));
 }
@@ -126,10 +225,23 @@ async fn migrate_subcommand_creates_the_schema() {
     let (url, _dir) = fresh_url(Db::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), "k");
-    let done = run(&["migrate", "--database-url", &url, "--root-key-file", key.to_str().unwrap()]);
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let done = run(&[
+        "migrate",
+        "--database-url",
+        &url,
+        "--root-key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let row: (i64,) = sqlx::query_as("select count(*) from kv_mounts where mount = 'secret'").fetch_one(&pool).await.unwrap();
+    let row: (i64,) = sqlx::query_as("select count(*) from kv_mounts where mount = 'secret'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(row.0, 1);
 }

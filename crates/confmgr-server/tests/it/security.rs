@@ -6,7 +6,14 @@ use confmgr_testkit::TestPostgres;
 use serde_json::json;
 use sqlx::Row;
 
-const TABLES: [&str; 6] = ["system_state", "keyring_terms", "tokens", "kv_mounts", "kv_secrets", "kv_versions"];
+const TABLES: [&str; 6] = [
+    "system_state",
+    "keyring_terms",
+    "tokens",
+    "kv_mounts",
+    "kv_secrets",
+    "kv_versions",
+];
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -29,7 +36,10 @@ async fn dump(app: &TestApp, db: Db) -> String {
                     out.push('\n');
                 }
             }
-            assert!(out.contains("kv_versions") || out.contains("\"version\""), "the dump saw the versions");
+            assert!(
+                out.contains("kv_versions") || out.contains("\"version\""),
+                "the dump saw the versions"
+            );
             out
         }
         Db::Sqlite => {
@@ -51,23 +61,45 @@ async fn database_holds_no_plaintext_and_no_token() {
         let canary = "canary-3b1f9e0c-plaintext-value";
         for version in 0..3 {
             let (status, _) = app
-                .call("POST", "/v1/secret/data/app/canary", Some(json!({"data": {"password": canary, "n": version}})))
+                .call(
+                    "POST",
+                    "/v1/secret/data/app/canary",
+                    Some(json!({"data": {"password": canary, "n": version}})),
+                )
                 .await;
             assert_eq!(status, 200);
         }
         app.call("PATCH", "/v1/secret/data/app/canary", None).await;
         let (_, body) = app.call("GET", "/v1/secret/data/app/canary", None).await;
-        assert_eq!(body["data"]["data"]["password"], canary, "the canary is really stored");
+        assert_eq!(
+            body["data"]["data"]["password"], canary,
+            "the canary is really stored"
+        );
 
         let dumped = dump(&app, db).await;
-        assert!(dumped.contains("app/canary"), "{db:?}: the dump covers the secret's rows");
-        for needle in [canary.to_owned(), hex(canary.as_bytes()), app.token.clone(), hex(app.token.as_bytes())] {
-            assert!(!dumped.contains(&needle), "{db:?}: database contains {needle}");
+        assert!(
+            dumped.contains("app/canary"),
+            "{db:?}: the dump covers the secret's rows"
+        );
+        for needle in [
+            canary.to_owned(),
+            hex(canary.as_bytes()),
+            app.token.clone(),
+            hex(app.token.as_bytes()),
+        ] {
+            assert!(
+                !dumped.contains(&needle),
+                "{db:?}: database contains {needle}"
+            );
         }
     }
 }
 
-async fn crypto_fields(pool: &sqlx::AnyPool, path: &str, version: i64) -> (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+async fn crypto_fields(
+    pool: &sqlx::AnyPool,
+    path: &str,
+    version: i64,
+) -> (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     let row = sqlx::query("select format, term, dek_nonce, wrapped_dek, nonce, ciphertext from kv_versions where path = $1 and version = $2")
         .bind(path.to_owned())
         .bind(version)
@@ -84,7 +116,12 @@ async fn crypto_fields(pool: &sqlx::AnyPool, path: &str, version: i64) -> (i64, 
     )
 }
 
-async fn overwrite(pool: &sqlx::AnyPool, path: &str, version: i64, f: (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)) {
+async fn overwrite(
+    pool: &sqlx::AnyPool,
+    path: &str,
+    version: i64,
+    f: (i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>),
+) {
     let done = sqlx::query(
         "update kv_versions set format = $1, term = $2, dek_nonce = $3, wrapped_dek = $4, nonce = $5, ciphertext = $6 where path = $7 and version = $8",
     )
@@ -115,10 +152,30 @@ async fn assert_read_fails_generically(app: &TestApp, path: &str, must_not_conta
 async fn moved_and_tampered_ciphertexts_fail_loudly() {
     for db in BOTH {
         let app = TestApp::start(db).await;
-        app.call("POST", "/v1/secret/data/a", Some(json!({"data": {"v": "alpha-secret"}}))).await;
-        app.call("POST", "/v1/secret/data/a", Some(json!({"data": {"v": "alpha-two"}}))).await;
-        app.call("POST", "/v1/secret/data/b", Some(json!({"data": {"v": "beta-secret"}}))).await;
-        app.call("POST", "/v1/secret/data/c", Some(json!({"data": {"v": "gamma-secret"}}))).await;
+        app.call(
+            "POST",
+            "/v1/secret/data/a",
+            Some(json!({"data": {"v": "alpha-secret"}})),
+        )
+        .await;
+        app.call(
+            "POST",
+            "/v1/secret/data/a",
+            Some(json!({"data": {"v": "alpha-two"}})),
+        )
+        .await;
+        app.call(
+            "POST",
+            "/v1/secret/data/b",
+            Some(json!({"data": {"v": "beta-secret"}})),
+        )
+        .await;
+        app.call(
+            "POST",
+            "/v1/secret/data/c",
+            Some(json!({"data": {"v": "gamma-secret"}})),
+        )
+        .await;
         let pool = app.raw_db().await;
 
         // Version 1's row copied onto version 2 of the same path.
@@ -135,7 +192,10 @@ async fn moved_and_tampered_ciphertexts_fail_loudly() {
         assert_read_fails_generically(&app, "/v1/secret/data/c", &["gamma"]).await;
         // The untouched version still reads.
         let (status, body) = app.call("GET", "/v1/secret/data/a?version=1", None).await;
-        assert_eq!((status, body["data"]["data"]["v"].clone()), (200, json!("alpha-secret")));
+        assert_eq!(
+            (status, body["data"]["data"]["v"].clone()),
+            (200, json!("alpha-secret"))
+        );
     }
 }
 
@@ -144,10 +204,19 @@ async fn same_plaintext_twice_gives_different_ciphertexts() {
     for db in BOTH {
         let app = TestApp::start(db).await;
         for path in ["x", "x", "y"] {
-            app.call("POST", &format!("/v1/secret/data/{path}"), Some(json!({"data": {"same": "value"}}))).await;
+            app.call(
+                "POST",
+                &format!("/v1/secret/data/{path}"),
+                Some(json!({"data": {"same": "value"}})),
+            )
+            .await;
         }
         let pool = app.raw_db().await;
-        let (x1, x2, y1) = (crypto_fields(&pool, "x", 1).await, crypto_fields(&pool, "x", 2).await, crypto_fields(&pool, "y", 1).await);
+        let (x1, x2, y1) = (
+            crypto_fields(&pool, "x", 1).await,
+            crypto_fields(&pool, "x", 2).await,
+            crypto_fields(&pool, "y", 1).await,
+        );
         assert_ne!(x1.5, x2.5);
         assert_ne!(x1.5, y1.5);
         assert_ne!(x1.4, x2.4, "nonces differ");
@@ -159,8 +228,18 @@ async fn same_plaintext_twice_gives_different_ciphertexts() {
 async fn destroy_erases_ciphertext_and_wrapped_key() {
     for db in BOTH {
         let app = TestApp::start(db).await;
-        app.call("POST", "/v1/secret/data/gone", Some(json!({"data": {"v": "shred-me"}}))).await;
-        app.call("POST", "/v1/secret/destroy/gone", Some(json!({"versions": [1]}))).await;
+        app.call(
+            "POST",
+            "/v1/secret/data/gone",
+            Some(json!({"data": {"v": "shred-me"}})),
+        )
+        .await;
+        app.call(
+            "POST",
+            "/v1/secret/destroy/gone",
+            Some(json!({"versions": [1]})),
+        )
+        .await;
         let pool = app.raw_db().await;
         let row = sqlx::query("select count(*) as n from kv_versions where path = 'gone' and destroyed = 1 and ciphertext is null and wrapped_dek is null and nonce is null and dek_nonce is null")
             .fetch_one(&pool)
@@ -178,5 +257,8 @@ async fn postgres_refuses_a_connection_without_client_certificate() {
     let without = TestPostgres::without_client_cert(&url);
     assert!(!without.contains("sslcert"));
     let refused = Store::connect(&without, &StoreOptions::default()).await;
-    assert!(refused.is_err(), "PostgreSQL accepted a connection without a client certificate");
+    assert!(
+        refused.is_err(),
+        "PostgreSQL accepted a connection without a client certificate"
+    );
 }

@@ -16,7 +16,9 @@ impl Backends {
         let pg_url = pg.fresh_database().await.unwrap();
         let mut stores = Vec::new();
         for url in [sqlite_url, pg_url] {
-            let store = Store::connect(&url, &StoreOptions::default()).await.unwrap();
+            let store = Store::connect(&url, &StoreOptions::default())
+                .await
+                .unwrap();
             store.migrate().await.unwrap();
             stores.push(store);
         }

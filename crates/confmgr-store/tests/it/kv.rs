@@ -3,7 +3,12 @@ use confmgr_core::crypto::{Keyring, TermKey, VersionAddress};
 use confmgr_core::kv::{KvConfig, VersionMeta};
 
 fn version(version: i64) -> VersionMeta {
-    VersionMeta { version, created_at: 100 + version, deletion_time: None, destroyed: false }
+    VersionMeta {
+        version,
+        created_at: 100 + version,
+        deletion_time: None,
+        destroyed: false,
+    }
 }
 
 #[tokio::test]
@@ -12,13 +17,22 @@ async fn versions_round_trip_prune_delete_and_destroy() {
     let ring = Keyring::from_terms([TermKey::generate(1)]);
     for store in &backends.stores {
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.kv_config("secret").await.unwrap(), Some(KvConfig::default()));
+        assert_eq!(
+            tx.kv_config("secret").await.unwrap(),
+            Some(KvConfig::default())
+        );
         let mut meta = tx.ensure_secret("secret", "app/db", 1).await.unwrap();
         assert_eq!(meta.current_version, 0);
         for v in 1..=3 {
-            let at = VersionAddress { mount: "secret", path: "app/db", version: v };
+            let at = VersionAddress {
+                mount: "secret",
+                path: "app/db",
+                version: v,
+            };
             let sealed = ring.seal(at, format!("value-{v}").as_bytes()).unwrap();
-            tx.insert_version("secret", "app/db", &version(v), &sealed).await.unwrap();
+            tx.insert_version("secret", "app/db", &version(v), &sealed)
+                .await
+                .unwrap();
         }
         meta.current_version = 3;
         meta.oldest_version = 1;
@@ -27,28 +41,64 @@ async fn versions_round_trip_prune_delete_and_destroy() {
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.secret_for_update("secret", "app/db").await.unwrap(), Some(meta.clone()));
-        let (info, sealed) = tx.sealed_version("secret", "app/db", 2).await.unwrap().unwrap();
+        assert_eq!(
+            tx.secret_for_update("secret", "app/db").await.unwrap(),
+            Some(meta.clone())
+        );
+        let (info, sealed) = tx
+            .sealed_version("secret", "app/db", 2)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(info, version(2));
-        let at = VersionAddress { mount: "secret", path: "app/db", version: 2 };
-        assert_eq!(ring.open(at, &sealed.unwrap()).unwrap().as_slice(), b"value-2");
+        let at = VersionAddress {
+            mount: "secret",
+            path: "app/db",
+            version: 2,
+        };
+        assert_eq!(
+            ring.open(at, &sealed.unwrap()).unwrap().as_slice(),
+            b"value-2"
+        );
 
-        tx.prune_versions_below("secret", "app/db", 2).await.unwrap();
-        tx.set_deletion_time("secret", "app/db", &[2], Some(50)).await.unwrap();
+        tx.prune_versions_below("secret", "app/db", 2)
+            .await
+            .unwrap();
+        tx.set_deletion_time("secret", "app/db", &[2], Some(50))
+            .await
+            .unwrap();
         tx.destroy_versions("secret", "app/db", &[3]).await.unwrap();
         let versions = tx.versions("secret", "app/db").await.unwrap();
-        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(versions[0].deletion_time, Some(50));
         assert!(versions[1].destroyed);
-        let (_, destroyed) = tx.sealed_version("secret", "app/db", 3).await.unwrap().unwrap();
-        assert_eq!(destroyed, None, "destroy erases the ciphertext and wrapped key");
-        tx.set_deletion_time("secret", "app/db", &[2], None).await.unwrap();
-        assert_eq!(tx.versions("secret", "app/db").await.unwrap()[0].deletion_time, None);
+        let (_, destroyed) = tx
+            .sealed_version("secret", "app/db", 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            destroyed, None,
+            "destroy erases the ciphertext and wrapped key"
+        );
+        tx.set_deletion_time("secret", "app/db", &[2], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.versions("secret", "app/db").await.unwrap()[0].deletion_time,
+            None
+        );
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
         tx.delete_secret("secret", "app/db").await.unwrap();
-        assert_eq!(tx.secret_for_update("secret", "app/db").await.unwrap(), None);
+        assert_eq!(
+            tx.secret_for_update("secret", "app/db").await.unwrap(),
+            None
+        );
         assert!(tx.versions("secret", "app/db").await.unwrap().is_empty());
     }
 }
@@ -78,9 +128,16 @@ async fn prefix_listing_is_literal() {
         let mut found = tx.paths_with_prefix("secret", "a/").await.unwrap();
         found.sort();
         assert_eq!(found, vec!["a/b", "a/c/d"]);
-        assert_eq!(tx.paths_with_prefix("secret", "a%/").await.unwrap(), vec!["a%/e"]);
+        assert_eq!(
+            tx.paths_with_prefix("secret", "a%/").await.unwrap(),
+            vec!["a%/e"]
+        );
         assert_eq!(tx.paths_with_prefix("secret", "").await.unwrap().len(), 5);
-        let config = KvConfig { max_versions: 3, cas_required: true, delete_version_after: 60 };
+        let config = KvConfig {
+            max_versions: 3,
+            cas_required: true,
+            delete_version_after: 60,
+        };
         tx.set_kv_config("secret", &config).await.unwrap();
         assert_eq!(tx.kv_config("secret").await.unwrap(), Some(config));
     }

@@ -16,12 +16,17 @@ async fn initialization_happens_once_and_keyring_round_trips() {
 
         let mut tx = store.begin().await.unwrap();
         assert!(tx.is_initialized().await.unwrap());
-        assert!(matches!(tx.mark_initialized(2).await, Err(StoreError::AlreadyInitialized)));
+        assert!(matches!(
+            tx.mark_initialized(2).await,
+            Err(StoreError::AlreadyInitialized)
+        ));
         drop(tx);
 
         let mut tx = store.begin().await.unwrap();
         assert_eq!(tx.keyring_terms().await.unwrap(), vec![wrapped.clone()]);
-        assert!(root.unwrap_term(&tx.keyring_terms().await.unwrap()[0]).is_ok());
+        assert!(root
+            .unwrap_term(&tx.keyring_terms().await.unwrap()[0])
+            .is_ok());
     }
 }
 

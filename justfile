@@ -1,0 +1,28 @@
+# ConfMgr tasks. `just` lists them. (Install just with `cargo install just`.)
+
+default:
+    @just --list
+
+# Run the server with no setup: SQLite under the temp dir, root token printed once
+dev *ARGS:
+    cargo run -p confmgr-server -- --dev {{ARGS}}
+
+# Run every test (needs PostgreSQL server binaries and python3 with hvac: see README)
+test *ARGS:
+    cargo test --workspace --locked {{ARGS}}
+
+# Clippy with warnings as errors
+lint:
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# What CI runs
+ci:
+    bash .ci/run
+
+# Apply migrations to CONFMGR_DATABASE_URL
+migrate:
+    cargo run -p confmgr-server -- migrate
