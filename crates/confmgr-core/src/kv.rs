@@ -60,24 +60,14 @@ impl CustomMetadataChange {
     }
 }
 
-/// Mount-wide settings (`secret/config`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Mount-wide settings (`secret/config`). The default, all zeros, is what Vault stores and
+/// answers until configured: `max_versions` 0 means the built-in default of 10.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvConfig {
     pub max_versions: i64,
     pub cas_required: bool,
     /// Seconds; 0 means versions are never deleted automatically.
     pub delete_version_after: i64,
-}
-
-impl Default for KvConfig {
-    fn default() -> Self {
-        // 0 means "the default of 10": what Vault stores and answers until configured.
-        Self {
-            max_versions: 0,
-            cas_required: false,
-            delete_version_after: 0,
-        }
-    }
 }
 
 /// Per-secret settings and state (`secret/metadata/:path`). Zero settings inherit the mount's.

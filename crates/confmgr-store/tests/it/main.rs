@@ -1,4 +1,5 @@
 //! Store conformance: every test body runs against SQLite and against PostgreSQL over mutual TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backends;
 mod kv;
