@@ -28,11 +28,13 @@ fn random_key() -> KeyBytes {
     key
 }
 
-fn seal(key: &[u8; KEY_BYTES], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8>) {
+fn seal(
+    key: &[u8; KEY_BYTES],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-    // Encryption with a valid key and in-memory buffers cannot fail; an empty ciphertext
-    // would fail authentication on read rather than silently lose data.
     let ciphertext = cipher
         .encrypt(
             &nonce,
@@ -41,8 +43,8 @@ fn seal(key: &[u8; KEY_BYTES], aad: &[u8], plaintext: &[u8]) -> (Vec<u8>, Vec<u8
                 aad,
             },
         )
-        .unwrap_or_default();
-    (nonce.to_vec(), ciphertext)
+        .map_err(|_| CryptoError::Encryption)?;
+    Ok((nonce.to_vec(), ciphertext))
 }
 
 fn open(
@@ -76,6 +78,7 @@ fn key_from_vec(bytes: Zeroizing<Vec<u8>>) -> Result<KeyBytes, CryptoError> {
 }
 
 /// The root key: wraps keyring terms. Never stored in the database.
+#[derive(Clone)]
 pub struct RootKey(KeyBytes);
 
 impl RootKey {
@@ -103,13 +106,13 @@ impl RootKey {
         Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_ref()))
     }
 
-    pub fn wrap_term(&self, term: &TermKey) -> WrappedTerm {
-        let (nonce, wrapped_key) = seal(&self.0, &term_aad(term.term), term.key.as_ref());
-        WrappedTerm {
+    pub fn wrap_term(&self, term: &TermKey) -> Result<WrappedTerm, CryptoError> {
+        let (nonce, wrapped_key) = seal(&self.0, &term_aad(term.term), term.key.as_ref())?;
+        Ok(WrappedTerm {
             term: term.term,
             nonce,
             wrapped_key,
-        }
+        })
     }
 
     pub fn unwrap_term(&self, wrapped: &WrappedTerm) -> Result<TermKey, CryptoError> {
@@ -259,8 +262,8 @@ impl Keyring {
             .next_back()
             .ok_or(CryptoError::UnknownTerm(0))?;
         let data_key = random_key();
-        let (nonce, ciphertext) = seal(&data_key, &at.data_aad(), plaintext);
-        let (dek_nonce, wrapped_dek) = seal(&term.key, &at.dek_aad(term.term), data_key.as_ref());
+        let (nonce, ciphertext) = seal(&data_key, &at.data_aad(), plaintext)?;
+        let (dek_nonce, wrapped_dek) = seal(&term.key, &at.dek_aad(term.term), data_key.as_ref())?;
         Ok(SealedVersion {
             format: VERSION_FORMAT,
             term: term.term,
@@ -373,7 +376,7 @@ mod tests {
     fn root_key_wraps_terms_and_wrong_root_fails() {
         let root = RootKey::generate();
         let term = TermKey::generate(1);
-        let wrapped = root.wrap_term(&term);
+        let wrapped = root.wrap_term(&term).unwrap();
         assert_eq!(
             root.unwrap_term(&wrapped).unwrap().key.as_ref(),
             term.key.as_ref()

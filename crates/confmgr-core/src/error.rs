@@ -25,6 +25,8 @@ pub enum CryptoError {
     UnsupportedFormat(i64),
     #[error("malformed stored key material: {0}")]
     Malformed(&'static str),
+    #[error("encryption failed")]
+    Encryption,
     #[error("root key: {0}")]
     RootKey(String),
 }

@@ -1,6 +1,7 @@
 //! Command line and environment. Every flag has a `CONFMGR_*` variable; `validate` turns the
 //! raw values into a `Settings` or into one line per problem, naming the variable.
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use confmgr_core::crypto::RootKey;
 use std::net::SocketAddr;
@@ -59,7 +60,7 @@ pub struct ServerArgs {
     pub root_key_file: Option<PathBuf>,
 
     /// Development mode: SQLite in --data-dir, a generated root key, a root token printed once.
-    #[arg(long, env = "CONFMGR_DEV", global = true)]
+    #[arg(long, env = "CONFMGR_DEV", value_parser = BoolishValueParser::new(), global = true)]
     pub dev: bool,
 
     /// Where --dev keeps its SQLite database and generated root key.
@@ -76,7 +77,7 @@ pub struct ServerArgs {
     pub dev_root_token: Option<String>,
 
     /// Allow PostgreSQL without sslmode=verify-full (trusted networks only).
-    #[arg(long, env = "CONFMGR_INSECURE_DATABASE", global = true)]
+    #[arg(long, env = "CONFMGR_INSECURE_DATABASE", value_parser = BoolishValueParser::new(), global = true)]
     pub insecure_database: bool,
 
     /// Largest accepted request body, in bytes.
@@ -119,8 +120,13 @@ pub struct ServerArgs {
     )]
     pub log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `confmgr_server=debug`.
-    #[arg(long, env = "CONFMGR_LOG", default_value = "info", global = true)]
+    /// Log filter, e.g. `info` or `confmgr_server=debug` (sqlx's per-statement notices stay at warn).
+    #[arg(
+        long,
+        env = "CONFMGR_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
     pub log: String,
 }
 
@@ -135,6 +141,8 @@ pub enum RootKeySource {
     Given(RootKey),
     /// --dev without a key: generated on first start, kept in the data directory.
     DevFile(PathBuf),
+    /// `migrate` needs no key.
+    NotNeeded,
 }
 
 /// Validated settings: everything the server needs, nothing left to check.
@@ -155,7 +163,7 @@ pub fn default_dev_data_dir() -> PathBuf {
 
 impl ServerArgs {
     /// Checks everything at once so an operator sees every problem in one go.
-    pub fn validate(&self) -> Result<Settings, Vec<String>> {
+    pub fn validate(&self, command: Command) -> Result<Settings, Vec<String>> {
         let mut problems = Vec::new();
         let listen = self
             .listen
@@ -188,6 +196,8 @@ impl ServerArgs {
 
         let root_key = match self.root_key_source(&data_dir) {
             Ok(source) => source,
+            // Migrations touch no key material: `migrate` runs without a root key.
+            Err(_) if command == Command::Migrate => Some(RootKeySource::NotNeeded),
             Err(problem) => {
                 problems.push(problem);
                 None
@@ -311,7 +321,7 @@ mod tests {
             "--root-key",
             &key,
         ]);
-        let problems = a.validate().err().unwrap_or_default();
+        let problems = a.validate(Command::Serve).err().unwrap_or_default();
         assert_eq!(problems.len(), 1);
         assert!(
             problems[0].starts_with("CONFMGR_DATABASE_URL:") && problems[0].contains("verify-full")
@@ -323,7 +333,7 @@ mod tests {
             &key,
             "--insecure-database",
         ]);
-        assert!(ok.validate().is_ok());
+        assert!(ok.validate(Command::Serve).is_ok());
     }
 
     #[test]
@@ -336,7 +346,7 @@ mod tests {
             "--max-body-bytes",
             "0",
         ]);
-        let problems = a.validate().err().unwrap_or_default();
+        let problems = a.validate(Command::Serve).err().unwrap_or_default();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems.iter().any(|p| p.starts_with("CONFMGR_LISTEN")));
         assert!(problems
@@ -352,7 +362,7 @@ mod tests {
 
     #[test]
     fn dev_needs_nothing() {
-        let settings = args(&["--dev"]).validate().ok();
+        let settings = args(&["--dev"]).validate(Command::Serve).ok();
         assert!(
             settings.is_some_and(|s| s.database_url.starts_with("sqlite://")
                 && matches!(s.root_key, RootKeySource::DevFile(_)))

@@ -43,7 +43,8 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 fn root_key(source: &RootKeySource) -> anyhow::Result<RootKey> {
     match source {
-        RootKeySource::Given(key) => RootKey::from_base64(&key.to_base64()).map_err(Into::into),
+        RootKeySource::Given(key) => Ok(key.clone()),
+        RootKeySource::NotNeeded => anyhow::bail!("no root key configured (CONFMGR_ROOT_KEY_FILE)"),
         RootKeySource::DevFile(path) if path.exists() => crate::config::read_root_key_file(path)
             .map_err(|e| anyhow::anyhow!("CONFMGR_ROOT_KEY_FILE: {e}")),
         RootKeySource::DevFile(path) => {
@@ -115,7 +116,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
 }
 
 async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> anyhow::Result<()> {
-    tracing::warn!("running in --dev mode: SQLite, a generated root key and a root token printed on start. Never use this for real secrets");
+    tracing::warn!("running in --dev mode: SQLite, a root key kept beside the data, a root token printed on first start. Never use this for real secrets");
     let fixed = settings.dev_root_token.clone().map(Token::from_string);
     if !bootstrap::is_initialized(store).await? {
         let token =

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.args.log_format, &cli.args.log);
-    let settings = match cli.args.validate() {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let settings = match cli.args.validate(command) {
         Ok(settings) => settings,
         Err(problems) => {
             for problem in problems {
@@ -16,7 +17,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
+    let outcome = match command {
         Command::Serve => launch::serve(&settings).await,
         Command::Init => launch::init(&settings).await,
         Command::Migrate => launch::migrate(&settings).await,

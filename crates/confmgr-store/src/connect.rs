@@ -84,8 +84,20 @@ impl Store {
         Ok(())
     }
 
+    /// A transaction for reads.
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx::new(self.pool.begin().await?, self.backend))
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`begin immediate`), so it waits out another writer (busy timeout) instead of failing
+    /// when a read transaction cannot be upgraded.
+    pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
+        let tx = match self.backend {
+            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+        };
+        Ok(StoreTx::new(tx, self.backend))
     }
 
     /// A trivial round trip, for readiness checks.

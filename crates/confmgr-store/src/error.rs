@@ -3,11 +3,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The database cannot be reached or did not answer in time: the caller answers 503.
-    #[error("storage unavailable: {0}")]
+    #[error("storage unavailable")]
     Unavailable(#[source] sqlx::Error),
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[source] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database is already initialized")]
     AlreadyInitialized,
@@ -25,6 +25,15 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            // SQLite's "database is locked" (SQLITE_BUSY and its extended codes): another
+            // writer held the lock past the busy timeout. Busy, not broken.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c == "5" || c.parse::<u32>().is_ok_and(|n| n & 0xff == 5)) =>
+            {
+                Self::Unavailable(error)
+            }
             other => Self::Database(other),
         }
     }

@@ -13,7 +13,24 @@ const VERSION_COLUMNS: &str = "version, created_at, deletion_time, destroyed";
 
 impl StoreTx {
     pub async fn kv_config(&mut self, mount: &str) -> Result<Option<KvConfig>, StoreError> {
-        let row = sqlx::query("select max_versions, cas_required, delete_version_after from kv_mounts where mount = $1")
+        self.select_kv_config(mount, "").await
+    }
+
+    /// The mount's settings, locked against concurrent config writers.
+    pub async fn kv_config_for_update(
+        &mut self,
+        mount: &str,
+    ) -> Result<Option<KvConfig>, StoreError> {
+        self.select_kv_config(mount, self.for_update()).await
+    }
+
+    async fn select_kv_config(
+        &mut self,
+        mount: &str,
+        lock: &str,
+    ) -> Result<Option<KvConfig>, StoreError> {
+        let sql = format!("select max_versions, cas_required, delete_version_after from kv_mounts where mount = $1{lock}");
+        let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .fetch_optional(&mut *self.tx)
             .await?;

@@ -4,9 +4,9 @@ use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
-use crate::services::kv::{IfMissing, Kv, MetadataUpdate, Read};
+use crate::services::kv::{ConfigUpdate, IfMissing, Kv, MetadataUpdate, Read, VersionChange};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{MatchedPath, Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +16,7 @@ use confmgr_api::kv::{
     ReadResponse, VersionSummary, VersionsRequest, WriteRequest,
 };
 use confmgr_core::duration;
-use confmgr_core::kv::{CustomMetadataChange, KvConfig};
+use confmgr_core::kv::CustomMetadataChange;
 use confmgr_core::path::SecretPath;
 use confmgr_core::time::rfc3339;
 use serde::Deserialize;
@@ -36,15 +36,15 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/secret/delete/{*path}",
-            post(delete_versions).put(delete_versions),
+            post(change_versions).put(change_versions),
         )
         .route(
             "/v1/secret/undelete/{*path}",
-            post(undelete_versions).put(undelete_versions),
+            post(change_versions).put(change_versions),
         )
         .route(
             "/v1/secret/destroy/{*path}",
-            post(destroy_versions).put(destroy_versions),
+            post(change_versions).put(change_versions),
         )
         .route(
             "/v1/secret/metadata/{*path}",
@@ -184,38 +184,21 @@ async fn delete_latest(
     Ok(no_content())
 }
 
-async fn delete_versions(
+/// `POST|PUT secret/{delete,undelete,destroy}/:path`: one handler, the route names the change.
+async fn change_versions(
     State(state): State<AppState>,
     _caller: Caller,
+    route: MatchedPath,
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<VersionsRequest>,
 ) -> Result<Response> {
+    let change = match route.as_str() {
+        "/v1/secret/undelete/{*path}" => VersionChange::Undelete,
+        "/v1/secret/destroy/{*path}" => VersionChange::Destroy,
+        _ => VersionChange::Delete,
+    };
     kv(&state)
-        .delete_versions(&SecretPath::parse(&raw)?, &request.versions)
-        .await?;
-    Ok(no_content())
-}
-
-async fn undelete_versions(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(raw): Path<String>,
-    JsonBody(request): JsonBody<VersionsRequest>,
-) -> Result<Response> {
-    kv(&state)
-        .undelete_versions(&SecretPath::parse(&raw)?, &request.versions)
-        .await?;
-    Ok(no_content())
-}
-
-async fn destroy_versions(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(raw): Path<String>,
-    JsonBody(request): JsonBody<VersionsRequest>,
-) -> Result<Response> {
-    kv(&state)
-        .destroy_versions(&SecretPath::parse(&raw)?, &request.versions)
+        .change_versions(&SecretPath::parse(&raw)?, &request.versions, change)
         .await?;
     Ok(no_content())
 }
@@ -388,18 +371,16 @@ async fn write_config(
     _caller: Caller,
     JsonBody(request): JsonBody<ConfigBody>,
 ) -> Result<Response> {
-    let service = kv(&state);
-    let current = service.mount_config().await?;
-    let config = KvConfig {
-        max_versions: non_negative(request.max_versions, "max_versions")?
-            .unwrap_or(current.max_versions),
-        cas_required: request.cas_required.unwrap_or(current.cas_required),
-        delete_version_after: match &request.delete_version_after {
-            Some(v) => seconds(v, "delete_version_after")?,
-            None => current.delete_version_after,
-        },
+    let update = ConfigUpdate {
+        max_versions: non_negative(request.max_versions, "max_versions")?,
+        cas_required: request.cas_required,
+        delete_version_after: request
+            .delete_version_after
+            .as_ref()
+            .map(|v| seconds(v, "delete_version_after"))
+            .transpose()?,
     };
-    service.set_mount_config(&config).await?;
+    kv(&state).update_mount_config(update).await?;
     Ok(no_content())
 }
 

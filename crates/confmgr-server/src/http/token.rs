@@ -27,7 +27,10 @@ async fn lookup_self(caller: Caller, id: RequestId) -> Response {
         TokenLookup {
             accessor: token.accessor,
             creation_time: token.created_at / 1_000_000,
-            creation_ttl: ttl,
+            creation_ttl: token
+                .expires_at
+                .map(|at| (at - token.created_at) / 1_000_000)
+                .unwrap_or(0),
             display_name: token.display_name,
             entity_id: String::new(),
             expire_time: token.expires_at.map(rfc3339),

@@ -9,9 +9,9 @@ use confmgr_store::{Store, StoreError, TokenRecord};
 /// Creates keyring term 1 and a root token in one transaction. Runs once per database.
 pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Result<Token> {
     let now = now_micros();
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     tx.mark_initialized(now).await?;
-    tx.insert_term(&root.wrap_term(&TermKey::generate(1)), now)
+    tx.insert_term(&root.wrap_term(&TermKey::generate(1))?, now)
         .await?;
     tx.insert_token(&root_token_record(&root_token, now))
         .await?;
@@ -21,7 +21,7 @@ pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Res
 
 /// Registers a caller-chosen root token (`--dev-root-token`) if it is not there yet.
 pub async fn ensure_root_token(store: &Store, root_token: &Token) -> Result<()> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     tx.insert_token(&root_token_record(root_token, now_micros()))
         .await?;
     tx.commit().await?;

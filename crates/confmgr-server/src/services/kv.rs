@@ -41,6 +41,22 @@ pub struct MetadataUpdate {
     pub custom_metadata: CustomMetadataChange,
 }
 
+/// Fields of `POST secret/config`; `None` leaves a setting as it is.
+#[derive(Default)]
+pub struct ConfigUpdate {
+    pub max_versions: Option<i64>,
+    pub cas_required: Option<bool>,
+    pub delete_version_after: Option<i64>,
+}
+
+/// What `secret/delete`, `secret/undelete` and `secret/destroy` do to listed versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionChange {
+    Delete,
+    Undelete,
+    Destroy,
+}
+
 /// `POST` creates the metadata of a path that has none; `PATCH` answers 404 instead (Vault).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum IfMissing {
@@ -96,7 +112,7 @@ impl Kv<'_> {
         cas: Option<i64>,
     ) -> Result<VersionView> {
         let now = now_micros();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let config = self.config(&mut tx).await?;
         let mut meta = tx.ensure_secret(self.mount, path.as_str(), now).await?;
         meta.check_cas(&config, cas)?;
@@ -115,7 +131,7 @@ impl Kv<'_> {
         cas: Option<i64>,
     ) -> Result<VersionView> {
         let now = now_micros();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let config = self.config(&mut tx).await?;
         let mut meta = tx
             .secret_for_update(self.mount, path.as_str())
@@ -178,7 +194,7 @@ impl Kv<'_> {
 
     /// Soft-deletes the current version. A path that does not exist is not an error (Vault).
     pub async fn delete_latest(&self, path: &SecretPath) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         if let Some(meta) = tx.secret_for_update(self.mount, path.as_str()).await? {
             tx.set_deletion_time(
                 self.mount,
@@ -192,54 +208,30 @@ impl Kv<'_> {
         Ok(())
     }
 
-    pub async fn delete_versions(&self, path: &SecretPath, versions: &[i64]) -> Result<()> {
-        self.change_versions(path, versions, |tx, mount, path, versions| {
-            Box::pin(async move {
-                tx.set_deletion_time(mount, path, versions, Some(now_micros()))
-                    .await
-            })
-        })
-        .await
-    }
-
-    pub async fn undelete_versions(&self, path: &SecretPath, versions: &[i64]) -> Result<()> {
-        self.change_versions(path, versions, |tx, mount, path, versions| {
-            Box::pin(async move { tx.set_deletion_time(mount, path, versions, None).await })
-        })
-        .await
-    }
-
-    /// Destroys versions: their wrapped data keys and ciphertexts are erased.
-    pub async fn destroy_versions(&self, path: &SecretPath, versions: &[i64]) -> Result<()> {
-        self.change_versions(path, versions, |tx, mount, path, versions| {
-            Box::pin(async move { tx.destroy_versions(mount, path, versions).await })
-        })
-        .await
-    }
-
-    async fn change_versions<F>(&self, path: &SecretPath, versions: &[i64], change: F) -> Result<()>
-    where
-        F: for<'t> FnOnce(
-            &'t mut StoreTx,
-            &'t str,
-            &'t str,
-            &'t [i64],
-        ) -> std::pin::Pin<
-            Box<
-                dyn std::future::Future<Output = Result<(), confmgr_store::StoreError>> + Send + 't,
-            >,
-        >,
-    {
+    /// Soft-deletes, undeletes or destroys listed versions. Destroy erases their wrapped data
+    /// keys and ciphertexts. A path that does not exist is not an error (Vault).
+    pub async fn change_versions(
+        &self,
+        path: &SecretPath,
+        versions: &[i64],
+        change: VersionChange,
+    ) -> Result<()> {
         if versions.is_empty() {
             return Err(Error::Invalid("no version number provided".into()));
         }
-        let mut tx = self.store.begin().await?;
-        if tx
-            .secret_for_update(self.mount, path.as_str())
-            .await?
-            .is_some()
-        {
-            change(&mut tx, self.mount, path.as_str(), versions).await?;
+        let (mount, path) = (self.mount, path.as_str());
+        let mut tx = self.store.begin_write().await?;
+        if tx.secret_for_update(mount, path).await?.is_some() {
+            match change {
+                VersionChange::Delete => {
+                    tx.set_deletion_time(mount, path, versions, Some(now_micros()))
+                        .await?
+                }
+                VersionChange::Undelete => {
+                    tx.set_deletion_time(mount, path, versions, None).await?
+                }
+                VersionChange::Destroy => tx.destroy_versions(mount, path, versions).await?,
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -263,7 +255,7 @@ impl Kv<'_> {
         if_missing: IfMissing,
     ) -> Result<()> {
         let now = now_micros();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         self.config(&mut tx).await?;
         let mut meta = match if_missing {
             IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
@@ -289,7 +281,7 @@ impl Kv<'_> {
     }
 
     pub async fn delete_metadata(&self, path: &SecretPath) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         tx.delete_secret(self.mount, path.as_str()).await?;
         tx.commit().await?;
         Ok(())
@@ -322,12 +314,25 @@ impl Kv<'_> {
         Ok(config)
     }
 
-    pub async fn set_mount_config(&self, config: &KvConfig) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        self.config(&mut tx).await?;
-        tx.set_kv_config(self.mount, config).await?;
+    /// Changes the mount's settings in one transaction; `None` fields keep their value.
+    pub async fn update_mount_config(&self, update: ConfigUpdate) -> Result<KvConfig> {
+        let mut tx = self.store.begin_write().await?;
+        let mut config = tx
+            .kv_config_for_update(self.mount)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if let Some(max) = update.max_versions {
+            config.max_versions = max;
+        }
+        if let Some(required) = update.cas_required {
+            config.cas_required = required;
+        }
+        if let Some(after) = update.delete_version_after {
+            config.delete_version_after = after;
+        }
+        tx.set_kv_config(self.mount, &config).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(config)
     }
 }
 

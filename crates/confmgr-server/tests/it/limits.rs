@@ -149,3 +149,49 @@ async fn raw_request(app: &TestApp, method: &str, path: &str, body: &str) -> Str
     stream.read_to_string(&mut answer).await.unwrap();
     answer
 }
+
+#[tokio::test]
+async fn a_request_past_its_timeout_answers_503_and_changes_nothing() {
+    use sqlx::Connection;
+    let limits = Limits {
+        request_timeout: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let app = TestApp::start_with(Db::Sqlite, limits).await;
+    app.call(
+        "POST",
+        "/v1/secret/data/slow",
+        Some(json!({"data": {"v": 1}})),
+    )
+    .await;
+
+    // Another process holds SQLite's write lock, so the server's write cannot finish in time.
+    let mut blocker = sqlx::AnyConnection::connect(&app.db_url).await.unwrap();
+    sqlx::raw_sql("begin immediate")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/secret/data/slow",
+            Some(json!({"data": {"v": 2}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (503, json!({"errors": ["request timed out"]}))
+    );
+    sqlx::raw_sql("rollback")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker.close().await.unwrap();
+
+    let (status, body) = app.call("GET", "/v1/secret/data/slow", None).await;
+    assert_eq!((status, body["data"]["data"]["v"].clone()), (200, json!(1)));
+    assert_eq!(
+        body["data"]["metadata"]["version"], 1,
+        "the timed-out write left nothing behind"
+    );
+}

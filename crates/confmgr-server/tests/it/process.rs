@@ -26,11 +26,19 @@ fn key_file(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> std::process::Output {
+    run_with_env(args, &[])
+}
+
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(BIN);
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONFMGR_")) {
         command.env_remove(key);
     }
-    command.args(args).output().unwrap()
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 async fn put(server: &ServerProcess, token: &str, path: &str, body: Value) -> u16 {
@@ -218,6 +226,38 @@ fn configuration_problems_are_refused_with_reasons() {
     ]);
     assert_eq!(exposed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&exposed.stderr).contains("readable by group or others"));
+}
+
+#[test]
+fn boolean_variables_accept_1_and_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("d");
+    let done = run_with_env(
+        &["migrate", "--data-dir", data_dir.to_str().unwrap()],
+        &[("CONFMGR_DEV", "1")],
+    );
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(data_dir.join("confmgr.db").exists());
+    let key = RootKey::generate().to_base64();
+    let url = "postgres://confmgr@127.0.0.1:1/x?sslmode=disable";
+    let insecure = run_with_env(
+        &["migrate", "--database-url", url, "--root-key", &key],
+        &[("CONFMGR_INSECURE_DATABASE", "yes")],
+    );
+    let stderr = String::from_utf8_lossy(&insecure.stderr);
+    assert_eq!(
+        insecure.status.code(),
+        Some(1),
+        "accepted, then the connection fails: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot connect to the database") && !stderr.contains("verify-full"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ async fn initialization_happens_once_and_keyring_round_trips() {
     let backends = Backends::new().await;
     for store in &backends.stores {
         let root = RootKey::generate();
-        let wrapped = root.wrap_term(&TermKey::generate(1));
+        let wrapped = root.wrap_term(&TermKey::generate(1)).unwrap();
         let mut tx = store.begin().await.unwrap();
         assert!(!tx.is_initialized().await.unwrap());
         tx.mark_initialized(1).await.unwrap();
