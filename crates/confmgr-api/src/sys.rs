@@ -35,4 +35,6 @@ pub struct TokenLookup {
     pub ttl: i64,
     #[serde(rename = "type")]
     pub token_type: String,
+    /// Who vouches for the identity behind the token (ConfMgr extension).
+    pub issuer: String,
 }

@@ -1,19 +1,41 @@
-//! Token authentication: `X-Vault-Token` or `Authorization: Bearer`, looked up by SHA-256 digest.
+//! Token authentication: `X-Vault-Token` or `Authorization: Bearer`, looked up by SHA-256
+//! digest on every request (no cache, so a revocation is seen by every replica at once),
+//! then the token's policies become the caller's ACL.
 
 use crate::error::Error;
+use crate::services::policies;
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use confmgr_core::net;
+use confmgr_core::policy::{Acl, Capability};
 use confmgr_core::time::now_micros;
 use confmgr_core::token;
 use confmgr_store::TokenRecord;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// The caller, authenticated. Policies are carried for the policy engine to come; for now
-/// every valid token may use every route.
+/// The caller, authenticated, with what its policies allow.
 pub struct Caller {
     pub token: TokenRecord,
     /// What the caller presented (only ever echoed back to that caller by lookup-self).
     pub presented: String,
+    pub acl: Acl,
+}
+
+impl Caller {
+    /// 403 unless the caller's policies grant `capability` on `path`.
+    pub fn authorize(&self, path: &str, capability: Capability) -> Result<(), Error> {
+        self.authorize_any(path, &[capability])
+    }
+
+    pub fn authorize_any(&self, path: &str, capabilities: &[Capability]) -> Result<(), Error> {
+        if capabilities.iter().any(|c| self.acl.allows(path, *c)) {
+            Ok(())
+        } else {
+            tracing::info!(path, accessor = %self.token.accessor, "permission denied");
+            Err(Error::PermissionDenied)
+        }
+    }
 }
 
 pub fn presented_token(parts: &Parts) -> Option<String> {
@@ -31,22 +53,40 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The peer's address (the TCP connection's; no proxy headers are trusted).
+pub fn remote_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// A token that may be used now, from `address`.
+pub fn usable(token: &TokenRecord, now: i64, address: IpAddr) -> bool {
+    token.revoked_at.is_none()
+        && token.expires_at.is_none_or(|at| at > now)
+        && net::allowed(&token.bound_cidrs, address)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let presented = presented_token(parts).ok_or(Error::PermissionDenied)?;
+        let address = remote_address(parts);
         let mut tx = state.store.begin().await?;
         let record = tx.token_by_digest(&token::digest(&presented)).await?;
+        let token = match record {
+            Some(token) if usable(&token, now_micros(), address) => token,
+            _ => return Err(Error::PermissionDenied),
+        };
+        let acl = policies::acl_for(&mut tx, &token.policies).await?;
         tx.commit().await?;
-        let now = now_micros();
-        match record {
-            Some(token)
-                if token.revoked_at.is_none() && token.expires_at.is_none_or(|at| at > now) =>
-            {
-                Ok(Self { token, presented })
-            }
-            _ => Err(Error::PermissionDenied),
-        }
+        Ok(Self {
+            token,
+            presented,
+            acl,
+        })
     }
 }

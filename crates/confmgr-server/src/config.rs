@@ -111,6 +111,51 @@ pub struct ServerArgs {
     )]
     pub database_max_connections: u32,
 
+    /// Lifetime of tokens whose client or request does not set one (Go duration).
+    #[arg(
+        long,
+        env = "CONFMGR_TOKEN_DEFAULT_TTL",
+        default_value = "768h",
+        global = true
+    )]
+    pub token_default_ttl: String,
+
+    /// Longest any token may live, renewals included (Go duration).
+    #[arg(
+        long,
+        env = "CONFMGR_TOKEN_MAX_TTL",
+        default_value = "768h",
+        global = true
+    )]
+    pub token_max_ttl: String,
+
+    /// Failed logins per client (role_id) per minute before answering 429.
+    #[arg(
+        long,
+        env = "CONFMGR_LOGIN_FAILURES_PER_CLIENT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_failures_per_client: u32,
+
+    /// Failed logins per source address per minute before answering 429.
+    #[arg(
+        long,
+        env = "CONFMGR_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub login_failures_per_address: u32,
+
+    /// argon2 verifications running at once (each takes ~19 MiB and tens of ms of CPU).
+    #[arg(
+        long,
+        env = "CONFMGR_LOGIN_CONCURRENT_HASHES",
+        default_value_t = 2,
+        global = true
+    )]
+    pub login_concurrent_hashes: usize,
+
     #[arg(
         long,
         env = "CONFMGR_LOG_FORMAT",
@@ -155,6 +200,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub store: confmgr_store::StoreOptions,
+    pub token_default_ttl: i64,
+    pub token_max_ttl: i64,
+    pub login_failures_per_client: u32,
+    pub login_failures_per_address: u32,
+    pub login_concurrent_hashes: usize,
 }
 
 pub fn default_dev_data_dir() -> PathBuf {
@@ -216,6 +266,35 @@ impl ServerArgs {
         if self.max_body_bytes == 0 {
             problems.push("CONFMGR_MAX_BODY_BYTES: must be greater than 0".into());
         }
+        let ttl = |name: &str, raw: &str, problems: &mut Vec<String>| {
+            match confmgr_core::duration::parse_seconds(raw) {
+                Ok(0) => {
+                    problems.push(format!("{name}: must be longer than 0s"));
+                    0
+                }
+                Ok(seconds) => seconds,
+                Err(e) => {
+                    problems.push(format!("{name}: {e}"));
+                    0
+                }
+            }
+        };
+        let token_default_ttl = ttl(
+            "CONFMGR_TOKEN_DEFAULT_TTL",
+            &self.token_default_ttl,
+            &mut problems,
+        );
+        let token_max_ttl = ttl("CONFMGR_TOKEN_MAX_TTL", &self.token_max_ttl, &mut problems);
+        if token_default_ttl > token_max_ttl && token_max_ttl > 0 {
+            problems
+                .push("CONFMGR_TOKEN_DEFAULT_TTL: must not exceed CONFMGR_TOKEN_MAX_TTL".into());
+        }
+        if self.login_failures_per_client == 0
+            || self.login_failures_per_address == 0
+            || self.login_concurrent_hashes == 0
+        {
+            problems.push("CONFMGR_LOGIN_*: limits must be greater than 0".into());
+        }
         if self.request_timeout_secs == 0 {
             problems.push("CONFMGR_REQUEST_TIMEOUT_SECS: must be greater than 0".into());
         }
@@ -233,6 +312,11 @@ impl ServerArgs {
                     max_connections: self.database_max_connections.max(1),
                     acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs.max(1)),
                 },
+                token_default_ttl,
+                token_max_ttl,
+                login_failures_per_client: self.login_failures_per_client,
+                login_failures_per_address: self.login_failures_per_address,
+                login_concurrent_hashes: self.login_concurrent_hashes,
             }),
             _ => Err(problems),
         }

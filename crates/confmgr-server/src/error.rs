@@ -26,6 +26,9 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// Too many failed logins, or too many logins hashing at once.
+    #[error("too many login attempts; retry after {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -62,6 +65,20 @@ impl IntoResponse for Error {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 vec!["request body too large".into()],
             ),
+            Self::RateLimited { retry_after } => {
+                let mut response = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    vec![format!(
+                        "too many login attempts; retry after {retry_after} seconds"
+                    )],
+                );
+                if let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, value);
+                }
+                response
+            }
             Self::Store(StoreError::Unavailable(source)) => {
                 tracing::error!(error = %source, "storage unavailable");
                 error_response(

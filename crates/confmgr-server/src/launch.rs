@@ -1,9 +1,11 @@
 //! What `main` does for each subcommand, kept out of `main.rs` so tests can drive it.
 
 use crate::config::{RootKeySource, Settings};
+use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
-use crate::state::{AppState, Limits};
+use crate::state::{AccessSettings, AppState, Limits};
 use anyhow::{bail, Context};
+use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::RootKey;
 use confmgr_core::token::Token;
 use confmgr_store::{Store, StoreError};
@@ -108,6 +110,17 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(AppState {
         store,
         keyring: Arc::new(keyring),
+        access: Arc::new(AccessSettings::new(
+            settings.token_default_ttl,
+            settings.token_max_ttl,
+            HashCost::PRODUCTION,
+            LoginGuard::new(
+                settings.login_failures_per_client,
+                settings.login_failures_per_address,
+                std::time::Duration::from_secs(60),
+                settings.login_concurrent_hashes,
+            ),
+        )),
         limits: Limits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod launch;
+pub mod login_guard;
 pub mod services;
 pub mod state;
 pub mod telemetry;

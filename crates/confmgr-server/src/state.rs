@@ -1,3 +1,5 @@
+use crate::login_guard::LoginGuard;
+use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::Keyring;
 use confmgr_store::Store;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ pub struct AppState {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     pub limits: Limits,
+    pub access: Arc<AccessSettings>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -23,5 +26,44 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// Token lifetimes, login limits and the argon2 cost of client secrets.
+pub struct AccessSettings {
+    /// Seconds a token lives when neither its client nor its request says otherwise.
+    pub default_token_ttl: i64,
+    /// Seconds a token may be renewed up to, from its creation.
+    pub max_token_ttl: i64,
+    pub hash_cost: HashCost,
+    pub login_guard: LoginGuard,
+}
+
+impl AccessSettings {
+    pub fn new(
+        default_token_ttl: i64,
+        max_token_ttl: i64,
+        hash_cost: HashCost,
+        login_guard: LoginGuard,
+    ) -> Self {
+        Self {
+            default_token_ttl,
+            max_token_ttl,
+            hash_cost,
+            login_guard,
+        }
+    }
+}
+
+impl Default for AccessSettings {
+    /// Vault's defaults: 768h tokens; OWASP's argon2id cost; 10 failed logins a minute per
+    /// client and 30 per address.
+    fn default() -> Self {
+        Self::new(
+            768 * 3600,
+            768 * 3600,
+            HashCost::PRODUCTION,
+            LoginGuard::new(10, 30, Duration::from_secs(60), 2),
+        )
     }
 }

@@ -3,15 +3,18 @@
 //! the dialect both share (`$n` placeholders, bigint/text/blob columns, `on conflict`),
 //! so there is one implementation to test, run against both backends.
 
+mod clients;
 mod connect;
 mod error;
 mod keyring;
 mod kv;
+mod policies;
 mod rows;
 mod system;
 mod tokens;
 mod tx;
 
+pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use tokens::TokenRecord;

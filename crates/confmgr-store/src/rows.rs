@@ -1,6 +1,8 @@
-//! Decoding helpers: flags are stored as 0/1 bigints on both backends.
+//! Decoding helpers: flags are 0/1 bigints and lists or maps are JSON text on both backends.
 
 use crate::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -10,4 +12,13 @@ pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
 
 pub(crate) fn as_flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }

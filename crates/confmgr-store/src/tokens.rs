@@ -1,6 +1,8 @@
+use crate::rows::{from_json, to_json};
 use crate::{StoreError, StoreTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 /// A token as stored: its digest, never the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,26 +16,40 @@ pub struct TokenRecord {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Who vouches for the identity behind the token (`confmgr` for local credentials).
+    pub issuer: String,
+    /// Seconds granted at creation; a renewal grants this again unless asked for less.
+    pub ttl: i64,
+    /// Renewals never go past this.
+    pub max_expires_at: Option<i64>,
+    /// Where the token may be used from; empty: anywhere.
+    pub bound_cidrs: Vec<String>,
+    pub meta: BTreeMap<String, String>,
 }
+
+const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta";
 
 impl StoreTx {
     pub async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError> {
-        let policies = serde_json::to_string(&token.policies)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "insert into tokens (digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             on conflict (digest) do nothing",
-        )
+        sqlx::query(&format!(
+            "insert into tokens ({TOKEN_COLUMNS})
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             on conflict (digest) do nothing"
+        ))
         .bind(token.digest.clone())
         .bind(token.accessor.clone())
         .bind(token.display_name.clone())
-        .bind(policies)
+        .bind(to_json(&token.policies)?)
         .bind(token.client_id.clone())
         .bind(token.parent_accessor.clone())
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(token.revoked_at)
+        .bind(token.issuer.clone())
+        .bind(token.ttl)
+        .bind(token.max_expires_at)
+        .bind(to_json(&token.bound_cidrs)?)
+        .bind(to_json(&token.meta)?)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -43,29 +59,103 @@ impl StoreTx {
         &mut self,
         digest: &[u8],
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query(
-            "select digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at
-             from tokens where digest = $1",
-        )
+        let row = sqlx::query(&format!(
+            "select {TOKEN_COLUMNS} from tokens where digest = $1"
+        ))
         .bind(digest.to_vec())
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(token_from_row).transpose()
     }
+
+    pub async fn token_by_accessor(
+        &mut self,
+        accessor: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "select {TOKEN_COLUMNS} from tokens where accessor = $1"
+        ))
+        .bind(accessor.to_owned())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub async fn set_token_expiry(
+        &mut self,
+        accessor: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("update tokens set expires_at = $2 where accessor = $1")
+            .bind(accessor.to_owned())
+            .bind(expires_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes a token and, transitively, every token created from it. Returns how many.
+    pub async fn revoke_token_tree(&mut self, accessor: &str, now: i64) -> Result<u64, StoreError> {
+        let mut pending = vec![accessor.to_owned()];
+        let mut revoked = 0;
+        while let Some(current) = pending.pop() {
+            let done = sqlx::query(
+                "update tokens set revoked_at = $2 where accessor = $1 and revoked_at is null",
+            )
+            .bind(current.clone())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+            revoked += done.rows_affected();
+            let children = sqlx::query(
+                "select accessor from tokens where parent_accessor = $1 and revoked_at is null",
+            )
+            .bind(current)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for child in children {
+                pending.push(child.try_get("accessor")?);
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes every live token issued to a client (when the client is deleted).
+    pub async fn revoke_client_tokens(
+        &mut self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let rows =
+            sqlx::query("select accessor from tokens where client_id = $1 and revoked_at is null")
+                .bind(client_id.to_owned())
+                .fetch_all(&mut *self.tx)
+                .await?;
+        let mut revoked = 0;
+        for row in rows {
+            revoked += self
+                .revoke_token_tree(&row.try_get::<String, _>("accessor")?, now)
+                .await?;
+        }
+        Ok(revoked)
+    }
 }
 
 fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
-    let policies: String = row.try_get("policies")?;
     Ok(TokenRecord {
         digest: row.try_get("digest")?,
         accessor: row.try_get("accessor")?,
         display_name: row.try_get("display_name")?,
-        policies: serde_json::from_str(&policies)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        policies: from_json(row, "policies")?,
         client_id: row.try_get("client_id")?,
         parent_accessor: row.try_get("parent_accessor")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        issuer: row.try_get("issuer")?,
+        ttl: row.try_get("ttl")?,
+        max_expires_at: row.try_get("max_expires_at")?,
+        bound_cidrs: from_json(row, "bound_cidrs")?,
+        meta: from_json(row, "meta")?,
     })
 }

@@ -18,6 +18,7 @@ use confmgr_api::kv::{
 use confmgr_core::duration;
 use confmgr_core::kv::CustomMetadataChange;
 use confmgr_core::path::SecretPath;
+use confmgr_core::policy::Capability;
 use confmgr_core::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -94,12 +95,13 @@ impl VersionQuery {
 
 async fn read(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     Path(raw): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("data", &path), Capability::Read)?;
     match kv(&state).read(&path, query.version()?).await? {
         Read::Found(view) => {
             let metadata = version_metadata(&view);
@@ -122,6 +124,20 @@ async fn read(
     }
 }
 
+/// The ACL path of a KV route, as Vault maps it: `secret/<kind>/<path>`.
+fn acl_path(kind: &str, path: &SecretPath) -> String {
+    format!("{MOUNT}/{kind}/{path}")
+}
+
+/// Vault asks for `create` on a path that does not exist yet and `update` on one that does.
+async fn create_or_update(service: &Kv<'_>, path: &SecretPath) -> Result<Capability> {
+    Ok(if service.exists(path).await? {
+        Capability::Update
+    } else {
+        Capability::Create
+    })
+}
+
 fn write_parts(request: WriteRequest) -> Result<(serde_json::Map<String, Value>, Option<i64>)> {
     let Some(Value::Object(data)) = request.data else {
         return Err(Error::Invalid("no data provided".into()));
@@ -135,14 +151,19 @@ fn write_parts(request: WriteRequest) -> Result<(serde_json::Map<String, Value>,
 
 async fn write(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<WriteRequest>,
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
+    let service = kv(&state);
+    caller.authorize(
+        &acl_path("data", &path),
+        create_or_update(&service, &path).await?,
+    )?;
     let (data, cas) = write_parts(request)?;
-    let view = kv(&state).write(&path, data, cas).await?;
+    let view = service.write(&path, data, cas).await?;
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
 }
 
@@ -162,7 +183,7 @@ fn require_merge_patch(headers: &HeaderMap) -> Result<()> {
 
 async fn patch(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     headers: HeaderMap,
     Path(raw): Path<String>,
@@ -170,6 +191,7 @@ async fn patch(
 ) -> Result<Response> {
     require_merge_patch(&headers)?;
     let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("data", &path), Capability::Patch)?;
     let (data, cas) = write_parts(request)?;
     let view = kv(&state).patch(&path, data, cas).await?;
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
@@ -177,43 +199,48 @@ async fn patch(
 
 async fn delete_latest(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Response> {
-    kv(&state).delete_latest(&SecretPath::parse(&raw)?).await?;
+    let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("data", &path), Capability::Delete)?;
+    kv(&state).delete_latest(&path).await?;
     Ok(no_content())
 }
 
 /// `POST|PUT secret/{delete,undelete,destroy}/:path`: one handler, the route names the change.
 async fn change_versions(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     route: MatchedPath,
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<VersionsRequest>,
 ) -> Result<Response> {
-    let change = match route.as_str() {
-        "/v1/secret/undelete/{*path}" => VersionChange::Undelete,
-        "/v1/secret/destroy/{*path}" => VersionChange::Destroy,
-        _ => VersionChange::Delete,
+    let (change, kind) = match route.as_str() {
+        "/v1/secret/undelete/{*path}" => (VersionChange::Undelete, "undelete"),
+        "/v1/secret/destroy/{*path}" => (VersionChange::Destroy, "destroy"),
+        _ => (VersionChange::Delete, "delete"),
     };
+    let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path(kind, &path), Capability::Update)?;
     kv(&state)
-        .change_versions(&SecretPath::parse(&raw)?, &request.versions, change)
+        .change_versions(&path, &request.versions, change)
         .await?;
     Ok(no_content())
 }
 
 async fn metadata_or_list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     Path(raw): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response> {
     if query.is_list() {
-        return list(&state, id, &raw).await;
+        return list(&state, &caller, id, &raw).await;
     }
     let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("metadata", &path), Capability::Read)?;
     let (meta, versions) = kv(&state).metadata(&path).await?;
     let body = MetadataResponse {
         cas_required: meta.cas_required,
@@ -241,18 +268,19 @@ async fn metadata_or_list(
 
 async fn list_root(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response> {
     if !query.is_list() {
         return Err(Error::Invalid("missing secret path".into()));
     }
-    list(&state, id, "").await
+    list(&state, &caller, id, "").await
 }
 
-async fn list(state: &AppState, id: RequestId, raw: &str) -> Result<Response> {
+async fn list(state: &AppState, caller: &Caller, id: RequestId, raw: &str) -> Result<Response> {
     let prefix = SecretPath::parse_prefix(raw)?;
+    caller.authorize(&format!("{MOUNT}/metadata/{prefix}"), Capability::List)?;
     let keys = kv(state).list(&prefix).await?;
     Ok(Json(kv_envelope(id, ListResponse { keys })).into_response())
 }
@@ -297,11 +325,16 @@ fn metadata_update(
 
 async fn write_metadata(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<MetadataRequest>,
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
+    let service = kv(&state);
+    caller.authorize(
+        &acl_path("metadata", &path),
+        create_or_update(&service, &path).await?,
+    )?;
     let custom = request
         .custom_metadata
         .map_or(CustomMetadataChange::Keep, CustomMetadataChange::Replace);
@@ -311,7 +344,7 @@ async fn write_metadata(
         request.delete_version_after.as_ref(),
         custom,
     )?;
-    kv(&state)
+    service
         .update_metadata(&path, update, IfMissing::Create)
         .await?;
     Ok(no_content())
@@ -319,13 +352,14 @@ async fn write_metadata(
 
 async fn patch_metadata(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     headers: HeaderMap,
     Path(raw): Path<String>,
     JsonBody(request): JsonBody<MetadataPatchRequest>,
 ) -> Result<Response> {
     require_merge_patch(&headers)?;
     let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("metadata", &path), Capability::Patch)?;
     let custom = request
         .custom_metadata
         .map_or(CustomMetadataChange::Keep, CustomMetadataChange::Merge);
@@ -343,20 +377,21 @@ async fn patch_metadata(
 
 async fn delete_metadata(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Response> {
-    kv(&state)
-        .delete_metadata(&SecretPath::parse(&raw)?)
-        .await?;
+    let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("metadata", &path), Capability::Delete)?;
+    kv(&state).delete_metadata(&path).await?;
     Ok(no_content())
 }
 
 async fn read_config(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
 ) -> Result<Response> {
+    caller.authorize(&format!("{MOUNT}/config"), Capability::Read)?;
     let config = kv(&state).mount_config().await?;
     let body = json!({
         "max_versions": config.max_versions,
@@ -368,9 +403,13 @@ async fn read_config(
 
 async fn write_config(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     JsonBody(request): JsonBody<ConfigBody>,
 ) -> Result<Response> {
+    caller.authorize_any(
+        &format!("{MOUNT}/config"),
+        &[Capability::Create, Capability::Update],
+    )?;
     let update = ConfigUpdate {
         max_versions: non_negative(request.max_versions, "max_versions")?,
         cas_required: request.cas_required,
@@ -386,12 +425,13 @@ async fn write_config(
 
 async fn subkeys(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: RequestId,
     Path(raw): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("subkeys", &path), Capability::Read)?;
     let depth = query.depth.unwrap_or(0);
     match kv(&state).read(&path, query.version()?).await? {
         Read::Found(view) => {

@@ -1,8 +1,11 @@
 //! The HTTP surface: one router per resource, merged here, wrapped in the limits every
 //! route shares (body size, timeout, request id, JSON error bodies, the `LIST` method).
 
+mod approle;
+mod flex;
 mod kv;
 mod middleware;
+mod policies;
 mod render;
 mod sys;
 mod token;
@@ -24,6 +27,8 @@ pub fn api_router() -> Router<AppState> {
         .merge(kv::router())
         .merge(sys::router())
         .merge(token::router())
+        .merge(approle::router())
+        .merge(policies::router())
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,

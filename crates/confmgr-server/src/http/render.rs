@@ -57,3 +57,31 @@ pub fn gone<T: Serialize>(body: VaultResponse<T>) -> Error {
         Err(e) => Error::Internal(e.to_string()),
     }
 }
+
+/// Vault's `auth` block, answered by logins, token creation and renewal.
+pub fn auth_response(
+    request_id: RequestId,
+    client_token: &str,
+    token: &confmgr_store::TokenRecord,
+) -> Response {
+    let lease = crate::services::tokens::seconds_left(token, confmgr_core::time::now_micros());
+    let auth = serde_json::json!({
+        "client_token": client_token,
+        "accessor": token.accessor,
+        "policies": token.policies,
+        "token_policies": token.policies,
+        "identity_policies": serde_json::Value::Null,
+        "metadata": token.meta,
+        "lease_duration": lease,
+        "renewable": token.expires_at.is_some(),
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": token.parent_accessor.is_none(),
+        "mfa_requirement": serde_json::Value::Null,
+        "num_uses": 0,
+        "issuer": token.issuer,
+    });
+    let mut body = VaultResponse::<serde_json::Value>::new(request_id.0, None);
+    body.auth = Some(auth);
+    Json(body).into_response()
+}

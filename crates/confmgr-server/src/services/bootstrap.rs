@@ -1,7 +1,9 @@
 //! Start-up: initialize an empty database, open the keyring of an existing one.
 
 use crate::error::{Error, Result};
+use crate::services::approle::LOCAL_ISSUER;
 use confmgr_core::crypto::{Keyring, RootKey, TermKey};
+use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
 use confmgr_core::token::{self, Token};
 use confmgr_store::{Store, StoreError, TokenRecord};
@@ -33,12 +35,17 @@ fn root_token_record(root_token: &Token, now: i64) -> TokenRecord {
         digest: root_token.digest(),
         accessor: token::new_accessor(),
         display_name: "root".into(),
-        policies: vec!["root".into()],
+        policies: vec![ROOT_POLICY.into()],
         client_id: None,
         parent_accessor: None,
         created_at: now,
         expires_at: None,
         revoked_at: None,
+        issuer: LOCAL_ISSUER.into(),
+        ttl: 0,
+        max_expires_at: None,
+        bound_cidrs: Vec::new(),
+        meta: Default::default(),
     }
 }
 

@@ -77,6 +77,14 @@ impl Kv<'_> {
         }
     }
 
+    /// Whether the path has metadata (decides `create` versus `update` in policies).
+    pub async fn exists(&self, path: &SecretPath) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let found = tx.secret(self.mount, path.as_str()).await?.is_some();
+        tx.commit().await?;
+        Ok(found)
+    }
+
     /// Reads a version (`None` or 0: the current one).
     pub async fn read(&self, path: &SecretPath, version: Option<i64>) -> Result<Read> {
         let mut tx = self.store.begin().await?;

@@ -1,4 +1,7 @@
 //! What the routes do, without HTTP: each function owns its one transaction.
 
+pub mod approle;
 pub mod bootstrap;
 pub mod kv;
+pub mod policies;
+pub mod tokens;

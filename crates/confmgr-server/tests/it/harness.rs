@@ -1,9 +1,11 @@
 //! A server running in this process on 127.0.0.1:0, on a fresh database of either backend.
 
+use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::RootKey;
 use confmgr_core::token::Token;
+use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
-use confmgr_server::state::{AppState, Limits};
+use confmgr_server::state::{AccessSettings, AppState, Limits};
 use confmgr_store::{Store, StoreOptions};
 use confmgr_testkit::TestPostgres;
 use reqwest::{Method, RequestBuilder};
@@ -40,6 +42,16 @@ pub async fn fresh_url(db: Db) -> (String, Option<tempfile::TempDir>) {
     }
 }
 
+/// Production settings but a cheap argon2 cost (verification reads the cost from each hash).
+pub fn test_access() -> AccessSettings {
+    AccessSettings::new(
+        3600,
+        7200,
+        HashCost::TEST,
+        LoginGuard::new(10, 30, std::time::Duration::from_secs(60), 2),
+    )
+}
+
 pub struct TestApp {
     pub base: String,
     pub token: String,
@@ -55,6 +67,10 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Db, limits: Limits) -> Self {
+        Self::start_full(db, limits, test_access()).await
+    }
+
+    pub async fn start_full(db: Db, limits: Limits, access: AccessSettings) -> Self {
         let (db_url, dir) = fresh_url(db).await;
         let store = Store::connect(&db_url, &StoreOptions::default())
             .await
@@ -69,6 +85,7 @@ impl TestApp {
             store,
             keyring: Arc::new(keyring),
             limits,
+            access: Arc::new(access),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,368 @@
+//! Vault-compatible AppRole: roles are ConfMgr's API clients, secret_ids their client secrets.
+
+use super::flex::Flex;
+use super::render::{auth_response, envelope, no_content, RequestId};
+use crate::auth::Caller;
+use crate::body::JsonBody;
+use crate::error::{Error, Result};
+use crate::services::approle::{self, RoleSettings, SecretRequest};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use confmgr_core::policy::Capability;
+use confmgr_core::time::rfc3339;
+use confmgr_store::ClientSecretRecord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/approle/login", post(login))
+        .route("/v1/auth/approle/role", get(list_roles))
+        .route("/v1/auth/approle/role/", get(list_roles))
+        .route(
+            "/v1/auth/approle/role/{name}",
+            get(read_role)
+                .post(write_role)
+                .put(write_role)
+                .delete(delete_role),
+        )
+        .route("/v1/auth/approle/role/{name}/role-id", get(role_id))
+        .route(
+            "/v1/auth/approle/role/{name}/secret-id",
+            post(generate_secret).put(generate_secret).get(list_secrets),
+        )
+        .route(
+            "/v1/auth/approle/role/{name}/secret-id/lookup",
+            post(lookup_secret),
+        )
+        .route(
+            "/v1/auth/approle/role/{name}/secret-id/destroy",
+            post(destroy_secret).delete(destroy_secret),
+        )
+        .route(
+            "/v1/auth/approle/role/{name}/secret-id-accessor/lookup",
+            post(lookup_accessor),
+        )
+        .route(
+            "/v1/auth/approle/role/{name}/secret-id-accessor/destroy",
+            post(destroy_accessor).delete(destroy_accessor),
+        )
+}
+
+fn role_path(name: &str) -> String {
+    format!("auth/approle/role/{name}")
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    #[serde(default)]
+    role_id: String,
+    #[serde(default)]
+    secret_id: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    id: RequestId,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<Response> {
+    if request.role_id.is_empty() {
+        return Err(Error::Invalid("missing role_id".into()));
+    }
+    let (token, record) = approle::login(
+        &state.store,
+        &state.access,
+        &request.role_id,
+        &request.secret_id,
+        peer.ip(),
+    )
+    .await?;
+    Ok(auth_response(id, token.expose(), &record))
+}
+
+#[derive(Deserialize, Default)]
+struct RoleRequest {
+    #[serde(default)]
+    token_policies: Flex,
+    #[serde(default)]
+    policies: Flex,
+    #[serde(default)]
+    token_ttl: Flex,
+    #[serde(default)]
+    token_max_ttl: Flex,
+    #[serde(default)]
+    secret_id_ttl: Flex,
+    #[serde(default)]
+    secret_id_num_uses: Flex,
+    #[serde(default)]
+    secret_id_bound_cidrs: Flex,
+    #[serde(default)]
+    token_bound_cidrs: Flex,
+    /// Accepted for compatibility; ConfMgr always requires a secret_id.
+    #[serde(default)]
+    bind_secret_id: Option<bool>,
+}
+
+async fn write_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<RoleRequest>,
+) -> Result<Response> {
+    caller.authorize_any(&role_path(&name), &[Capability::Create, Capability::Update])?;
+    if request.bind_secret_id == Some(false) {
+        return Err(Error::Invalid(
+            "bind_secret_id=false is not supported: every client logs in with a secret".into(),
+        ));
+    }
+    let policies = match request.token_policies.strings("token_policies")? {
+        Some(list) => Some(list),
+        None => request.policies.strings("policies")?,
+    };
+    let settings = RoleSettings {
+        policies,
+        token_ttl: request.token_ttl.seconds("token_ttl")?,
+        token_max_ttl: request.token_max_ttl.seconds("token_max_ttl")?,
+        secret_id_ttl: request.secret_id_ttl.seconds("secret_id_ttl")?,
+        secret_id_num_uses: request.secret_id_num_uses.count("secret_id_num_uses")?,
+        secret_id_bound_cidrs: request
+            .secret_id_bound_cidrs
+            .strings("secret_id_bound_cidrs")?,
+        token_bound_cidrs: request.token_bound_cidrs.strings("token_bound_cidrs")?,
+    };
+    approle::write_role(&state.store, &name, settings).await?;
+    Ok(no_content())
+}
+
+async fn read_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    caller.authorize(&role_path(&name), Capability::Read)?;
+    let client = approle::read_role(&state.store, &name).await?;
+    Ok(envelope(
+        id,
+        json!({
+            "name": client.name,
+            "role_id": client.client_id,
+            "issuer": client.issuer,
+            "bind_secret_id": true,
+            "local_secret_ids": false,
+            "policies": client.policies,
+            "token_policies": client.policies,
+            "token_ttl": client.token_ttl,
+            "token_max_ttl": client.token_max_ttl,
+            "token_explicit_max_ttl": 0,
+            "token_bound_cidrs": client.token_bound_cidrs,
+            "token_no_default_policy": false,
+            "token_num_uses": 0,
+            "token_period": 0,
+            "token_type": "default",
+            "secret_id_ttl": client.secret_id_ttl,
+            "secret_id_num_uses": client.secret_id_num_uses,
+            "secret_id_bound_cidrs": client.secret_id_bound_cidrs,
+        }),
+    ))
+}
+
+async fn list_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response> {
+    caller.authorize("auth/approle/role", Capability::List)?;
+    Ok(envelope(
+        id,
+        json!({ "keys": approle::list_roles(&state.store).await? }),
+    ))
+}
+
+async fn delete_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    caller.authorize(&role_path(&name), Capability::Delete)?;
+    approle::delete_role(&state.store, &name).await?;
+    Ok(no_content())
+}
+
+async fn role_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    caller.authorize(&format!("{}/role-id", role_path(&name)), Capability::Read)?;
+    let client = approle::read_role(&state.store, &name).await?;
+    Ok(envelope(id, json!({ "role_id": client.client_id })))
+}
+
+#[derive(Deserialize, Default)]
+struct SecretIdRequest {
+    /// A JSON object of strings, encoded as a string (Vault's shape) or given as an object.
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    cidr_list: Flex,
+    #[serde(default)]
+    ttl: Flex,
+    #[serde(default)]
+    num_uses: Flex,
+}
+
+fn metadata_map(raw: Option<Value>) -> Result<BTreeMap<String, String>> {
+    let invalid = || Error::Invalid("metadata must be a JSON object of strings".into());
+    match raw {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok(BTreeMap::new()),
+        Some(Value::String(text)) => serde_json::from_str(&text).map_err(|_| invalid()),
+        Some(object @ Value::Object(_)) => serde_json::from_value(object).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+async fn generate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+    JsonBody(request): JsonBody<SecretIdRequest>,
+) -> Result<Response> {
+    caller.authorize_any(
+        &format!("{}/secret-id", role_path(&name)),
+        &[Capability::Create, Capability::Update],
+    )?;
+    let secret_request = SecretRequest {
+        metadata: metadata_map(request.metadata)?,
+        cidr_list: request.cidr_list.strings("cidr_list")?.unwrap_or_default(),
+        ttl: request.ttl.seconds("ttl")?,
+        num_uses: request.num_uses.count("num_uses")?,
+    };
+    let (secret, record) =
+        approle::generate_secret(&state.store, &state.access, &name, secret_request).await?;
+    let ttl = record
+        .expires_at
+        .map(|at| (at - record.created_at) / 1_000_000)
+        .unwrap_or(0);
+    Ok(envelope(
+        id,
+        json!({
+            "secret_id": secret.expose(),
+            "secret_id_accessor": record.accessor,
+            "secret_id_ttl": ttl,
+            "secret_id_num_uses": record.uses_left.unwrap_or(0),
+        }),
+    ))
+}
+
+async fn list_secrets(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    caller.authorize(&format!("{}/secret-id", role_path(&name)), Capability::List)?;
+    Ok(envelope(
+        id,
+        json!({ "keys": approle::secret_accessors(&state.store, &name).await? }),
+    ))
+}
+
+fn secret_info(record: &ClientSecretRecord) -> Value {
+    json!({
+        "secret_id_accessor": record.accessor,
+        "creation_time": rfc3339(record.created_at),
+        "last_updated_time": rfc3339(record.created_at),
+        "expiration_time": record.expires_at.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        "secret_id_ttl": record.expires_at.map(|at| (at - record.created_at) / 1_000_000).unwrap_or(0),
+        "secret_id_num_uses": record.uses_left.unwrap_or(0),
+        "metadata": record.metadata,
+        "cidr_list": record.cidr_list,
+        "token_bound_cidrs": [],
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct SecretIdBody {
+    #[serde(default)]
+    secret_id: String,
+}
+
+#[derive(Deserialize, Default)]
+struct AccessorBody {
+    #[serde(default)]
+    secret_id_accessor: String,
+}
+
+async fn lookup_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SecretIdBody>,
+) -> Result<Response> {
+    caller.authorize(
+        &format!("{}/secret-id/lookup", role_path(&name)),
+        Capability::Update,
+    )?;
+    let record =
+        approle::secret_by_value(&state.store, &state.access, &name, &body.secret_id).await?;
+    Ok(envelope(id, secret_info(&record)))
+}
+
+async fn destroy_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SecretIdBody>,
+) -> Result<Response> {
+    caller.authorize_any(
+        &format!("{}/secret-id/destroy", role_path(&name)),
+        &[Capability::Update, Capability::Delete],
+    )?;
+    match approle::secret_by_value(&state.store, &state.access, &name, &body.secret_id).await {
+        Ok(record) => approle::destroy_secret(&state.store, &record.accessor).await?,
+        Err(Error::NotFound) => {}
+        Err(other) => return Err(other),
+    }
+    Ok(no_content())
+}
+
+async fn lookup_accessor(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<AccessorBody>,
+) -> Result<Response> {
+    caller.authorize(
+        &format!("{}/secret-id-accessor/lookup", role_path(&name)),
+        Capability::Update,
+    )?;
+    let record = approle::secret_by_accessor(&state.store, &name, &body.secret_id_accessor).await?;
+    Ok(envelope(id, secret_info(&record)))
+}
+
+async fn destroy_accessor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<AccessorBody>,
+) -> Result<Response> {
+    caller.authorize_any(
+        &format!("{}/secret-id-accessor/destroy", role_path(&name)),
+        &[Capability::Update, Capability::Delete],
+    )?;
+    let record = approle::secret_by_accessor(&state.store, &name, &body.secret_id_accessor).await?;
+    approle::destroy_secret(&state.store, &record.accessor).await?;
+    Ok(no_content())
+}

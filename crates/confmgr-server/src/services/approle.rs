@@ -1,0 +1,310 @@
+//! API clients as AppRole roles: settings, client secrets (argon2id only) and login.
+
+use crate::error::{Error, Result};
+use crate::services::tokens::{self, NewToken};
+use crate::state::AccessSettings;
+use confmgr_core::credentials::{self, ClientSecret};
+use confmgr_core::net;
+use confmgr_core::time::now_micros;
+use confmgr_core::token::{self, Token};
+use confmgr_store::{ClientRecord, ClientSecretRecord, Store, TokenRecord};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const LOCAL_ISSUER: &str = "confmgr";
+const MICROS: i64 = 1_000_000;
+/// The same error for every failed login, so a caller cannot tell which part was wrong.
+const LOGIN_FAILED: &str = "invalid role ID or secret ID";
+/// Verified when the client or secret does not exist, so a miss costs what a hit costs.
+const DECOY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7bfOIG6VSLBzkjzC2C0CMPqTVdsJsYVtm4XK0fbBpWo";
+
+/// Settings of `POST auth/approle/role/:name`; `None` keeps the current (or default) value.
+#[derive(Default)]
+pub struct RoleSettings {
+    pub policies: Option<Vec<String>>,
+    pub token_ttl: Option<i64>,
+    pub token_max_ttl: Option<i64>,
+    pub secret_id_ttl: Option<i64>,
+    pub secret_id_num_uses: Option<i64>,
+    pub secret_id_bound_cidrs: Option<Vec<String>>,
+    pub token_bound_cidrs: Option<Vec<String>>,
+}
+
+pub struct SecretRequest {
+    pub metadata: BTreeMap<String, String>,
+    pub cidr_list: Vec<String>,
+    pub ttl: Option<i64>,
+    pub num_uses: Option<i64>,
+}
+
+pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Result<ClientRecord> {
+    let name = credentials::validate_client_name(name)?;
+    for cidrs in [&settings.secret_id_bound_cidrs, &settings.token_bound_cidrs]
+        .into_iter()
+        .flatten()
+    {
+        net::parse_cidrs(cidrs)?;
+    }
+    let now = now_micros();
+    let mut tx = store.begin_write().await?;
+    let mut client = tx
+        .client_by_name(&name)
+        .await?
+        .unwrap_or_else(|| ClientRecord {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            name: name.clone(),
+            issuer: LOCAL_ISSUER.into(),
+            policies: Vec::new(),
+            token_ttl: 0,
+            token_max_ttl: 0,
+            secret_id_ttl: 0,
+            secret_id_num_uses: 0,
+            secret_id_bound_cidrs: Vec::new(),
+            token_bound_cidrs: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        });
+    if let Some(policies) = settings.policies {
+        client.policies = policies
+            .into_iter()
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect();
+    }
+    macro_rules! keep_or_set {
+        ($($field:ident),*) => {$( if let Some(value) = settings.$field { client.$field = value; } )*};
+    }
+    keep_or_set!(
+        token_ttl,
+        token_max_ttl,
+        secret_id_ttl,
+        secret_id_num_uses,
+        secret_id_bound_cidrs,
+        token_bound_cidrs
+    );
+    client.updated_at = now;
+    tx.upsert_client(&client).await?;
+    tx.commit().await?;
+    Ok(client)
+}
+
+pub async fn read_role(store: &Store, name: &str) -> Result<ClientRecord> {
+    let name = credentials::validate_client_name(name)?;
+    let mut tx = store.begin().await?;
+    let client = tx.client_by_name(&name).await?.ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok(client)
+}
+
+pub async fn list_roles(store: &Store) -> Result<Vec<String>> {
+    let mut tx = store.begin().await?;
+    let names = tx.client_names().await?;
+    tx.commit().await?;
+    if names.is_empty() {
+        return Err(Error::NotFound);
+    }
+    Ok(names)
+}
+
+/// Deletes a client, its secrets, and revokes every token it holds.
+pub async fn delete_role(store: &Store, name: &str) -> Result<()> {
+    let name = credentials::validate_client_name(name)?;
+    let mut tx = store.begin_write().await?;
+    if let Some(client) = tx.client_by_name(&name).await? {
+        tx.revoke_client_tokens(&client.client_id, now_micros())
+            .await?;
+        tx.delete_client(&client.client_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Generates a client secret, shown once; only its argon2id hash is stored.
+pub async fn generate_secret(
+    store: &Store,
+    access: &AccessSettings,
+    name: &str,
+    request: SecretRequest,
+) -> Result<(ClientSecret, ClientSecretRecord)> {
+    net::parse_cidrs(&request.cidr_list)?;
+    let client = read_role(store, name).await?;
+    let secret = ClientSecret::generate();
+    let to_hash = zeroize::Zeroizing::new(secret.expose().to_owned());
+    let cost = access.hash_cost;
+    let phc = access
+        .login_guard
+        .hash_job(move || credentials::hash_secret(&to_hash, cost))
+        .await??;
+    let now = now_micros();
+    let ttl = request.ttl.unwrap_or(client.secret_id_ttl);
+    let uses = request.num_uses.unwrap_or(client.secret_id_num_uses);
+    let record = ClientSecretRecord {
+        accessor: token::new_accessor(),
+        client_id: client.client_id.clone(),
+        lookup_id: secret.lookup_id().to_owned(),
+        phc,
+        metadata: request.metadata,
+        cidr_list: request.cidr_list,
+        created_at: now,
+        expires_at: (ttl > 0).then(|| now + ttl * MICROS),
+        uses_left: (uses > 0).then_some(uses),
+    };
+    let mut tx = store.begin_write().await?;
+    if tx.client_by_id(&client.client_id).await?.is_none() {
+        return Err(Error::NotFound);
+    }
+    tx.insert_client_secret(&record).await?;
+    tx.commit().await?;
+    Ok((secret, record))
+}
+
+pub async fn secret_accessors(store: &Store, name: &str) -> Result<Vec<String>> {
+    let client = read_role(store, name).await?;
+    let mut tx = store.begin().await?;
+    let accessors = tx.client_secret_accessors(&client.client_id).await?;
+    tx.commit().await?;
+    if accessors.is_empty() {
+        return Err(Error::NotFound);
+    }
+    Ok(accessors)
+}
+
+/// A client's secret found by accessor (404 when it belongs to another client).
+pub async fn secret_by_accessor(
+    store: &Store,
+    name: &str,
+    accessor: &str,
+) -> Result<ClientSecretRecord> {
+    let client = read_role(store, name).await?;
+    let mut tx = store.begin().await?;
+    let secret = tx.client_secret_by_accessor(accessor).await?;
+    tx.commit().await?;
+    secret
+        .filter(|s| s.client_id == client.client_id)
+        .ok_or(Error::NotFound)
+}
+
+/// A client's secret found by the secret itself (verified, not just looked up).
+pub async fn secret_by_value(
+    store: &Store,
+    access: &AccessSettings,
+    name: &str,
+    presented: &str,
+) -> Result<ClientSecretRecord> {
+    let client = read_role(store, name).await?;
+    let lookup_id = credentials::lookup_id_of(presented).ok_or(Error::NotFound)?;
+    let mut tx = store.begin().await?;
+    let secret = tx.client_secret_by_lookup_id(lookup_id).await?;
+    tx.commit().await?;
+    let secret = secret
+        .filter(|s| s.client_id == client.client_id)
+        .ok_or(Error::NotFound)?;
+    let (presented, phc) = (
+        zeroize::Zeroizing::new(presented.to_owned()),
+        secret.phc.clone(),
+    );
+    let matches = access
+        .login_guard
+        .hash_job(move || credentials::verify_secret(&presented, &phc))
+        .await?;
+    matches.then_some(secret).ok_or(Error::NotFound)
+}
+
+pub async fn destroy_secret(store: &Store, accessor: &str) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    tx.delete_client_secret(accessor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// AppRole login: `role_id` + `secret_id` → a token with the client's policies.
+pub async fn login(
+    store: &Store,
+    access: &AccessSettings,
+    role_id: &str,
+    secret_id: &str,
+    address: IpAddr,
+) -> Result<(Token, TokenRecord)> {
+    let guard = &access.login_guard;
+    let address_key = address.to_string();
+    guard.check(role_id, &address_key)?;
+    let failed = || {
+        guard.record_failure(role_id, &address_key);
+        Error::Invalid(LOGIN_FAILED.into())
+    };
+
+    let mut tx = store.begin().await?;
+    let client = tx.client_by_id(role_id).await?;
+    let secret = match credentials::lookup_id_of(secret_id) {
+        Some(lookup_id) => tx.client_secret_by_lookup_id(lookup_id).await?,
+        None => None,
+    };
+    tx.commit().await?;
+    let found = match (client, secret) {
+        (Some(client), Some(secret)) if secret.client_id == client.client_id => {
+            Some((client, secret))
+        }
+        _ => None,
+    };
+    let phc = found
+        .as_ref()
+        .map_or(DECOY_PHC.to_owned(), |(_, s)| s.phc.clone());
+    let presented = zeroize::Zeroizing::new(secret_id.to_owned());
+    let verified = guard
+        .hash_job(move || credentials::verify_secret(&presented, &phc))
+        .await?;
+    let Some((client, secret)) = found.filter(|_| verified) else {
+        return Err(failed());
+    };
+
+    let now = now_micros();
+    let bound = if secret.cidr_list.is_empty() {
+        &client.secret_id_bound_cidrs
+    } else {
+        &secret.cidr_list
+    };
+    if secret.expires_at.is_some_and(|at| at <= now) || !net::allowed(bound, address) {
+        return Err(failed());
+    }
+
+    let mut tx = store.begin_write().await?;
+    // Re-read under lock: a use-limited secret must not be spent twice concurrently.
+    let Some(current) = tx.client_secret_by_accessor(&secret.accessor).await? else {
+        return Err(failed());
+    };
+    match current.uses_left {
+        Some(1) => {
+            tx.delete_client_secret(&current.accessor).await?;
+        }
+        Some(n) if n > 1 => tx.set_client_secret_uses(&current.accessor, n - 1).await?,
+        Some(_) => return Err(failed()),
+        None => {}
+    }
+    let ttl = if client.token_ttl > 0 {
+        client.token_ttl
+    } else {
+        access.default_token_ttl
+    };
+    let max_ttl = if client.token_max_ttl > 0 {
+        client.token_max_ttl.min(access.max_token_ttl)
+    } else {
+        access.max_token_ttl
+    };
+    let (token, record) = tokens::mint(
+        NewToken {
+            display_name: format!("approle-{}", client.name),
+            policies: client.policies.clone(),
+            client_id: Some(client.client_id.clone()),
+            parent_accessor: None,
+            issuer: client.issuer.clone(),
+            ttl,
+            max_ttl,
+            bound_cidrs: client.token_bound_cidrs.clone(),
+            meta: BTreeMap::from([("role_name".to_owned(), client.name.clone())]),
+        },
+        now,
+    );
+    tx.insert_token(&record).await?;
+    tx.commit().await?;
+    Ok((token, record))
+}

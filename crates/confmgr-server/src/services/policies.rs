@@ -1,0 +1,68 @@
+//! ACL policies: stored as HCL, parsed on write (so a stored policy always parses) and on use.
+
+use crate::error::{Error, Result};
+use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
+use confmgr_core::time::now_micros;
+use confmgr_store::{Store, StoreTx};
+
+/// The ACL of a token's policies. Names without a stored policy grant nothing (as in Vault).
+pub async fn acl_for(tx: &mut StoreTx, names: &[String]) -> Result<Acl> {
+    if names.iter().any(|n| n == ROOT_POLICY) {
+        return Ok(Acl::root());
+    }
+    let mut parsed = Vec::with_capacity(names.len());
+    for (name, text) in tx.policy_texts(names).await? {
+        // Stored policies parsed when written; one that no longer parses grants nothing.
+        match Policy::parse(&name, &text) {
+            Ok(policy) => parsed.push(policy),
+            Err(e) => {
+                tracing::error!(policy = %name, error = %e, "stored policy does not parse; ignored")
+            }
+        }
+    }
+    Ok(Acl::new(&parsed, false))
+}
+
+pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
+    let name = policy::validate_policy_name(name)?;
+    if name == ROOT_POLICY {
+        return Err(Error::Invalid("cannot update the root policy".into()));
+    }
+    Policy::parse(&name, text)?;
+    let mut tx = store.begin_write().await?;
+    tx.put_policy(&name, text, now_micros()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The policy's text; the built-in `root` policy has none.
+pub async fn read(store: &Store, name: &str) -> Result<(String, String)> {
+    let name = policy::validate_policy_name(name)?;
+    if name == ROOT_POLICY {
+        return Ok((name, String::new()));
+    }
+    let mut tx = store.begin().await?;
+    let text = tx.policy_text(&name).await?.ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok((name, text))
+}
+
+pub async fn list(store: &Store) -> Result<Vec<String>> {
+    let mut tx = store.begin().await?;
+    let mut names = tx.policy_names().await?;
+    tx.commit().await?;
+    names.push(ROOT_POLICY.to_owned());
+    names.sort();
+    Ok(names)
+}
+
+pub async fn delete(store: &Store, name: &str) -> Result<()> {
+    let name = policy::validate_policy_name(name)?;
+    if name == ROOT_POLICY {
+        return Err(Error::Invalid("cannot delete the root policy".into()));
+    }
+    let mut tx = store.begin_write().await?;
+    tx.delete_policy(&name).await?;
+    tx.commit().await?;
+    Ok(())
+}
