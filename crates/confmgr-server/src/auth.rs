@@ -32,9 +32,27 @@ impl Caller {
         if capabilities.iter().any(|c| self.acl.allows(path, *c)) {
             Ok(())
         } else {
-            tracing::info!(path, accessor = %self.token.accessor, "permission denied");
-            Err(Error::PermissionDenied)
+            Err(self.denied(path))
         }
+    }
+
+    /// `list` is looked up as Vault does: a rule for the folder without its trailing `/`
+    /// counts too.
+    pub fn authorize_list(&self, path: &str) -> Result<(), Error> {
+        if self
+            .acl
+            .capabilities_for_list(path)
+            .contains(&Capability::List)
+        {
+            Ok(())
+        } else {
+            Err(self.denied(path))
+        }
+    }
+
+    fn denied(&self, path: &str) -> Error {
+        tracing::info!(path, accessor = %self.token.accessor, "permission denied");
+        Error::PermissionDenied
     }
 }
 

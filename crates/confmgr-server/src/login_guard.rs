@@ -94,10 +94,32 @@ impl LoginGuard {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
+        self.hash_job_for(None, job).await
+    }
+
+    /// Like `hash_job`, for a login: the failure limits are checked again once a hashing
+    /// slot is free, so logins queued behind a flood are refused without being hashed.
+    pub async fn login_hash_job<T: Send + 'static>(
+        &self,
+        client: &str,
+        address: &str,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        self.hash_job_for(Some((client, address)), job).await
+    }
+
+    async fn hash_job_for<T: Send + 'static>(
+        &self,
+        login: Option<(&str, &str)>,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let permit = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.acquire())
             .await
             .map_err(|_| Error::RateLimited { retry_after: 1 })?
             .map_err(|_| Error::Internal("hashing semaphore closed".into()))?;
+        if let Some((client, address)) = login {
+            self.check(client, address)?;
+        }
         let outcome = tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| Error::Internal(format!("hashing task: {e}")));

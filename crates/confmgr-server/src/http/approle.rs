@@ -178,7 +178,7 @@ async fn list_roles(
     caller: Caller,
     id: RequestId,
 ) -> Result<Response> {
-    caller.authorize("auth/approle/role", Capability::List)?;
+    caller.authorize_list("auth/approle/role")?;
     Ok(envelope(
         id,
         json!({ "keys": approle::list_roles(&state.store).await? }),
@@ -270,7 +270,7 @@ async fn list_secrets(
     id: RequestId,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    caller.authorize(&format!("{}/secret-id", role_path(&name)), Capability::List)?;
+    caller.authorize_list(&format!("{}/secret-id", role_path(&name)))?;
     Ok(envelope(
         id,
         json!({ "keys": approle::secret_accessors(&state.store, &name).await? }),

@@ -280,7 +280,7 @@ async fn list_root(
 
 async fn list(state: &AppState, caller: &Caller, id: RequestId, raw: &str) -> Result<Response> {
     let prefix = SecretPath::parse_prefix(raw)?;
-    caller.authorize(&format!("{MOUNT}/metadata/{prefix}"), Capability::List)?;
+    caller.authorize_list(&format!("{MOUNT}/metadata/{prefix}"))?;
     let keys = kv(state).list(&prefix).await?;
     Ok(Json(kv_envelope(id, ListResponse { keys })).into_response())
 }

@@ -251,7 +251,9 @@ pub async fn login(
         .map_or(DECOY_PHC.to_owned(), |(_, s)| s.phc.clone());
     let presented = zeroize::Zeroizing::new(secret_id.to_owned());
     let verified = guard
-        .hash_job(move || credentials::verify_secret(&presented, &phc))
+        .login_hash_job(role_id, &address_key, move || {
+            credentials::verify_secret(&presented, &phc)
+        })
         .await?;
     let Some((client, secret)) = found.filter(|_| verified) else {
         return Err(failed());

@@ -23,11 +23,15 @@ pub async fn acl_for(tx: &mut StoreTx, names: &[String]) -> Result<Acl> {
     Ok(Acl::new(&parsed, false))
 }
 
+fn is_root_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case(ROOT_POLICY)
+}
+
 pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
-    let name = policy::validate_policy_name(name)?;
-    if name == ROOT_POLICY {
+    if is_root_name(name) {
         return Err(Error::Invalid("cannot update the root policy".into()));
     }
+    let name = policy::validate_policy_name(name)?;
     Policy::parse(&name, text)?;
     let mut tx = store.begin_write().await?;
     tx.put_policy(&name, text, now_micros()).await?;
@@ -37,10 +41,10 @@ pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
 
 /// The policy's text; the built-in `root` policy has none.
 pub async fn read(store: &Store, name: &str) -> Result<(String, String)> {
-    let name = policy::validate_policy_name(name)?;
-    if name == ROOT_POLICY {
-        return Ok((name, String::new()));
+    if is_root_name(name) {
+        return Ok((ROOT_POLICY.to_owned(), String::new()));
     }
+    let name = policy::validate_policy_name(name)?;
     let mut tx = store.begin().await?;
     let text = tx.policy_text(&name).await?.ok_or(Error::NotFound)?;
     tx.commit().await?;
@@ -57,10 +61,10 @@ pub async fn list(store: &Store) -> Result<Vec<String>> {
 }
 
 pub async fn delete(store: &Store, name: &str) -> Result<()> {
-    let name = policy::validate_policy_name(name)?;
-    if name == ROOT_POLICY {
+    if is_root_name(name) {
         return Err(Error::Invalid("cannot delete the root policy".into()));
     }
+    let name = policy::validate_policy_name(name)?;
     let mut tx = store.begin_write().await?;
     tx.delete_policy(&name).await?;
     tx.commit().await?;

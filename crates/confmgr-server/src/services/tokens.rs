@@ -59,7 +59,7 @@ pub fn is_root(token: &TokenRecord) -> bool {
 pub fn seconds_left(token: &TokenRecord, now: i64) -> i64 {
     token
         .expires_at
-        .map(|at| ((at - now) / MICROS).max(0))
+        .map(|at| ((at - now + MICROS - 1) / MICROS).max(0))
         .unwrap_or(0)
 }
 

@@ -1,6 +1,7 @@
 //! HTTP tests through a real socket, against SQLite and PostgreSQL over mutual TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod harness;
 mod hvac;
 mod kv_api;

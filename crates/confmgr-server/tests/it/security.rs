@@ -6,22 +6,25 @@ use confmgr_testkit::TestPostgres;
 use serde_json::json;
 use sqlx::Row;
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 9] = [
     "system_state",
     "keyring_terms",
     "tokens",
     "kv_mounts",
     "kv_secrets",
     "kv_versions",
+    "clients",
+    "client_secrets",
+    "policies",
 ];
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Everything the database holds, as text a dump would show (bytea as hex on PostgreSQL,
 /// the raw file bytes on SQLite).
-async fn dump(app: &TestApp, db: Db) -> String {
+pub async fn dump(app: &TestApp, db: Db) -> String {
     match db {
         Db::Postgres => {
             let pool = confmgr_testkit::connect(&app.db_url).await.unwrap();
@@ -36,10 +39,6 @@ async fn dump(app: &TestApp, db: Db) -> String {
                     out.push('\n');
                 }
             }
-            assert!(
-                out.contains("kv_versions") || out.contains("\"version\""),
-                "the dump saw the versions"
-            );
             out
         }
         Db::Sqlite => {
