@@ -3,8 +3,7 @@
 use crate::harness::{Db, TestApp};
 use std::process::Command;
 
-#[tokio::test]
-async fn hvac_kv_v2_round_trip() {
+async fn run_script(script: &str, summary_prefix: &str) {
     let probe = Command::new("python3").args(["-c", "import hvac"]).output();
     match probe {
         Ok(out) if out.status.success() => {}
@@ -13,9 +12,9 @@ async fn hvac_kv_v2_round_trip() {
         ),
     }
     let app = TestApp::start(Db::Postgres).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hvac_kv.py");
+    let path = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new("python3")
-        .arg(script)
+        .arg(&path)
         .env("VAULT_ADDR", &app.base)
         .env("VAULT_TOKEN", &app.token)
         .output()
@@ -25,11 +24,21 @@ async fn hvac_kv_v2_round_trip() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "hvac script failed:\n{stdout}\n{stderr}"
+        "{script} failed:\n{stdout}\n{stderr}"
     );
     let summary = stdout.lines().last().unwrap_or("");
     assert!(
-        summary.starts_with("hvac: ") && summary.ends_with(" passed, 0 failed"),
+        summary.starts_with(summary_prefix) && summary.ends_with(" passed, 0 failed"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn hvac_kv_v2_round_trip() {
+    run_script("hvac_kv.py", "hvac: ").await;
+}
+
+#[tokio::test]
+async fn hvac_approle_login_then_reads_allowed_and_denied() {
+    run_script("hvac_approle.py", "hvac-approle: ").await;
 }

@@ -285,3 +285,208 @@ async fn migrate_subcommand_creates_the_schema() {
         .unwrap();
     assert_eq!(row.0, 1);
 }
+
+async fn call(
+    server: &ServerProcess,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", server.url()))
+        .header("X-Vault-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn revocation_is_seen_by_a_second_server_within_a_second() {
+    let (url, _) = fresh_url(Db::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "root.key");
+    let init = run(&[
+        "init",
+        "--database-url",
+        &url,
+        "--root-key-file",
+        key.to_str().unwrap(),
+    ]);
+    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
+    let env = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
+    ];
+    let a = ServerProcess::start(Path::new(BIN), &[], &env)
+        .await
+        .unwrap();
+    let b = ServerProcess::start(Path::new(BIN), &[], &env)
+        .await
+        .unwrap();
+
+    let (status, body) = call(
+        &a,
+        &root,
+        "POST",
+        "/v1/auth/token/create",
+        json!({"policies": ["default"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&b, &token, "GET", "/v1/auth/token/lookup-self", Value::Null)
+            .await
+            .0,
+        200
+    );
+
+    assert_eq!(
+        call(
+            &a,
+            &token,
+            "POST",
+            "/v1/auth/token/revoke-self",
+            Value::Null
+        )
+        .await
+        .0,
+        204
+    );
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, _) = call(&b, &token, "GET", "/v1/auth/token/lookup-self", Value::Null).await;
+        if status == 403 {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(1),
+            "replica b still accepts a revoked token"
+        );
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn most_verbose_logs_hold_no_secret_token_or_client_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        &["--dev", "--data-dir", data.to_str().unwrap()],
+        &[("CONFMGR_LOG", "trace"), ("CONFMGR_LOG_FORMAT", "json")],
+    )
+    .await
+    .unwrap();
+    let root = root_token(&server.stdout()).unwrap();
+    let canary = "canary-value-5e2d9b";
+    assert_eq!(
+        call(
+            &server,
+            &root,
+            "POST",
+            "/v1/secret/data/app/c",
+            json!({"data": {"pw": canary}})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(&server, &root, "GET", "/v1/secret/data/app/c", Value::Null)
+            .await
+            .0,
+        200
+    );
+    call(
+        &server,
+        &root,
+        "PUT",
+        "/v1/sys/policies/acl/p",
+        json!({"policy": "path \"secret/data/app/*\" { capabilities = [\"read\"] }"}),
+    )
+    .await;
+    call(
+        &server,
+        &root,
+        "POST",
+        "/v1/auth/approle/role/logme",
+        json!({"token_policies": ["p"]}),
+    )
+    .await;
+    let (_, body) = call(
+        &server,
+        &root,
+        "GET",
+        "/v1/auth/approle/role/logme/role-id",
+        Value::Null,
+    )
+    .await;
+    let role_id = body["data"]["role_id"].as_str().unwrap().to_owned();
+    let (_, body) = call(
+        &server,
+        &root,
+        "POST",
+        "/v1/auth/approle/role/logme/secret-id",
+        json!({}),
+    )
+    .await;
+    let secret_id = body["data"]["secret_id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &server,
+        "",
+        "POST",
+        "/v1/auth/approle/login",
+        json!({"role_id": role_id, "secret_id": secret_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&server, &token, "GET", "/v1/secret/data/app/c", Value::Null)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&server, &token, "GET", "/v1/secret/data/other", Value::Null)
+            .await
+            .0,
+        403
+    );
+    call(&server, &root, "POST", "/v1/auth/token/create", json!({})).await;
+    let bad = call(
+        &server,
+        "",
+        "POST",
+        "/v1/auth/approle/login",
+        json!({"role_id": role_id, "secret_id": format!("{secret_id}x")}),
+    )
+    .await;
+    assert_eq!(bad.0, 400);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // let the log readers drain
+    let logs = server.stderr();
+    assert!(
+        logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""),
+        "the server logged at trace level"
+    );
+    assert!(logs.contains("permission denied"), "denials are logged");
+    let secret_part = secret_id.split_once('.').unwrap().1;
+    for (what, needle) in [
+        ("secret value", canary),
+        ("root token", root.as_str()),
+        ("client token", token.as_str()),
+        ("client secret", secret_part),
+    ] {
+        assert!(!logs.contains(needle), "the logs contain a {what}");
+    }
+    server.stop().await.unwrap();
+}
