@@ -126,12 +126,6 @@ pub fn validate_client_name(name: &str) -> Result<String, ValidationError> {
     }
 }
 
-/// Equality of two secret strings in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,12 +164,5 @@ mod tests {
         assert!(validate_client_name("").is_err());
         assert!(validate_client_name("a/b").is_err());
         assert!(validate_client_name(&"a".repeat(129)).is_err());
-    }
-
-    #[test]
-    fn constant_time_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }
