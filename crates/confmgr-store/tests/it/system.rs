@@ -44,6 +44,11 @@ async fn tokens_are_found_by_digest() {
             created_at: 5,
             expires_at: Some(10),
             revoked_at: None,
+            issuer: "confmgr".into(),
+            ttl: 0,
+            max_expires_at: Some(20),
+            bound_cidrs: vec!["10.0.0.0/8".into()],
+            meta: [("role_name".to_string(), "x".to_string())].into(),
         };
         let mut tx = store.begin().await.unwrap();
         tx.insert_token(&record).await.unwrap();

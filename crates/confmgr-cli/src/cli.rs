@@ -1,0 +1,243 @@
+//! Command-line syntax (clap). Behaviour lives in `commands`.
+
+use crate::client_spec::{DEFAULT_SECRET_TTL, DEFAULT_TOKEN_MAX_TTL, DEFAULT_TOKEN_TTL};
+use crate::output::Format;
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "confmgr", version, about = "ConfMgr command-line client")]
+pub struct Cli {
+    /// Server address [env: CONFMGR_ADDR, then VAULT_ADDR] [default: http://127.0.0.1:8200]
+    #[arg(long, global = true, value_name = "URL")]
+    pub addr: Option<String>,
+    /// Token. Prefer `confmgr login` or CONFMGR_TOKEN (then VAULT_TOKEN): a flag is visible
+    /// to other local users. Without any, the token file written by `confmgr login` is used.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Is the server up?
+    Status,
+    /// Log in and store the token in <config dir>/confmgr/token (mode 0600).
+    Login(LoginArgs),
+    /// Key/value secrets on mount `secret`.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// API clients (machine identities, AppRole roles).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// ACL policies (Vault HCL).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The token in use, or another by accessor.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LoginMethod {
+    /// A client's id (role_id) and secret (secret_id).
+    Approle,
+    /// An existing token, checked with the server.
+    Token,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[arg(long, value_enum, default_value = "approle")]
+    pub method: LoginMethod,
+    /// The client id (AppRole role_id), with --method approle.
+    #[arg(long, value_name = "ID")]
+    pub role_id: Option<String>,
+    /// The client secret; `-` reads it from stdin (prompting on a terminal).
+    #[arg(long, value_name = "SECRET", conflicts_with = "secret_id_file")]
+    pub secret_id: Option<String>,
+    /// Read the client secret from FILE (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub secret_id_file: Option<PathBuf>,
+    /// With --method token: read the token from FILE (`-` or absent: stdin).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Print the new token (it is never printed otherwise).
+    #[arg(long)]
+    pub print_token: bool,
+    /// Do not write the token file (with --print-token, to hand the token on).
+    #[arg(long)]
+    pub no_store: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Print a secret's data.
+    Get {
+        path: String,
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Write a new version from KEY=VALUE pairs; KEY=@FILE reads the value from FILE,
+    /// KEY=- from stdin.
+    Put {
+        path: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    pub name: String,
+    /// A policy for the client's tokens (repeat, or separate with commas).
+    #[arg(long = "policy", value_name = "POLICY", value_delimiter = ',')]
+    pub policies: Vec<String>,
+    /// Token lifetime (`1h`, `30m`, seconds).
+    #[arg(long, default_value = DEFAULT_TOKEN_TTL, value_name = "DURATION")]
+    pub token_ttl: String,
+    /// Longest lifetime of a token, renewals included.
+    #[arg(long, default_value = DEFAULT_TOKEN_MAX_TTL, value_name = "DURATION")]
+    pub token_max_ttl: String,
+    /// Lifetime of the client secret (0: no expiry).
+    #[arg(long, default_value = DEFAULT_SECRET_TTL, value_name = "DURATION")]
+    pub secret_ttl: String,
+    /// Logins allowed with the client secret (0: unlimited).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub secret_uses: u32,
+    /// Where the client secret may be used from (repeat for several).
+    #[arg(long = "bound-cidr", value_name = "CIDR", value_delimiter = ',')]
+    pub bound_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client and its first secret (shown once).
+    Create(ClientCreateArgs),
+    /// List client names.
+    List,
+    /// Show a client's settings and the accessors of its secrets.
+    Show { name: String },
+    /// Add a new secret; existing ones stay valid until revoked (rotation without downtime).
+    RotateSecret { name: String },
+    /// Revoke one secret by its accessor.
+    RevokeSecret { name: String, accessor: String },
+    /// Delete a client and all its secrets.
+    Delete { name: String },
+    /// Create clients from a YAML or JSON list; the whole file is checked first.
+    Import {
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// Write the generated credentials as JSON to this new file (mode 0600) instead of
+        /// stdout.
+        #[arg(long, value_name = "FILE")]
+        secrets_out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create or replace a policy from an HCL file (`-` for stdin).
+    Write { name: String, file: PathBuf },
+    /// Print a policy's text.
+    Read { name: String },
+    /// List policy names.
+    List,
+    /// Delete a policy.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Show the token in use, or the token with this accessor.
+    Lookup {
+        #[arg(long)]
+        accessor: Option<String>,
+    },
+    /// Revoke the token in use (and remove the token file), or a token by accessor.
+    #[command(group(ArgGroup::new("which").required(true).args(["self_", "accessor"])))]
+    Revoke {
+        #[arg(long = "self")]
+        self_: bool,
+        #[arg(long)]
+        accessor: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("confmgr").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_create_flags() {
+        let cli = parse(&[
+            "client",
+            "create",
+            "app",
+            "--policy",
+            "a",
+            "--policy",
+            "b,c",
+            "--token-ttl",
+            "30m",
+            "--bound-cidr",
+            "10.0.0.0/8",
+        ])
+        .unwrap();
+        let Command::Client(ClientCommand::Create(args)) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(args.policies, ["a", "b", "c"]);
+        assert_eq!(args.token_ttl, "30m");
+        assert_eq!(args.token_max_ttl, "24h");
+        assert_eq!(args.secret_ttl, "0");
+        assert_eq!(args.bound_cidrs, ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn global_flags_anywhere() {
+        let cli = parse(&["policy", "list", "--format", "json", "--addr", "http://x"]).unwrap();
+        assert_eq!(cli.format, Some(Format::Json));
+        assert_eq!(cli.addr.as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        let kind = |args: &[&str]| parse(args).unwrap_err().kind();
+        assert_eq!(
+            kind(&["token", "revoke"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&["token", "revoke", "--self", "--accessor", "a"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["login", "--secret-id", "-", "--secret-id-file", "f"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&["login", "--method", "ldap"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&["kv", "put", "a"]),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+}

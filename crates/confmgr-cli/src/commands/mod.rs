@@ -1,0 +1,74 @@
+//! One module per command group; each returns a [`Report`] and leaves printing to `main`.
+
+mod client;
+mod kv;
+mod login;
+mod policy;
+mod status;
+mod token;
+
+use crate::cli::{Cli, Command};
+use crate::http::Api;
+use crate::output::{resolve_format, Format, Report};
+use crate::session::{self, ResolvedToken};
+use anyhow::{bail, Result};
+use clap::error::ErrorKind;
+use clap::CommandFactory;
+
+/// What every command needs: where the server is, how to print, and the token on demand.
+pub struct Ctx {
+    pub addr: String,
+    pub format: Format,
+    token_flag: Option<String>,
+}
+
+impl Ctx {
+    fn new(cli: &Cli) -> Self {
+        Self {
+            addr: session::resolve_addr(cli.addr.as_deref(), &session::process_env),
+            format: resolve_format(cli.format),
+            token_flag: cli.token.clone(),
+        }
+    }
+
+    /// A client without a token (health, login).
+    pub fn anonymous(&self) -> Result<Api> {
+        Api::new(&self.addr, None)
+    }
+
+    /// The token by precedence: flag, CONFMGR_TOKEN, VAULT_TOKEN, token file.
+    pub fn token(&self) -> Result<ResolvedToken> {
+        match session::resolve_token(self.token_flag.as_deref(), &session::process_env)? {
+            Some(token) => Ok(token),
+            None => bail!("no token: run `confmgr login`, set CONFMGR_TOKEN, or pass --token"),
+        }
+    }
+
+    /// A client carrying the token.
+    pub fn authed(&self) -> Result<Api> {
+        Api::new(&self.addr, Some(self.token()?.token))
+    }
+}
+
+/// A usage error, reported like clap's own (exit code 2).
+pub fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> anyhow::Error {
+    Cli::command().error(kind, message).into()
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx::new(&cli);
+    let report = match cli.command {
+        Command::Status => status::run(&ctx).await?,
+        Command::Login(args) => login::run(&ctx, &args).await?,
+        Command::Kv(command) => kv::run(&ctx, command).await?,
+        Command::Client(command) => client::run(&ctx, command).await?,
+        Command::Policy(command) => policy::run(&ctx, command).await?,
+        Command::Token(command) => token::run(&ctx, command).await?,
+    };
+    print_report(&report, ctx.format);
+    Ok(())
+}
+
+pub fn print_report(report: &Report, format: Format) {
+    print!("{}", report.render(format));
+}

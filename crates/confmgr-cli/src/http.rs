@@ -1,0 +1,288 @@
+//! The HTTP client of the server API and its errors. Paths are relative to `/v1/`; names
+//! put into a path go through [`segment`].
+
+use crate::session::Token;
+use confmgr_api::ErrorBody;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+pub struct Api {
+    http: reqwest::Client,
+    addr: String,
+    token: Option<Token>,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request did not get an answer (refused, DNS, TLS, timeout).
+    Unreachable { addr: String, cause: String },
+    /// The server answered an error status.
+    Status {
+        status: StatusCode,
+        errors: Vec<String>,
+    },
+    /// The server answered success with a body that is not JSON.
+    BadBody { status: StatusCode, cause: String },
+    /// The CLI could not build the request (a bad address).
+    Request(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Status { status, .. } | Self::BadBody { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(StatusCode::NOT_FOUND)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable { addr, cause } => {
+                write!(f, "cannot reach the server at {addr}: {cause}")
+            }
+            Self::Status { status, errors } => {
+                let joined = errors
+                    .iter()
+                    .map(|e| e.trim())
+                    .filter(|e| !e.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                match *status {
+                    StatusCode::FORBIDDEN if joined.is_empty() || joined == "permission denied" => {
+                        f.write_str("permission denied")
+                    }
+                    StatusCode::FORBIDDEN => write!(f, "permission denied: {joined}"),
+                    StatusCode::NOT_FOUND if joined.is_empty() => f.write_str("not found"),
+                    _ if joined.is_empty() => write!(f, "server answered {status}"),
+                    _ => f.write_str(&joined),
+                }
+            }
+            Self::BadBody { status, cause } => {
+                write!(f, "unexpected answer from the server ({status}): {cause}")
+            }
+            Self::Request(cause) => f.write_str(cause),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The innermost cause of a reqwest error ("Connection refused (os error 111)"), which says
+/// more than the outer "error sending request".
+fn root_cause(error: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = error;
+    while let Some(inner) = source.source() {
+        source = inner;
+    }
+    if error.is_timeout() {
+        return "timed out".into();
+    }
+    source.to_string()
+}
+
+/// Percent-encodes one path segment (everything but unreserved characters).
+pub fn segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Api {
+    pub fn new(addr: &str, token: Option<Token>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("confmgr-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            addr: addr.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    pub fn with_token(&self, token: Token) -> Self {
+        Self {
+            http: self.http.clone(),
+            addr: self.addr.clone(),
+            token: Some(token),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+        self.send(Method::GET, path, None).await.map(or_null)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Option<Value>, ApiError> {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Vault's `LIST`: `data.keys`. A 404 means an empty list.
+    pub async fn list(&self, path: &str) -> Result<Vec<String>, ApiError> {
+        let method = Method::from_bytes(b"LIST").map_err(|e| ApiError::Request(e.to_string()))?;
+        match self.send(method, path, None).await {
+            Ok(body) => Ok(keys(&or_null(body))),
+            Err(error) if error.is_not_found() => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ApiError> {
+        let url = format!("{}/v1/{}", self.addr, path.trim_start_matches('/'));
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token.expose());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|error| {
+            if error.is_builder() {
+                ApiError::Request(format!("invalid server address {:?}", self.addr))
+            } else {
+                ApiError::Unreachable {
+                    addr: self.addr.clone(),
+                    cause: root_cause(&error),
+                }
+            }
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ApiError::Unreachable {
+                addr: self.addr.clone(),
+                cause: root_cause(&error),
+            })?;
+        interpret(status, &bytes)
+    }
+}
+
+/// Turns a status and body into the JSON answer or an error.
+pub fn interpret(status: StatusCode, bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+    if status.is_success() {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        return serde_json::from_slice(bytes)
+            .map(Some)
+            .map_err(|error| ApiError::BadBody {
+                status,
+                cause: error.to_string(),
+            });
+    }
+    let errors = serde_json::from_slice::<ErrorBody>(bytes)
+        .map(|body| body.errors)
+        .unwrap_or_default();
+    Err(ApiError::Status { status, errors })
+}
+
+fn or_null(body: Option<Value>) -> Value {
+    body.unwrap_or(Value::Null)
+}
+
+/// `data.keys` of a list answer, as strings.
+pub fn keys(body: &Value) -> Vec<String> {
+    body["data"]["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn error_text(status: u16, body: &str) -> String {
+        interpret(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            error_text(403, r#"{"errors":["permission denied"]}"#),
+            "permission denied"
+        );
+        assert_eq!(error_text(403, ""), "permission denied");
+        assert_eq!(
+            error_text(403, r#"{"errors":["token expired"]}"#),
+            "permission denied: token expired"
+        );
+        assert_eq!(error_text(404, r#"{"errors":[]}"#), "not found");
+        assert_eq!(
+            error_text(400, r#"{"errors":["bad policy: line 1","second"]}"#),
+            "bad policy: line 1; second"
+        );
+        assert_eq!(error_text(502, "<html>"), "server answered 502 Bad Gateway");
+    }
+
+    #[test]
+    fn success_bodies() {
+        assert_eq!(interpret(StatusCode::NO_CONTENT, b"").unwrap(), None);
+        assert_eq!(
+            interpret(StatusCode::OK, br#"{"data":{"keys":["a"]}}"#).unwrap(),
+            Some(json!({"data":{"keys":["a"]}}))
+        );
+        assert!(interpret(StatusCode::OK, b"nope").is_err());
+        assert_eq!(keys(&json!({"data":{"keys":["a","b"]}})), ["a", "b"]);
+        assert!(keys(&Value::Null).is_empty());
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("app-1.prod_x"), "app-1.prod_x");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+    }
+
+    #[tokio::test]
+    async fn unreachable_names_the_address() {
+        // A port from a listener that is closed again: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("http://127.0.0.1:{port}");
+        let api = Api::new(&addr, None).unwrap();
+        let error = api.get("sys/health").await.unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("cannot reach the server at {addr}: ")),
+            "{error}"
+        );
+    }
+}

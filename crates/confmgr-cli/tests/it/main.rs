@@ -1,0 +1,11 @@
+//! The `confmgr` binary against a real `confmgr-server --dev` (build it first:
+//! `cargo build -p confmgr-server`; `cargo test --workspace` does).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod client;
+mod errors;
+mod harness;
+mod import;
+mod policy;
+mod token;
