@@ -1,6 +1,7 @@
 //! ConfMgr's domain: secret paths, envelope crypto, tokens, KV v2 rules.
 //! Pure functions and types only: no I/O, no async runtime, no database or web types.
 
+pub mod audit;
 pub mod credentials;
 pub mod crypto;
 pub mod duration;

@@ -95,6 +95,15 @@ impl FromRequestParts<AppState> for Caller {
         let address = remote_address(parts);
         let mut tx = state.store.begin().await?;
         let record = tx.token_by_digest(&token::digest(&presented)).await?;
+        // Identify the caller in the audit event even when its token is refused.
+        if let Some(token) = &record {
+            crate::audit::scope::note_actor(
+                &token.display_name,
+                &token.accessor,
+                &token.issuer,
+                token.client_id.as_deref().unwrap_or_default(),
+            );
+        }
         let token = match record {
             Some(token) if usable(&token, now_micros(), address) => token,
             _ => return Err(Error::PermissionDenied),

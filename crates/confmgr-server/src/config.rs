@@ -111,6 +111,32 @@ pub struct ServerArgs {
     )]
     pub database_max_connections: u32,
 
+    /// Record every access in the audit log. Turning it off is for development only.
+    #[arg(long, env = "CONFMGR_AUDIT_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub audit_enabled: bool,
+
+    /// Also append every committed audit event to this file as a JSON line (for a SIEM).
+    #[arg(long, env = "CONFMGR_AUDIT_FILE", global = true)]
+    pub audit_file: Option<PathBuf>,
+
+    /// Purge sealed audit events older than this many days (0: keep forever).
+    #[arg(
+        long,
+        env = "CONFMGR_AUDIT_RETENTION_DAYS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub audit_retention_days: u32,
+
+    /// `verify` reports an event still unsealed after this many seconds.
+    #[arg(
+        long,
+        env = "CONFMGR_AUDIT_UNSEALED_MAX_AGE_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub audit_unsealed_max_age_secs: i64,
+
     /// Lifetime of tokens whose client or request does not set one (Go duration).
     #[arg(
         long,
@@ -205,6 +231,7 @@ pub struct Settings {
     pub login_failures_per_client: u32,
     pub login_failures_per_address: u32,
     pub login_concurrent_hashes: usize,
+    pub audit: crate::audit::AuditSettings,
 }
 
 pub fn default_dev_data_dir() -> PathBuf {
@@ -317,6 +344,12 @@ impl ServerArgs {
                 login_failures_per_client: self.login_failures_per_client,
                 login_failures_per_address: self.login_failures_per_address,
                 login_concurrent_hashes: self.login_concurrent_hashes,
+                audit: crate::audit::AuditSettings {
+                    enabled: self.audit_enabled,
+                    file: self.audit_file.clone(),
+                    retention_days: self.audit_retention_days,
+                    unsealed_max_age_secs: self.audit_unsealed_max_age_secs.max(1),
+                },
             }),
             _ => Err(problems),
         }

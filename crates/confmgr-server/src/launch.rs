@@ -1,5 +1,6 @@
 //! What `main` does for each subcommand, kept out of `main.rs` so tests can drive it.
 
+use crate::audit::Audit;
 use crate::config::{RootKeySource, Settings};
 use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
@@ -107,7 +108,13 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
             UnlockError::Other(inner) => anyhow::Error::from(inner),
             other => anyhow::anyhow!(other),
         })?;
+    if !settings.audit.enabled && !settings.dev {
+        tracing::warn!("AUDIT IS DISABLED (CONFMGR_AUDIT_ENABLED=false): no access to secrets is being recorded. This is for development only");
+    }
+    let audit = Audit::start(&store, settings.audit.clone())
+        .context("CONFMGR_AUDIT_FILE: cannot open the audit file")?;
     Ok(AppState {
+        audit,
         store,
         keyring: Arc::new(keyring),
         access: Arc::new(AccessSettings::new(

@@ -1,5 +1,6 @@
 //! The ConfMgr server: configuration, HTTP API, services over storage and crypto.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -1,3 +1,4 @@
+use crate::audit::Audit;
 use crate::login_guard::LoginGuard;
 use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::Keyring;
@@ -12,6 +13,7 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub limits: Limits,
     pub access: Arc<AccessSettings>,
+    pub audit: Arc<Audit>,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -3,6 +3,7 @@
 //! the dialect both share (`$n` placeholders, bigint/text/blob columns, `on conflict`),
 //! so there is one implementation to test, run against both backends.
 
+mod audit;
 mod clients;
 mod connect;
 mod error;
@@ -14,6 +15,7 @@ mod system;
 mod tokens;
 mod tx;
 
+pub use audit::{AuditFilter, StoredEvent};
 pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;

@@ -75,6 +75,7 @@ async fn login(
     if request.role_id.is_empty() {
         return Err(Error::Invalid("missing role_id".into()));
     }
+    crate::audit::scope::note_actor("", "", "", &request.role_id);
     let (token, record) = approle::login(
         &state.store,
         &state.access,

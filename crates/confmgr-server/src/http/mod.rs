@@ -2,6 +2,7 @@
 //! route shares (body size, timeout, request id, JSON error bodies, the `LIST` method).
 
 mod approle;
+mod audit;
 mod flex;
 mod kv;
 mod middleware;
@@ -29,6 +30,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(token::router())
         .merge(approle::router())
         .merge(policies::router())
+        .merge(audit::router())
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,
@@ -47,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             state.limits.request_timeout,
         ))
         .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::record,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -1,5 +1,6 @@
 //! API clients as AppRole roles: settings, client secrets (argon2id only) and login.
 
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::services::tokens::{self, NewToken};
 use crate::state::AccessSettings;
@@ -46,7 +47,7 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
         net::parse_cidrs(cidrs)?;
     }
     let now = now_micros();
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     let mut client = tx
         .client_by_name(&name)
         .await?
@@ -109,7 +110,7 @@ pub async fn list_roles(store: &Store) -> Result<Vec<String>> {
 /// Deletes a client, its secrets, and revokes every token it holds.
 pub async fn delete_role(store: &Store, name: &str) -> Result<()> {
     let name = credentials::validate_client_name(name)?;
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     if let Some(client) = tx.client_by_name(&name).await? {
         tx.revoke_client_tokens(&client.client_id, now_micros())
             .await?;
@@ -149,7 +150,7 @@ pub async fn generate_secret(
         expires_at: (ttl > 0).then(|| now + ttl * MICROS),
         uses_left: (uses > 0).then_some(uses),
     };
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     if tx.client_by_id(&client.client_id).await?.is_none() {
         return Err(Error::NotFound);
     }
@@ -211,7 +212,7 @@ pub async fn secret_by_value(
 }
 
 pub async fn destroy_secret(store: &Store, accessor: &str) -> Result<()> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     tx.delete_client_secret(accessor).await?;
     tx.commit().await?;
     Ok(())
@@ -269,7 +270,7 @@ pub async fn login(
         return Err(failed());
     }
 
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     // Re-read under lock: a use-limited secret must not be spent twice concurrently.
     let Some(current) = tx.client_secret_by_accessor(&secret.accessor).await? else {
         return Err(failed());
@@ -307,6 +308,12 @@ pub async fn login(
         now,
     );
     tx.insert_token(&record).await?;
+    audit::scope::note_actor(
+        &client.name,
+        &record.accessor,
+        &client.issuer,
+        &client.client_id,
+    );
     tx.commit().await?;
     Ok((token, record))
 }

@@ -1,5 +1,6 @@
 //! KV v2 on one mount: versioned, envelope-encrypted secrets.
 
+use crate::audit;
 use crate::error::{Error, Result};
 use confmgr_core::crypto::{Keyring, VersionAddress};
 use confmgr_core::kv::{CustomMetadataChange, KvConfig, SecretMeta, VersionMeta};
@@ -98,6 +99,7 @@ impl Kv<'_> {
             .await?
             .ok_or(Error::NotFound)?;
         tx.commit().await?;
+        audit::scope::note_version(version);
         let mut view = VersionView {
             meta: info,
             custom_metadata: meta.custom_metadata,
@@ -120,7 +122,7 @@ impl Kv<'_> {
         cas: Option<i64>,
     ) -> Result<VersionView> {
         let now = now_micros();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         let config = self.config(&mut tx).await?;
         let mut meta = tx.ensure_secret(self.mount, path.as_str(), now).await?;
         meta.check_cas(&config, cas)?;
@@ -139,7 +141,7 @@ impl Kv<'_> {
         cas: Option<i64>,
     ) -> Result<VersionView> {
         let now = now_micros();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         let config = self.config(&mut tx).await?;
         let mut meta = tx
             .secret_for_update(self.mount, path.as_str())
@@ -183,6 +185,7 @@ impl Kv<'_> {
             deletion_time: (delete_after > 0).then(|| now + delete_after * 1_000_000),
             destroyed: false,
         };
+        audit::scope::note_version(version);
         tx.insert_version(self.mount, path.as_str(), &info, &sealed)
             .await?;
         meta.current_version = version;
@@ -202,7 +205,7 @@ impl Kv<'_> {
 
     /// Soft-deletes the current version. A path that does not exist is not an error (Vault).
     pub async fn delete_latest(&self, path: &SecretPath) -> Result<()> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         if let Some(meta) = tx.secret_for_update(self.mount, path.as_str()).await? {
             tx.set_deletion_time(
                 self.mount,
@@ -228,7 +231,7 @@ impl Kv<'_> {
             return Err(Error::Invalid("no version number provided".into()));
         }
         let (mount, path) = (self.mount, path.as_str());
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         if tx.secret_for_update(mount, path).await?.is_some() {
             match change {
                 VersionChange::Delete => {
@@ -263,7 +266,7 @@ impl Kv<'_> {
         if_missing: IfMissing,
     ) -> Result<()> {
         let now = now_micros();
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         self.config(&mut tx).await?;
         let mut meta = match if_missing {
             IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
@@ -289,7 +292,7 @@ impl Kv<'_> {
     }
 
     pub async fn delete_metadata(&self, path: &SecretPath) -> Result<()> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         tx.delete_secret(self.mount, path.as_str()).await?;
         tx.commit().await?;
         Ok(())
@@ -324,7 +327,7 @@ impl Kv<'_> {
 
     /// Changes the mount's settings in one transaction; `None` fields keep their value.
     pub async fn update_mount_config(&self, update: ConfigUpdate) -> Result<KvConfig> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = audit::begin_write(self.store).await?;
         let mut config = tx
             .kv_config_for_update(self.mount)
             .await?

@@ -1,5 +1,6 @@
 //! ACL policies: stored as HCL, parsed on write (so a stored policy always parses) and on use.
 
+use crate::audit;
 use crate::error::{Error, Result};
 use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
 use confmgr_core::time::now_micros;
@@ -33,7 +34,7 @@ pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
     }
     let name = policy::validate_policy_name(name)?;
     Policy::parse(&name, text)?;
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     tx.put_policy(&name, text, now_micros()).await?;
     tx.commit().await?;
     Ok(())
@@ -65,7 +66,7 @@ pub async fn delete(store: &Store, name: &str) -> Result<()> {
         return Err(Error::Invalid("cannot delete the root policy".into()));
     }
     let name = policy::validate_policy_name(name)?;
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     tx.delete_policy(&name).await?;
     tx.commit().await?;
     Ok(())

@@ -1,5 +1,6 @@
 //! Token lifecycle: minting, child tokens, renewal, revocation (with children).
 
+use crate::audit;
 use crate::error::{Error, Result};
 use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
@@ -126,7 +127,7 @@ pub async fn create_child(
             .map(|end| end.min(parent_end))
             .or(Some(parent_end));
     }
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     tx.insert_token(&record).await?;
     tx.commit().await?;
     Ok((token, record))
@@ -144,7 +145,7 @@ pub async fn renew(
     let now = now_micros();
     let wanted = now + increment.filter(|i| *i > 0).unwrap_or(token.ttl) * MICROS;
     let new_end = token.max_expires_at.map_or(wanted, |max| wanted.min(max));
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     tx.set_token_expiry(&token.accessor, Some(new_end)).await?;
     tx.commit().await?;
     Ok(TokenRecord {
@@ -155,7 +156,7 @@ pub async fn renew(
 
 /// Revokes the token with this accessor and every token created from it.
 pub async fn revoke_accessor(store: &Store, accessor: &str) -> Result<()> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = audit::begin_write(store).await?;
     if tx.token_by_accessor(accessor).await?.is_none() {
         return Err(Error::Invalid("invalid accessor".into()));
     }

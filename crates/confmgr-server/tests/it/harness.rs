@@ -3,6 +3,7 @@
 use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::RootKey;
 use confmgr_core::token::Token;
+use confmgr_server::audit::{Audit, AuditSettings};
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
 use confmgr_server::state::{AccessSettings, AppState, Limits};
@@ -52,10 +53,20 @@ pub fn test_access() -> AccessSettings {
     )
 }
 
+pub fn audit_settings() -> AuditSettings {
+    AuditSettings {
+        enabled: true,
+        file: None,
+        retention_days: 0,
+        unsealed_max_age_secs: 60,
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub token: String,
     pub db_url: String,
+    pub store: Store,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -71,6 +82,15 @@ impl TestApp {
     }
 
     pub async fn start_full(db: Db, limits: Limits, access: AccessSettings) -> Self {
+        Self::start_audited(db, limits, access, audit_settings()).await
+    }
+
+    pub async fn start_audited(
+        db: Db,
+        limits: Limits,
+        access: AccessSettings,
+        audit: AuditSettings,
+    ) -> Self {
         let (db_url, dir) = fresh_url(db).await;
         let store = Store::connect(&db_url, &StoreOptions::default())
             .await
@@ -81,8 +101,10 @@ impl TestApp {
             .await
             .unwrap();
         let keyring = bootstrap::unlock(&store, &root).await.unwrap();
+        let audit = Audit::start(&store, audit).unwrap();
         let state = AppState {
-            store,
+            audit,
+            store: store.clone(),
             keyring: Arc::new(keyring),
             limits,
             access: Arc::new(access),
@@ -97,6 +119,7 @@ impl TestApp {
             base,
             token: token.expose().to_owned(),
             db_url,
+            store,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             _dir: dir,

@@ -6,7 +6,7 @@ use confmgr_testkit::TestPostgres;
 use serde_json::json;
 use sqlx::Row;
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
     "system_state",
     "keyring_terms",
     "tokens",
@@ -16,6 +16,8 @@ const TABLES: [&str; 9] = [
     "clients",
     "client_secrets",
     "policies",
+    "audit_events",
+    "audit_checkpoints",
 ];
 
 pub fn hex(bytes: &[u8]) -> String {

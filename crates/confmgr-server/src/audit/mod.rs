@@ -1,0 +1,174 @@
+//! Audit (DESIGN.md section 5): every request that touches a secret, credential, policy or
+//! the audit log yields an event. A change commits its event in its own transaction; every
+//! other request (reads, denials, failures) waits for its event's group commit before its
+//! response leaves, and answers 503 if the audit store cannot be written.
+
+mod describe;
+pub mod scope;
+pub mod sealer;
+mod verify;
+mod writer;
+
+pub use verify::verify;
+
+use crate::error::error_response;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use confmgr_core::audit::{AuditEvent, Outcome};
+use confmgr_core::time::now_micros;
+use confmgr_store::{Store, StoreError, StoreTx};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use writer::GroupWriter;
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditSettings {
+    pub enabled: bool,
+    /// Mirror of every committed event as a JSON line (for a SIEM).
+    pub file: Option<PathBuf>,
+    pub retention_days: u32,
+    /// An event unsealed for longer than this fails verification.
+    pub unsealed_max_age_secs: i64,
+}
+
+pub struct Audit {
+    settings: AuditSettings,
+    writer: Option<GroupWriter>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl Audit {
+    /// Starts the group writer, the sealer and retention (when enabled).
+    pub fn start(store: &Store, settings: AuditSettings) -> std::io::Result<Arc<Self>> {
+        let file = match &settings.file {
+            Some(path) => Some(Mutex::new(open_append(path)?)),
+            None => None,
+        };
+        let writer = settings.enabled.then(|| {
+            sealer::start(store.clone(), settings.retention_days);
+            GroupWriter::start(store.clone())
+        });
+        Ok(Arc::new(Self {
+            settings,
+            writer,
+            file,
+        }))
+    }
+
+    pub fn disabled() -> Arc<Self> {
+        Arc::new(Self {
+            settings: AuditSettings::default(),
+            writer: None,
+            file: None,
+        })
+    }
+
+    pub fn settings(&self) -> &AuditSettings {
+        &self.settings
+    }
+
+    fn mirror(&self, event: &AuditEvent) {
+        if let Some(file) = &self.file {
+            if let Ok(mut file) = file.lock() {
+                let line = event.to_json_line(None);
+                if let Err(error) = writeln!(file, "{line}") {
+                    tracing::error!(%error, "cannot append to CONFMGR_AUDIT_FILE");
+                }
+            }
+        }
+    }
+}
+
+fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A write transaction that commits the request's audit event with the change.
+pub async fn begin_write(store: &Store) -> Result<AuditedTx, StoreError> {
+    Ok(AuditedTx {
+        tx: store.begin_write().await?,
+    })
+}
+
+/// A write transaction of an audited request: `commit` inserts the request's event (with
+/// everything noted so far, such as the version written) in the same transaction.
+pub struct AuditedTx {
+    tx: StoreTx,
+}
+
+impl std::ops::Deref for AuditedTx {
+    type Target = StoreTx;
+    fn deref(&self) -> &StoreTx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for AuditedTx {
+    fn deref_mut(&mut self) -> &mut StoreTx {
+        &mut self.tx
+    }
+}
+
+impl AuditedTx {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if let Some(event) = scope::event_for_change() {
+            self.tx.attach_audit(event);
+        }
+        let committed = self.tx.commit().await;
+        if committed.is_err() {
+            // The middleware records the failure instead.
+            scope::change_not_recorded();
+        }
+        committed
+    }
+}
+
+/// The middleware around every route.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let audit = Arc::clone(&state.audit);
+    let Some(draft) = describe::draft(&request) else {
+        return next.run(request).await;
+    };
+    if !audit.settings.enabled {
+        return next.run(request).await;
+    }
+    let scope: scope::Scope = Arc::new(Mutex::new(draft));
+    let response = scope::run(Arc::clone(&scope), next.run(request)).await;
+    let (mut event, recorded) = match scope.lock() {
+        Ok(draft) => (draft.event.clone(), draft.recorded.clone()),
+        Err(_) => return audit_unavailable(),
+    };
+    if let Some(committed) = recorded {
+        // Committed with the change; the file mirror follows the commit.
+        audit.mirror(&committed);
+        return response;
+    }
+    event.time = now_micros();
+    event.status = response.status().as_u16();
+    event.outcome = Outcome::from_status(event.status);
+    let committed = match &audit.writer {
+        Some(writer) => writer.record(event.clone()).await,
+        None => true,
+    };
+    if !committed {
+        return audit_unavailable();
+    }
+    audit.mirror(&event);
+    response
+}
+
+fn audit_unavailable() -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        vec!["audit log unavailable".into()],
+    )
+}

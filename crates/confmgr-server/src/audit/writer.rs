@@ -1,0 +1,63 @@
+//! Group commit: read events (and failed requests) go to one writer task that inserts
+//! whatever has queued up in one transaction; each caller waits for the commit holding
+//! its event before its response leaves.
+
+use confmgr_core::audit::AuditEvent;
+use confmgr_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 8192;
+
+type Job = (AuditEvent, oneshot::Sender<bool>);
+
+#[derive(Clone)]
+pub struct GroupWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupWriter {
+    pub fn start(store: Store) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, queue));
+        Self { jobs }
+    }
+
+    /// True once the event is committed; false if the audit store could not take it.
+    pub async fn record(&self, event: AuditEvent) -> bool {
+        let (done, committed) = oneshot::channel();
+        if self.jobs.send((event, done)).await.is_err() {
+            return false;
+        }
+        committed.await.unwrap_or(false)
+    }
+}
+
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit(&store, &batch).await;
+        if let Err(error) = &committed {
+            tracing::error!(%error, events = batch.len(), "audit log unwritable: failing the requests");
+        } else {
+            tracing::debug!(events = batch.len(), "audit batch committed");
+        }
+        for (_, done) in batch {
+            let _ = done.send(committed.is_ok());
+        }
+    }
+}
+
+async fn commit(store: &Store, batch: &[Job]) -> Result<(), confmgr_store::StoreError> {
+    let mut tx = store.begin_write().await?;
+    for (event, _) in batch {
+        tx.insert_audit_event(event).await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,288 @@
+//! The audit log: unsealed inserts, sealing in chain order, verification reads, retention.
+
+use crate::{Backend, StoreError, StoreTx};
+use confmgr_core::audit::{AuditEvent, Outcome, Seal};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status";
+/// Advisory lock key that makes one sealer at a time across replicas ("confmgr" in ASCII).
+const SEALER_LOCK: i64 = 0x636f_6e66_6d67_72;
+
+/// Filters of the events API; all optional, combined with AND.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub actor: Option<String>,
+    pub path_prefix: Option<String>,
+    pub operation: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// An event as stored: its row id (paging cursor) and its seal once sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub event: AuditEvent,
+    pub seal: Option<Seal>,
+}
+
+impl StoreTx {
+    pub async fn insert_audit_event(&mut self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "insert into audit_events ({EVENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(event.event_id.clone())
+        .bind(event.time)
+        .bind(event.request_id.clone())
+        .bind(event.actor_name.clone())
+        .bind(event.actor_accessor.clone())
+        .bind(event.issuer.clone())
+        .bind(event.client_id.clone())
+        .bind(event.remote_addr.clone())
+        .bind(event.user_agent.clone())
+        .bind(event.operation.clone())
+        .bind(event.mount.clone())
+        .bind(event.path.clone())
+        .bind(event.version)
+        .bind(event.outcome.as_str().to_owned())
+        .bind(i64::from(event.status))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// True when this transaction may seal: on PostgreSQL it holds the sealer advisory lock
+    /// until it ends; SQLite has one writer anyway.
+    pub async fn try_sealer_lock(&mut self) -> Result<bool, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(true),
+            Backend::Postgres => {
+                let row = sqlx::query("select pg_try_advisory_xact_lock($1) as locked")
+                    .bind(SEALER_LOCK)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(row.try_get::<bool, _>("locked")?)
+            }
+        }
+    }
+
+    /// The chain's last link: the highest sealed event, else the latest checkpoint, else genesis.
+    pub async fn last_seal(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "select seq, hash from audit_events where seq = (select max(seq) from audit_events)",
+        )
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some((row.try_get("seq")?, row.try_get("hash")?)));
+        }
+        self.latest_checkpoint().await
+    }
+
+    pub async fn latest_checkpoint(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("select seq, hash from audit_checkpoints order by seq desc limit 1")
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?)))
+            .transpose()
+    }
+
+    /// The oldest unsealed events, in insertion order.
+    pub async fn unsealed_events(&mut self, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select id, {EVENT_COLUMNS}, seq, prev_hash, hash from audit_events where seq is null order by id limit $1"
+        ))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    pub async fn apply_seals(&mut self, seals: &[(i64, Seal)], now: i64) -> Result<(), StoreError> {
+        for (id, seal) in seals {
+            sqlx::query("update audit_events set seq = $2, prev_hash = $3, hash = $4, sealed_at = $5 where id = $1 and seq is null")
+                .bind(*id)
+                .bind(seal.seq)
+                .bind(seal.prev_hash.clone())
+                .bind(seal.hash.clone())
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sealed events with `seq > after`, in chain order.
+    pub async fn sealed_events_after(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select id, {EVENT_COLUMNS}, seq, prev_hash, hash from audit_events where seq > $1 order by seq limit $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Events for the events API, newest filters applied, paged by row id.
+    pub async fn query_audit_events(
+        &mut self,
+        filter: &AuditFilter,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut sql = format!(
+            "select id, {EVENT_COLUMNS}, seq, prev_hash, hash from audit_events where id > $1"
+        );
+        let mut texts: Vec<String> = Vec::new();
+        let mut numbers: Vec<i64> = vec![after_id];
+        // Placeholders are numbered in bind order: numbers first ($1..), then texts.
+        let mut number_clauses = Vec::new();
+        if let Some(since) = filter.since {
+            numbers.push(since);
+            number_clauses.push(format!("time >= ${}", numbers.len()));
+        }
+        if let Some(until) = filter.until {
+            numbers.push(until);
+            number_clauses.push(format!("time < ${}", numbers.len()));
+        }
+        numbers.push(limit);
+        let limit_placeholder = numbers.len();
+        let mut text_clauses = Vec::new();
+        for (column, value) in [
+            ("actor_name", &filter.actor),
+            ("operation", &filter.operation),
+            ("outcome", &filter.outcome),
+        ] {
+            if let Some(value) = value {
+                texts.push(value.clone());
+                text_clauses.push(format!("{column} = ${}", numbers.len() + texts.len()));
+            }
+        }
+        if let Some(prefix) = &filter.path_prefix {
+            texts.push(prefix.clone());
+            let n = numbers.len() + texts.len();
+            text_clauses.push(format!("substr(path, 1, length(${n})) = ${n}"));
+        }
+        for clause in number_clauses.iter().chain(text_clauses.iter()) {
+            sql.push_str(" and ");
+            sql.push_str(clause);
+        }
+        sql.push_str(&format!(" order by id limit ${limit_placeholder}"));
+        let mut query = sqlx::query(&sql);
+        for number in numbers {
+            query = query.bind(number);
+        }
+        for text in texts {
+            query = query.bind(text);
+        }
+        let rows = query.fetch_all(&mut *self.tx).await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// (event_id, time) of the oldest unsealed events.
+    pub async fn oldest_unsealed(&mut self, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "select event_id, time from audit_events where seq is null order by id limit $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("event_id")?, r.try_get("time")?)))
+            .collect()
+    }
+
+    /// Deletes the sealed prefix of the chain older than `cutoff` and records a checkpoint at
+    /// its last link, so verification starts there. Returns (checkpoint seq, events purged).
+    pub async fn purge_sealed_before(
+        &mut self,
+        cutoff: i64,
+        now: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        // The purge must be a prefix of the chain: stop before the first sealed event that is
+        // still young, even if later ones are older (seal order is not strictly time order).
+        let row = sqlx::query(
+            "select min(seq) as first_young from audit_events where seq is not null and time >= $1",
+        )
+        .bind(cutoff)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let first_young: Option<i64> = row.try_get("first_young")?;
+        let row = sqlx::query("select max(seq) as last from audit_events where seq is not null")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let Some(last_sealed) = row.try_get::<Option<i64>, _>("last")? else {
+            return Ok(None);
+        };
+        let upto = first_young.map_or(last_sealed, |young| young - 1);
+        let row = sqlx::query("select hash from audit_events where seq = $1")
+            .bind(upto)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let hash: Vec<u8> = row.try_get("hash")?;
+        let purged = sqlx::query("delete from audit_events where seq is not null and seq <= $1")
+            .bind(upto)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "insert into audit_checkpoints (seq, hash, purged, created_at) values ($1, $2, $3, $4)",
+        )
+        .bind(upto)
+        .bind(hash)
+        .bind(i64::try_from(purged).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(Some((upto, i64::try_from(purged).unwrap_or(i64::MAX))))
+    }
+}
+
+fn stored_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+    let outcome: String = row.try_get("outcome")?;
+    let status: i64 = row.try_get("status")?;
+    let event = AuditEvent {
+        event_id: row.try_get("event_id")?,
+        time: row.try_get("time")?,
+        request_id: row.try_get("request_id")?,
+        actor_name: row.try_get("actor_name")?,
+        actor_accessor: row.try_get("actor_accessor")?,
+        issuer: row.try_get("issuer")?,
+        client_id: row.try_get("client_id")?,
+        remote_addr: row.try_get("remote_addr")?,
+        user_agent: row.try_get("user_agent")?,
+        operation: row.try_get("operation")?,
+        mount: row.try_get("mount")?,
+        path: row.try_get("path")?,
+        version: row.try_get("version")?,
+        outcome: Outcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
+        status: u16::try_from(status)
+            .map_err(|_| StoreError::Corrupt(format!("audit status {status}")))?,
+    };
+    let seal = match row.try_get::<Option<i64>, _>("seq")? {
+        Some(seq) => Some(Seal {
+            seq,
+            prev_hash: row
+                .try_get::<Option<Vec<u8>>, _>("prev_hash")?
+                .unwrap_or_default(),
+            hash: row
+                .try_get::<Option<Vec<u8>>, _>("hash")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        event,
+        seal,
+    })
+}
