@@ -490,3 +490,170 @@ async fn most_verbose_logs_hold_no_secret_token_or_client_secret() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_servers_under_concurrent_load_share_one_chain_and_lose_no_event() {
+    let (url, _) = fresh_url(Db::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "root.key");
+    let init = run(&[
+        "init",
+        "--database-url",
+        &url,
+        "--root-key-file",
+        key.to_str().unwrap(),
+    ]);
+    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
+    let env = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
+    ];
+    let servers = [
+        ServerProcess::start(Path::new(BIN), &[], &env)
+            .await
+            .unwrap(),
+        ServerProcess::start(Path::new(BIN), &[], &env)
+            .await
+            .unwrap(),
+    ];
+    let urls: Vec<String> = servers.iter().map(ServerProcess::url).collect();
+    const WORKERS: usize = 8;
+    const PER_WORKER: usize = 25;
+    let mut workers = Vec::new();
+    for worker in 0..WORKERS {
+        let (base, root) = (urls[worker % 2].clone(), root.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0..PER_WORKER {
+                let path = format!("{base}/v1/secret/data/load/{}", i % 5);
+                let request = if i % 2 == 0 {
+                    client.post(path).json(&json!({"data": {"i": i}}))
+                } else {
+                    client.get(path)
+                };
+                let status = request
+                    .header("X-Vault-Token", &root)
+                    .header("X-Request-Id", format!("load-{worker}-{i}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert!(status.is_success() || status == 404, "{status}");
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    // Every request has exactly one event, from whichever server answered it.
+    let mut load_events = 0;
+    let mut cursor = 0;
+    loop {
+        let (_, body) = call(
+            &servers[0],
+            &root,
+            "GET",
+            &format!("/v1/sys/audit/events?limit=1000&cursor={cursor}"),
+            Value::Null,
+        )
+        .await;
+        let page = body["data"]["events"].as_array().unwrap();
+        load_events += page
+            .iter()
+            .filter(|e| e["request_id"].as_str().unwrap_or("").starts_with("load-"))
+            .count();
+        match body["data"]["next_cursor"].as_i64() {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        load_events,
+        WORKERS * PER_WORKER,
+        "no event lost, none doubled"
+    );
+
+    // Both sealers ran; the log is one chain that verifies once everything is sealed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, body) = call(
+            &servers[1],
+            &root,
+            "POST",
+            "/v1/sys/audit/verify",
+            Value::Null,
+        )
+        .await;
+        let report = &body["data"];
+        assert_eq!(report["ok"], true, "{report}");
+        // The audit and verify calls are audited too, so look only at the load's events.
+        let (_, load) = call(
+            &servers[0],
+            &root,
+            "GET",
+            "/v1/sys/audit/events?limit=1000&path_prefix=data/load/",
+            Value::Null,
+        )
+        .await;
+        let all_sealed = load["data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("seq").is_some());
+        if all_sealed && report["checked"].as_u64().unwrap() as usize >= WORKERS * PER_WORKER {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events stay unsealed: {report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for server in servers {
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn disabling_audit_outside_dev_warns_loudly() {
+    let (url, _dir) = fresh_url(Db::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "root.key");
+    let init = run(&[
+        "init",
+        "--database-url",
+        &url,
+        "--root-key-file",
+        key.to_str().unwrap(),
+    ]);
+    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
+    let env = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
+        ("CONFMGR_AUDIT_ENABLED", "false"),
+    ];
+    let server = ServerProcess::start(Path::new(BIN), &[], &env)
+        .await
+        .unwrap();
+    assert!(
+        server.stderr().contains("AUDIT IS DISABLED"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(
+        call(
+            &server,
+            &root,
+            "POST",
+            "/v1/secret/data/x",
+            json!({"data": {"a": 1}})
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, body) = call(&server, &root, "GET", "/v1/sys/audit/events", Value::Null).await;
+    assert_eq!(body["data"]["events"], json!([]), "nothing recorded");
+    server.stop().await.unwrap();
+}
