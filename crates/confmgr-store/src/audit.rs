@@ -7,7 +7,7 @@ use sqlx::Row;
 
 const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status";
 /// Advisory lock key that makes one sealer at a time across replicas ("confmgr" in ASCII).
-const SEALER_LOCK: i64 = 0x636f_6e66_6d67_72;
+const SEALER_LOCK: i64 = 0x0063_6f6e_666d_6772;
 
 /// Filters of the events API; all optional, combined with AND.
 #[derive(Clone, Debug, Default)]

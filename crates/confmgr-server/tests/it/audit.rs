@@ -6,6 +6,18 @@ use confmgr_server::audit::sealer;
 use confmgr_server::state::Limits;
 use serde_json::{json, Value};
 
+/// (operation, mount, path, outcome, status, version) of an expected event.
+type Expected<'a> = (&'a str, &'a str, &'a str, &'a str, u16, Option<i64>);
+/// (request id, method, path, body, token) and the event it must yield.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<Value>,
+    Option<&'a str>,
+    Expected<'a>,
+);
+
 /// Sends a request with a known request id; returns the status.
 async fn traced(
     app: &TestApp,
@@ -84,14 +96,7 @@ async fn each_route_yields_exactly_its_event() {
         let reader_accessor = body["auth"]["accessor"].as_str().unwrap().to_owned();
         // (request id, method, path, body, token) → expected (operation, mount, path, outcome, status, version)
         let w = Some(json!({"data": {"k": "v"}}));
-        let cases: Vec<(
-            &str,
-            &str,
-            &str,
-            Option<Value>,
-            Option<&str>,
-            (&str, &str, &str, &str, u16, Option<i64>),
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "r1",
                 "POST",
