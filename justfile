@@ -26,3 +26,8 @@ ci:
 # Apply migrations to CONFMGR_DATABASE_URL
 migrate:
     cargo run -p confmgr-server -- migrate
+
+# Audited read throughput on PostgreSQL (mTLS, fsync on): audit on vs off in one run
+bench:
+    cargo build --release --locked -p confmgr-server
+    cargo run --release --locked -p confmgr-bench

@@ -142,8 +142,9 @@ fn write_config(data: &Path, dir: &Path, certs: &CertPaths) -> Result<()> {
         ("ssl_key_file", path_str(&certs.server_key)),
         ("ssl_ca_file", path_str(&certs.ca_cert)),
         ("ssl_min_protocol_version", "TLSv1.2".to_owned()),
-        // Durability is pointless for a cluster deleted at exit.
-        ("fsync", "off".to_owned()),
+        // Durability is pointless for a cluster deleted at exit, except when a benchmark
+        // must measure commits as production pays for them (CONFMGR_TESTKIT_DURABLE=1).
+        ("fsync", if durable() { "on" } else { "off" }.to_owned()),
         ("max_connections", "200".to_owned()),
     ] {
         let _ = writeln!(conf, "{key} = '{}'", value.replace('\'', "''"));
@@ -238,4 +239,8 @@ fn log_tail(log: &Path) -> String {
 
 fn path_str(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+fn durable() -> bool {
+    std::env::var("CONFMGR_TESTKIT_DURABLE").is_ok_and(|v| v == "1" || v == "true")
 }
