@@ -1,6 +1,6 @@
 //! API clients (AppRole roles) and their secrets (AppRole secret_ids, argon2id hashes only).
 
-use crate::rows::{from_json, to_json};
+use crate::rows::{from_json, sorted_strings, to_json};
 use crate::{StoreError, StoreTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -96,12 +96,7 @@ impl StoreTx {
         let rows = sqlx::query("select name from clients")
             .fetch_all(&mut *self.tx)
             .await?;
-        let mut names = rows
-            .iter()
-            .map(|row| Ok(row.try_get::<String, _>("name")?))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        names.sort();
-        Ok(names)
+        sorted_strings(&rows, "name")
     }
 
     /// Deletes a client and (by cascade) its secrets. Returns whether it existed.
@@ -174,12 +169,7 @@ impl StoreTx {
             .bind(client_id.to_owned())
             .fetch_all(&mut *self.tx)
             .await?;
-        let mut accessors = rows
-            .iter()
-            .map(|row| Ok(row.try_get::<String, _>("accessor")?))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        accessors.sort();
-        Ok(accessors)
+        sorted_strings(&rows, "accessor")
     }
 
     pub async fn delete_client_secret(&mut self, accessor: &str) -> Result<bool, StoreError> {

@@ -1,5 +1,6 @@
 //! ACL policies, stored as the HCL text they were written in.
 
+use crate::rows::sorted_strings;
 use crate::{StoreError, StoreTx};
 use sqlx::Row;
 
@@ -44,12 +45,7 @@ impl StoreTx {
         let rows = sqlx::query("select name from policies")
             .fetch_all(&mut *self.tx)
             .await?;
-        let mut names = rows
-            .iter()
-            .map(|row| Ok(row.try_get::<String, _>("name")?))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        names.sort();
-        Ok(names)
+        sorted_strings(&rows, "name")
     }
 
     pub async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError> {

@@ -22,3 +22,13 @@ pub(crate) fn from_json<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Resu
     let text: String = row.try_get(column)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
+
+/// One text column of every row, sorted (byte order: collations differ between backends).
+pub(crate) fn sorted_strings(rows: &[AnyRow], column: &str) -> Result<Vec<String>, StoreError> {
+    let mut values = rows
+        .iter()
+        .map(|row| Ok(row.try_get::<String, _>(column)?))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    values.sort();
+    Ok(values)
+}

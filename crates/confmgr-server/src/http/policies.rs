@@ -7,7 +7,7 @@ use crate::body::JsonBody;
 use crate::error::{Error, Result};
 use crate::services::policies;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{MatchedPath, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sys/policy", get(list_legacy))
         .route(
             "/v1/sys/policy/{name}",
-            get(read_legacy).put(write).post(write).delete(delete),
+            get(read).put(write).post(write).delete(delete),
         )
 }
 
@@ -53,26 +53,22 @@ async fn list_legacy(state: State<AppState>, caller: Caller, id: RequestId) -> R
     list(state, caller, id).await
 }
 
+/// Both APIs answer the same policy; the older one calls its text `rules`.
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
     id: RequestId,
+    route: MatchedPath,
     Path(name): Path<String>,
 ) -> Result<Response> {
     caller.authorize(&acl_path(&name), Capability::Read)?;
     let (name, text) = policies::read(&state.store, &name).await?;
-    Ok(envelope(id, json!({ "name": name, "policy": text })))
-}
-
-async fn read_legacy(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: RequestId,
-    Path(name): Path<String>,
-) -> Result<Response> {
-    caller.authorize(&acl_path(&name), Capability::Read)?;
-    let (name, text) = policies::read(&state.store, &name).await?;
-    Ok(envelope(id, json!({ "name": name, "rules": text })))
+    let field = if route.as_str().starts_with("/v1/sys/policy/") {
+        "rules"
+    } else {
+        "policy"
+    };
+    Ok(envelope(id, json!({ "name": name, field: text })))
 }
 
 async fn write(

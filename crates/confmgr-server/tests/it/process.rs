@@ -307,23 +307,47 @@ async fn call(
     )
 }
 
+/// A database initialized by `confmgr-server init`: its URL, root key file and root token.
+struct Initialized {
+    url: String,
+    key: PathBuf,
+    root: String,
+    _files: (Option<tempfile::TempDir>, tempfile::TempDir),
+}
+
+impl Initialized {
+    async fn new(db: Db) -> Self {
+        let (url, db_dir) = fresh_url(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = key_file(dir.path(), "root.key");
+        let init = run(&[
+            "init",
+            "--database-url",
+            &url,
+            "--root-key-file",
+            key.to_str().unwrap(),
+        ]);
+        let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
+        Self {
+            url,
+            key,
+            root,
+            _files: (db_dir, dir),
+        }
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("CONFMGR_DATABASE_URL", self.url.as_str()),
+            ("CONFMGR_ROOT_KEY_FILE", self.key.to_str().unwrap()),
+        ]
+    }
+}
+
 #[tokio::test]
 async fn revocation_is_seen_by_a_second_server_within_a_second() {
-    let (url, _) = fresh_url(Db::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "root.key");
-    let init = run(&[
-        "init",
-        "--database-url",
-        &url,
-        "--root-key-file",
-        key.to_str().unwrap(),
-    ]);
-    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
-    let env = [
-        ("CONFMGR_DATABASE_URL", url.as_str()),
-        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
-    ];
+    let db = Initialized::new(Db::Postgres).await;
+    let (env, root) = (db.env(), db.root.clone());
     let a = ServerProcess::start(Path::new(BIN), &[], &env)
         .await
         .unwrap();
@@ -493,21 +517,8 @@ async fn most_verbose_logs_hold_no_secret_token_or_client_secret() {
 
 #[tokio::test]
 async fn two_servers_under_concurrent_load_share_one_chain_and_lose_no_event() {
-    let (url, _) = fresh_url(Db::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "root.key");
-    let init = run(&[
-        "init",
-        "--database-url",
-        &url,
-        "--root-key-file",
-        key.to_str().unwrap(),
-    ]);
-    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
-    let env = [
-        ("CONFMGR_DATABASE_URL", url.as_str()),
-        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
-    ];
+    let db = Initialized::new(Db::Postgres).await;
+    let (env, root) = (db.env(), db.root.clone());
     let servers = [
         ServerProcess::start(Path::new(BIN), &[], &env)
             .await
@@ -617,22 +628,10 @@ async fn two_servers_under_concurrent_load_share_one_chain_and_lose_no_event() {
 
 #[tokio::test]
 async fn disabling_audit_outside_dev_warns_loudly() {
-    let (url, _dir) = fresh_url(Db::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path(), "root.key");
-    let init = run(&[
-        "init",
-        "--database-url",
-        &url,
-        "--root-key-file",
-        key.to_str().unwrap(),
-    ]);
-    let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
-    let env = [
-        ("CONFMGR_DATABASE_URL", url.as_str()),
-        ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
-        ("CONFMGR_AUDIT_ENABLED", "false"),
-    ];
+    let db = Initialized::new(Db::Sqlite).await;
+    let root = db.root.clone();
+    let [url, key] = db.env();
+    let env = [url, key, ("CONFMGR_AUDIT_ENABLED", "false")];
     let server = ServerProcess::start(Path::new(BIN), &[], &env)
         .await
         .unwrap();
