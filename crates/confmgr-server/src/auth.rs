@@ -71,12 +71,13 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The peer's address (the TCP connection's; no proxy headers are trusted).
+/// The peer's address (the TCP connection's; no proxy headers are trusted), with IPv4
+/// clients of an IPv6 listener shown as IPv4 so IPv4 CIDRs match them.
 pub fn remote_address(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 

@@ -41,7 +41,7 @@ pub fn draft(request: &Request) -> Option<Draft> {
         remote_addr: request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
             .unwrap_or_default(),
         operation: operation(&method, &route, listing),
         mount,

@@ -81,7 +81,7 @@ async fn login(
         &state.access,
         &request.role_id,
         &request.secret_id,
-        peer.ip(),
+        peer.ip().to_canonical(),
     )
     .await?;
     Ok(auth_response(id, token.expose(), &record))
@@ -108,6 +108,16 @@ struct RoleRequest {
     /// Accepted for compatibility; ConfMgr always requires a secret_id.
     #[serde(default)]
     bind_secret_id: Option<bool>,
+    /// Vault settings ConfMgr does not enforce: refused when they would restrict, rather
+    /// than silently ignored.
+    #[serde(default)]
+    token_num_uses: Flex,
+    #[serde(default)]
+    token_explicit_max_ttl: Flex,
+    #[serde(default)]
+    token_period: Flex,
+    #[serde(default)]
+    token_type: Flex,
 }
 
 async fn write_role(
@@ -117,6 +127,25 @@ async fn write_role(
     JsonBody(request): JsonBody<RoleRequest>,
 ) -> Result<Response> {
     caller.authorize_any(&role_path(&name), &[Capability::Create, Capability::Update])?;
+    for (field, value) in [
+        ("token_num_uses", &request.token_num_uses),
+        ("token_explicit_max_ttl", &request.token_explicit_max_ttl),
+        ("token_period", &request.token_period),
+    ] {
+        if value.seconds(field).ok().flatten().unwrap_or(1) != 0 && !matches!(value, Flex::Missing)
+        {
+            return Err(Error::Invalid(format!(
+                "{field} is not supported by ConfMgr (use token_max_ttl)"
+            )));
+        }
+    }
+    if !matches!(&request.token_type, Flex::Missing | Flex::Text(_))
+        || matches!(&request.token_type, Flex::Text(t) if !matches!(t.as_str(), "" | "default" | "service"))
+    {
+        return Err(Error::Invalid(
+            "token_type: ConfMgr issues service tokens only".into(),
+        ));
+    }
     if request.bind_secret_id == Some(false) {
         return Err(Error::Invalid(
             "bind_secret_id=false is not supported: every client logs in with a secret".into(),
@@ -179,7 +208,7 @@ async fn list_roles(
     caller: Caller,
     id: RequestId,
 ) -> Result<Response> {
-    caller.authorize_list("auth/approle/role")?;
+    caller.authorize_list("auth/approle/role/")?;
     Ok(envelope(
         id,
         json!({ "keys": approle::list_roles(&state.store).await? }),
@@ -218,6 +247,9 @@ struct SecretIdRequest {
     ttl: Flex,
     #[serde(default)]
     num_uses: Flex,
+    /// Not supported per secret (set token_bound_cidrs on the client): refused, not ignored.
+    #[serde(default)]
+    token_bound_cidrs: Flex,
 }
 
 fn metadata_map(raw: Option<Value>) -> Result<BTreeMap<String, String>> {
@@ -242,6 +274,16 @@ async fn generate_secret(
         &format!("{}/secret-id", role_path(&name)),
         &[Capability::Create, Capability::Update],
     )?;
+    if request
+        .token_bound_cidrs
+        .strings("token_bound_cidrs")?
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Err(Error::Invalid(
+            "token_bound_cidrs per secret_id is not supported: set token_bound_cidrs on the client"
+                .into(),
+        ));
+    }
     let secret_request = SecretRequest {
         metadata: metadata_map(request.metadata)?,
         cidr_list: request.cidr_list.strings("cidr_list")?.unwrap_or_default(),
@@ -271,7 +313,7 @@ async fn list_secrets(
     id: RequestId,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    caller.authorize_list(&format!("{}/secret-id", role_path(&name)))?;
+    caller.authorize_list(&format!("{}/secret-id/", role_path(&name)))?;
     Ok(envelope(
         id,
         json!({ "keys": approle::secret_accessors(&state.store, &name).await? }),

@@ -44,7 +44,7 @@ fn acl_path(name: &str) -> String {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
-    caller.authorize_list("sys/policies/acl")?;
+    caller.authorize_list("sys/policies/acl/")?;
     let keys = policies::list(&state.store).await?;
     Ok(envelope(id, json!({ "keys": keys, "policies": keys })))
 }

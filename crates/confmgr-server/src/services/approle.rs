@@ -6,6 +6,7 @@ use crate::services::tokens::{self, NewToken};
 use crate::state::AccessSettings;
 use confmgr_core::credentials::{self, ClientSecret};
 use confmgr_core::net;
+use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
 use confmgr_core::token::{self, Token};
 use confmgr_store::{ClientRecord, ClientSecretRecord, Store, TokenRecord};
@@ -15,7 +16,7 @@ use std::net::IpAddr;
 pub const LOCAL_ISSUER: &str = "confmgr";
 const MICROS: i64 = 1_000_000;
 /// The same error for every failed login, so a caller cannot tell which part was wrong.
-const LOGIN_FAILED: &str = "invalid role ID or secret ID";
+const LOGIN_FAILED: &str = "invalid role or secret ID";
 /// Verified when the client or secret does not exist, so a miss costs what a hit costs.
 const DECOY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7bfOIG6VSLBzkjzC2C0CMPqTVdsJsYVtm4XK0fbBpWo";
 
@@ -65,6 +66,14 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
             created_at: now,
             updated_at: now,
         });
+    if settings.policies.as_ref().is_some_and(|p| {
+        p.iter()
+            .any(|name| name.trim().eq_ignore_ascii_case(ROOT_POLICY))
+    }) {
+        return Err(Error::Invalid(
+            "clients cannot be given the root policy: a login must never mint a root token".into(),
+        ));
+    }
     if let Some(policies) = settings.policies {
         client.policies = policies
             .into_iter()
@@ -261,12 +270,10 @@ pub async fn login(
     };
 
     let now = now_micros();
-    let bound = if secret.cidr_list.is_empty() {
-        &client.secret_id_bound_cidrs
-    } else {
-        &secret.cidr_list
-    };
-    if secret.expires_at.is_some_and(|at| at <= now) || !net::allowed(bound, address) {
+    // The secret's own CIDRs narrow the client's; both must allow the address.
+    let allowed = net::allowed(&client.secret_id_bound_cidrs, address)
+        && net::allowed(&secret.cidr_list, address);
+    if secret.expires_at.is_some_and(|at| at <= now) || !allowed {
         return Err(failed());
     }
 

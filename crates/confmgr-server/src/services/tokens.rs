@@ -96,7 +96,8 @@ pub async fn create_child(
             ));
         }
     }
-    let ttl = request.ttl.unwrap_or(default_ttl);
+    // 0 means "the default", as in Vault: only root tokens from `init` never expire.
+    let ttl = request.ttl.filter(|t| *t > 0).unwrap_or(default_ttl);
     let explicit_max = request.explicit_max_ttl.unwrap_or(0);
     let max_ttl = if explicit_max > 0 {
         explicit_max.min(max_ttl)
@@ -120,12 +121,21 @@ pub async fn create_child(
         },
         now,
     );
-    // A child never outlives a parent that expires.
-    if let (Some(parent_end), false) = (parent.expires_at, request.orphan) {
-        record.expires_at = record
-            .expires_at
-            .map(|end| end.min(parent_end))
-            .or(Some(parent_end));
+    // A child starts no later than its parent ends, and renewals cannot carry it past the
+    // parent's own renewal limit.
+    if !request.orphan {
+        if let Some(parent_end) = parent.expires_at {
+            record.expires_at = record
+                .expires_at
+                .map(|end| end.min(parent_end))
+                .or(Some(parent_end));
+        }
+        if let Some(parent_max) = parent.max_expires_at {
+            record.max_expires_at = record
+                .max_expires_at
+                .map(|max| max.min(parent_max))
+                .or(Some(parent_max));
+        }
     }
     let mut tx = audit::begin_write(store).await?;
     tx.insert_token(&record).await?;

@@ -229,7 +229,7 @@ async fn approle_login_and_policy_enforcement() {
         let (status, body) = login(&app, &role_id, "AAAAAAAAAAAA.bad").await;
         assert_eq!(
             (status, body),
-            (400, json!({"errors": ["invalid role ID or secret ID"]}))
+            (400, json!({"errors": ["invalid role or secret ID"]}))
         );
         let (status, _) = login(&app, "00000000-0000-0000-0000-000000000000", &secret_id).await;
         assert_eq!(status, 400);
@@ -641,4 +641,137 @@ async fn login_flood_gets_429_while_reads_keep_answering() {
     );
     assert!(reads > 0);
     let _ = test_access;
+}
+
+#[tokio::test]
+async fn hardening_no_root_clients_no_ignored_restrictions_no_widening() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/auth/approle/role/boss",
+            Some(json!({"token_policies": ["root"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("root policy"));
+    for field in [
+        json!({"token_num_uses": 3}),
+        json!({"token_period": "1h"}),
+        json!({"token_explicit_max_ttl": 60}),
+        json!({"token_type": "batch"}),
+    ] {
+        let (status, body) = app
+            .call("POST", "/v1/auth/approle/role/strict", Some(field.clone()))
+            .await;
+        assert_eq!(status, 400, "{field} must be refused, not ignored: {body}");
+    }
+    assert_eq!(
+        app.call(
+            "POST",
+            "/v1/auth/approle/role/strict",
+            Some(json!({"token_num_uses": 0, "token_type": "default"}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (status, _) = app
+        .call(
+            "POST",
+            "/v1/auth/approle/role/strict/secret-id",
+            Some(json!({"token_bound_cidrs": ["10.0.0.0/8"]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // A secret's CIDRs narrow the client's, never widen them.
+    let (role_id, _, _) = client(
+        &app,
+        "narrow",
+        &["default"],
+        json!({"secret_id_bound_cidrs": ["10.0.0.0/8"]}),
+    )
+    .await;
+    let (_, body) = app
+        .call(
+            "POST",
+            "/v1/auth/approle/role/narrow/secret-id",
+            Some(json!({"cidr_list": ["127.0.0.0/8"]})),
+        )
+        .await;
+    let widened = body["data"]["secret_id"].as_str().unwrap().to_owned();
+    assert_eq!(login(&app, &role_id, &widened).await.0, 400);
+
+    // `list` on a folder matches the folder's glob, as in Vault.
+    app.call("PUT", "/v1/sys/policies/acl/lister", Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"list\"] }\npath \"auth/approle/role/*\" { capabilities = [\"list\"] }"}))).await;
+    let (_, body) = app
+        .call(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["lister"]})),
+        )
+        .await;
+    let lister = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        as_token(&app, &lister, "LIST", "/v1/sys/policies/acl", None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        as_token(&app, &lister, "LIST", "/v1/auth/approle/role", None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn children_never_outlive_their_parent_and_ttl_zero_means_default() {
+    let app = TestApp::start(Db::Sqlite).await;
+    app.call(
+        "PUT",
+        "/v1/sys/policies/acl/maker",
+        Some(json!({"policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"})),
+    )
+    .await;
+    let (_, body) = app
+        .call(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["maker"], "ttl": "1h", "explicit_max_ttl": "2h"})),
+        )
+        .await;
+    let parent = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (_, body) = as_token(
+        &app,
+        &parent,
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"ttl": "10m"})),
+    )
+    .await;
+    let child = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (status, body) = as_token(
+        &app,
+        &child,
+        "POST",
+        "/v1/auth/token/renew-self",
+        Some(json!({"increment": "24h"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lease = body["auth"]["lease_duration"].as_i64().unwrap();
+    assert!(
+        lease <= 7200,
+        "the child's renewals stop at the parent's max: {lease}"
+    );
+    let (_, body) = app
+        .call("POST", "/v1/auth/token/create", Some(json!({"ttl": "0"})))
+        .await;
+    assert_eq!(
+        body["auth"]["lease_duration"], 3600,
+        "ttl 0 means the default TTL"
+    );
 }
