@@ -40,6 +40,9 @@ pub enum Command {
     /// The token in use, or another by accessor.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The audit log: query, follow, verify and export events.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,7 +61,12 @@ pub struct LoginArgs {
     #[arg(long, value_name = "ID")]
     pub role_id: Option<String>,
     /// The client secret; `-` reads it from stdin (prompting on a terminal).
-    #[arg(long, value_name = "SECRET", conflicts_with = "secret_id_file")]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        conflicts_with = "secret_id_file",
+        allow_hyphen_values = true
+    )]
     pub secret_id: Option<String>,
     /// Read the client secret from FILE (`-` for stdin).
     #[arg(long, value_name = "FILE")]
@@ -125,7 +133,12 @@ pub enum ClientCommand {
     /// Add a new secret; existing ones stay valid until revoked (rotation without downtime).
     RotateSecret { name: String },
     /// Revoke one secret by its accessor.
-    RevokeSecret { name: String, accessor: String },
+    RevokeSecret {
+        name: String,
+        /// Accessors may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        accessor: String,
+    },
     /// Delete a client and all its secrets.
     Delete { name: String },
     /// Create clients from a YAML or JSON list; the whole file is checked first.
@@ -155,7 +168,7 @@ pub enum PolicyCommand {
 pub enum TokenCommand {
     /// Show the token in use, or the token with this accessor.
     Lookup {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         accessor: Option<String>,
     },
     /// Revoke the token in use (and remove the token file), or a token by accessor.
@@ -163,8 +176,109 @@ pub enum TokenCommand {
     Revoke {
         #[arg(long = "self")]
         self_: bool,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         accessor: Option<String>,
+    },
+}
+
+/// How a request ended, as the audit log records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutcome {
+    Ok,
+    Denied,
+    #[value(name = "not_found")]
+    NotFound,
+    Invalid,
+    Error,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::NotFound => "not_found",
+            Self::Invalid => "invalid",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Which events (all given filters must match).
+#[derive(Clone, Debug, Default, Args)]
+pub struct AuditSelect {
+    /// Only events of this actor (client name, or a token's display name such as
+    /// `approle-app` or `root`).
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only events whose path inside its mount starts with P (`data/app/` matches
+    /// secret/data/app/...; `role/` matches auth/approle/role/...).
+    #[arg(long, value_name = "P")]
+    pub path_prefix: Option<String>,
+    /// Only this operation: read, list, write, patch, delete, login.
+    #[arg(long, value_name = "OP")]
+    pub operation: Option<String>,
+    /// Only this outcome.
+    #[arg(long, value_enum)]
+    pub outcome: Option<AuditOutcome>,
+}
+
+/// A time range: RFC 3339 (`2026-01-31T12:00:00Z`) or a duration ago (`15m`, `2h`, `7d`).
+#[derive(Clone, Debug, Default, Args)]
+pub struct AuditRange {
+    /// Events at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Events before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Events matching the filters, oldest first (all pages, or the first N).
+    Query {
+        #[command(flatten)]
+        range: AuditRange,
+        #[command(flatten)]
+        select: AuditSelect,
+        /// At most N events.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+        /// Events per request (testing).
+        #[arg(long, hide = true, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        page_size: u64,
+    },
+    /// The latest events; with --follow, new events as they are recorded until Ctrl-C.
+    /// Its own requests to the audit log are not shown.
+    Tail {
+        /// How many of the latest events to print first.
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        lines: u64,
+        /// Keep polling for new events.
+        #[arg(short, long)]
+        follow: bool,
+        /// Time between polls with --follow (`1s`, `5s`, `1m`).
+        #[arg(long, default_value = "1s", value_name = "DURATION")]
+        interval: String,
+        #[command(flatten)]
+        select: AuditSelect,
+    },
+    /// Check the hash chain; exit code 1 (and the first broken link) when it is broken.
+    Verify,
+    /// Every matching event as a JSON line, to stdout or a new file (mode 0600).
+    /// --format does not apply.
+    Export {
+        /// Write to this new file instead of stdout (an existing file is not overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        range: AuditRange,
+        #[command(flatten)]
+        select: AuditSelect,
+        /// Events per request (testing).
+        #[arg(long, hide = true, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        page_size: u64,
     },
 }
 
@@ -239,5 +353,80 @@ mod tests {
             kind(&["kv", "put", "a"]),
             ErrorKind::MissingRequiredArgument
         );
+        assert_eq!(
+            kind(&["audit", "query", "--outcome", "fine"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&["audit", "query", "--limit", "0"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn accessors_may_start_with_a_hyphen() {
+        let cli = parse(&["token", "revoke", "--accessor", "-bX9kq2"]).unwrap();
+        let Command::Token(TokenCommand::Revoke { accessor, .. }) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(accessor.as_deref(), Some("-bX9kq2"));
+        let cli = parse(&["token", "lookup", "--accessor", "-x"]).unwrap();
+        let Command::Token(TokenCommand::Lookup { accessor }) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(accessor.as_deref(), Some("-x"));
+        let cli = parse(&["client", "revoke-secret", "app", "-bX9kq2"]).unwrap();
+        let Command::Client(ClientCommand::RevokeSecret { accessor, .. }) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(accessor, "-bX9kq2");
+        let cli = parse(&["login", "--role-id", "r", "--secret-id", "-Zk.q"]).unwrap();
+        let Command::Login(args) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(args.secret_id.as_deref(), Some("-Zk.q"));
+    }
+
+    #[test]
+    fn audit_flags() {
+        let cli = parse(&[
+            "audit",
+            "export",
+            "--out",
+            "a.jsonl",
+            "--since",
+            "1h",
+            "--outcome",
+            "not_found",
+            "--path-prefix",
+            "data/app/",
+        ])
+        .unwrap();
+        let Command::Audit(AuditCommand::Export {
+            out,
+            range,
+            select,
+            page_size,
+        }) = cli.command
+        else {
+            panic!("wrong command");
+        };
+        assert_eq!(out, Some(PathBuf::from("a.jsonl")));
+        assert_eq!(range.since.as_deref(), Some("1h"));
+        assert_eq!(select.outcome, Some(AuditOutcome::NotFound));
+        assert_eq!(select.path_prefix.as_deref(), Some("data/app/"));
+        assert_eq!(page_size, 1000);
+
+        let cli = parse(&["audit", "tail", "-f", "-n", "5", "--interval", "2s"]).unwrap();
+        let Command::Audit(AuditCommand::Tail {
+            lines,
+            follow,
+            interval,
+            ..
+        }) = cli.command
+        else {
+            panic!("wrong command");
+        };
+        assert_eq!((lines, follow, interval.as_str()), (5, true, "2s"));
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client_spec;
+mod clock;
 mod commands;
 mod files;
 mod http;
@@ -25,6 +26,9 @@ async fn main() -> ExitCode {
             if let Some(usage) = error.downcast_ref::<clap::Error>() {
                 let _ = usage.print();
                 return ExitCode::from(2);
+            }
+            if error.downcast_ref::<commands::Reported>().is_some() {
+                return ExitCode::FAILURE;
             }
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -1,5 +1,7 @@
-//! One module per command group; each returns a [`Report`] and leaves printing to `main`.
+//! One module per command group; each returns a [`Report`] and leaves printing to `main`
+//! (except `audit`, whose tail and export stream their output).
 
+mod audit;
 mod client;
 mod kv;
 mod login;
@@ -55,9 +57,22 @@ pub fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> anyhow::
     Cli::command().error(kind, message).into()
 }
 
+/// A failure already explained on stderr: exit code 1 without another message.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed (reported above)")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx::new(&cli);
     let report = match cli.command {
+        Command::Audit(command) => return audit::run(&ctx, command).await,
         Command::Status => status::run(&ctx).await?,
         Command::Login(args) => login::run(&ctx, &args).await?,
         Command::Kv(command) => kv::run(&ctx, command).await?,

@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use crate::cli::TokenCommand;
+use crate::clock::rfc3339;
 use crate::output::{duration, fields, joined, scalar, strings, Report};
 use crate::session::{self, TokenSource};
 use anyhow::{bail, Result};
@@ -102,27 +103,6 @@ fn time(value: &Value) -> String {
         Some(seconds) => rfc3339(seconds),
         None => scalar(value),
     }
-}
-
-fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
 }
 
 #[cfg(test)]

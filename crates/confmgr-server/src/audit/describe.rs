@@ -8,6 +8,8 @@ use confmgr_core::audit::AuditEvent;
 use std::net::SocketAddr;
 
 /// Routes that touch no secret, credential, policy or audit data are not audited.
+const MAX_HEADER_CHARS: usize = 200;
+
 const UNAUDITED: [&str; 2] = ["/v1/sys/health", "/v1/sys/internal/ui/mounts/{*path}"];
 
 pub fn draft(request: &Request) -> Option<Draft> {
@@ -26,13 +28,14 @@ pub fn draft(request: &Request) -> Option<Draft> {
         .is_some_and(|q| q.split('&').any(|p| p == "list=true" || p == "list=1"));
     let uri_path = request.uri().path().trim_start_matches("/v1/").to_owned();
     let (mount, path) = split_mount(&uri_path);
+    // Caller-supplied headers are bounded so a client cannot bloat the log.
     let header = |name| {
-        request
+        let value = request
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
+            .unwrap_or_default();
+        value.chars().take(MAX_HEADER_CHARS).collect::<String>()
     };
     let event = AuditEvent {
         event_id: uuid::Uuid::new_v4().to_string(),

@@ -154,7 +154,12 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     }
     event.time = now_micros();
     event.status = response.status().as_u16();
-    event.outcome = Outcome::from_status(event.status);
+    event.outcome = match Outcome::from_status(event.status) {
+        // A refused login is a denial (a SIEM watches `denied` for brute force), though Vault
+        // answers it 400.
+        Outcome::Invalid if event.operation == "login" => Outcome::Denied,
+        other => other,
+    };
     let committed = match &audit.writer {
         Some(writer) => writer.record(event.clone()).await,
         None => true,

@@ -75,7 +75,11 @@ async fn login(
     if request.role_id.is_empty() {
         return Err(Error::Invalid("missing role_id".into()));
     }
-    crate::audit::scope::note_actor("", "", "", &request.role_id);
+    // Name the client tried in the audit event, but only when it looks like a role_id: a
+    // secret pasted into the wrong field must not land in the log.
+    if uuid::Uuid::parse_str(&request.role_id).is_ok() {
+        crate::audit::scope::note_actor("", "", "", &request.role_id);
+    }
     let (token, record) = approle::login(
         &state.store,
         &state.access,

@@ -316,7 +316,7 @@ pub async fn login(
     );
     tx.insert_token(&record).await?;
     audit::scope::note_actor(
-        &client.name,
+        &record.display_name,
         &record.accessor,
         &client.issuer,
         &client.client_id,

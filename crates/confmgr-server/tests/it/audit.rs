@@ -223,7 +223,7 @@ async fn each_route_yields_exactly_its_event() {
                 "/v1/auth/approle/login",
                 Some(json!({"role_id": "nope", "secret_id": "x"})),
                 None,
-                ("login", "auth/approle", "login", "invalid", 400, None),
+                ("login", "auth/approle", "login", "denied", 400, None),
             ),
             (
                 "r17",
@@ -248,6 +248,16 @@ async fn each_route_yields_exactly_its_event() {
         }
         // Unaudited: health; and a route outside the API.
         traced(&app, "u1", "GET", "/v1/sys/health", None, None).await;
+        let long_id = "x".repeat(5000);
+        traced(
+            &app,
+            &long_id,
+            "GET",
+            "/v1/secret/config",
+            None,
+            Some(&root),
+        )
+        .await;
 
         let all = events(&app, "").await;
         for (id, _, _, _, token, (operation, mount, path, outcome, status, version)) in &cases {
@@ -289,10 +299,15 @@ async fn each_route_yields_exactly_its_event() {
             all.iter().all(|e| e["request_id"] != "u1"),
             "health is not audited"
         );
+        assert!(
+            all.iter()
+                .all(|e| e["request_id"].as_str().unwrap().len() <= 200),
+            "caller-supplied ids are bounded"
+        );
         let login = all.iter().find(|e| e["request_id"] == "r16").unwrap();
         assert_eq!(
-            login["client_id"], "nope",
-            "a failed login names the role_id it tried"
+            login["client_id"], "",
+            "a role_id that is not a UUID is not recorded (it may be a pasted secret)"
         );
 
         // Filters and paging.
