@@ -30,26 +30,49 @@ pub struct StoredEvent {
 
 impl StoreTx {
     pub async fn insert_audit_event(&mut self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "insert into audit_events ({EVENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        ))
-        .bind(event.event_id.clone())
-        .bind(event.time)
-        .bind(event.request_id.clone())
-        .bind(event.actor_name.clone())
-        .bind(event.actor_accessor.clone())
-        .bind(event.issuer.clone())
-        .bind(event.client_id.clone())
-        .bind(event.remote_addr.clone())
-        .bind(event.user_agent.clone())
-        .bind(event.operation.clone())
-        .bind(event.mount.clone())
-        .bind(event.path.clone())
-        .bind(event.version)
-        .bind(event.outcome.as_str().to_owned())
-        .bind(i64::from(event.status))
-        .execute(&mut *self.tx)
-        .await?;
+        self.insert_audit_events(std::slice::from_ref(event)).await
+    }
+
+    /// Inserts events with multi-row statements: a group commit is a few round trips, not
+    /// one per event.
+    pub async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        const COLUMNS: usize = 15;
+        // Well under both backends' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
+        const ROWS_PER_STATEMENT: usize = 500;
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let params: Vec<String> = (1..=COLUMNS)
+                        .map(|col| format!("${}", row * COLUMNS + col))
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "insert into audit_events ({EVENT_COLUMNS}) values {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                query = query
+                    .bind(event.event_id.clone())
+                    .bind(event.time)
+                    .bind(event.request_id.clone())
+                    .bind(event.actor_name.clone())
+                    .bind(event.actor_accessor.clone())
+                    .bind(event.issuer.clone())
+                    .bind(event.client_id.clone())
+                    .bind(event.remote_addr.clone())
+                    .bind(event.user_agent.clone())
+                    .bind(event.operation.clone())
+                    .bind(event.mount.clone())
+                    .bind(event.path.clone())
+                    .bind(event.version)
+                    .bind(event.outcome.as_str().to_owned())
+                    .bind(i64::from(event.status));
+            }
+            query.execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 

@@ -55,9 +55,8 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
 }
 
 async fn commit(store: &Store, batch: &[Job]) -> Result<(), confmgr_store::StoreError> {
+    let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
     let mut tx = store.begin_write().await?;
-    for (event, _) in batch {
-        tx.insert_audit_event(event).await?;
-    }
+    tx.insert_audit_events(&events).await?;
     tx.commit().await
 }

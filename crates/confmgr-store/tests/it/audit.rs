@@ -1,0 +1,74 @@
+use crate::backends::Backends;
+use confmgr_core::audit::{AuditEvent, Outcome};
+use confmgr_store::AuditFilter;
+
+fn event(i: usize) -> AuditEvent {
+    AuditEvent {
+        event_id: format!("e{i}"),
+        time: i as i64,
+        request_id: format!("r{i}"),
+        actor_name: "root".into(),
+        operation: "read".into(),
+        mount: "secret".into(),
+        path: format!("data/p{}", i % 3),
+        version: (i % 2 == 0).then_some(i as i64),
+        outcome: if i % 5 == 0 {
+            Outcome::Denied
+        } else {
+            Outcome::Ok
+        },
+        status: if i % 5 == 0 { 403 } else { 200 },
+        ..AuditEvent::default()
+    }
+}
+
+#[tokio::test]
+async fn batched_inserts_round_trip_and_filter() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let events: Vec<AuditEvent> = (0..1201).map(event).collect();
+        let mut tx = store.begin_write().await.unwrap();
+        tx.insert_audit_events(&events).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let all = tx
+            .query_audit_events(&AuditFilter::default(), 0, 5000)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1201, "every row of every multi-row statement");
+        assert_eq!(all[7].event, events[7]);
+        assert!(all.iter().all(|e| e.seal.is_none()));
+        let denied = AuditFilter {
+            outcome: Some("denied".into()),
+            path_prefix: Some("data/p1".into()),
+            ..AuditFilter::default()
+        };
+        let found = tx.query_audit_events(&denied, 0, 5000).await.unwrap();
+        assert_eq!(
+            found.len(),
+            events
+                .iter()
+                .filter(|e| e.outcome == Outcome::Denied && e.path == "data/p1")
+                .count()
+        );
+        let window = AuditFilter {
+            since: Some(100),
+            until: Some(110),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            tx.query_audit_events(&window, 0, 5000).await.unwrap().len(),
+            10
+        );
+        let page = tx
+            .query_audit_events(&AuditFilter::default(), all[99].id, 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            page[0].event.event_id, "e100",
+            "paging continues after the cursor"
+        );
+        assert_eq!(tx.oldest_unsealed(2).await.unwrap().len(), 2);
+    }
+}
