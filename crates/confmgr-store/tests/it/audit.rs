@@ -11,13 +11,13 @@ fn event(i: usize) -> AuditEvent {
         operation: "read".into(),
         mount: "secret".into(),
         path: format!("data/p{}", i % 3),
-        version: (i % 2 == 0).then_some(i as i64),
+        version: i.is_multiple_of(2).then_some(i as i64),
         outcome: if i % 5 == 0 {
             Outcome::Denied
         } else {
             Outcome::Ok
         },
-        status: if i % 5 == 0 { 403 } else { 200 },
+        status: if i.is_multiple_of(5) { 403 } else { 200 },
         ..AuditEvent::default()
     }
 }
