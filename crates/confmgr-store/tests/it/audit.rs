@@ -12,7 +12,7 @@ fn event(i: usize) -> AuditEvent {
         mount: "secret".into(),
         path: format!("data/p{}", i % 3),
         version: i.is_multiple_of(2).then_some(i as i64),
-        outcome: if i % 5 == 0 {
+        outcome: if i.is_multiple_of(5) {
             Outcome::Denied
         } else {
             Outcome::Ok
