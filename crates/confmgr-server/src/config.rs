@@ -111,6 +111,19 @@ pub struct ServerArgs {
     )]
     pub database_max_connections: u32,
 
+    /// PEM certificate chain (leaf first) for HTTPS. With CONFMGR_TLS_KEY, the API is served
+    /// over TLS 1.2/1.3 and the files are reloaded when they change or on SIGHUP.
+    #[arg(long, env = "CONFMGR_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of CONFMGR_TLS_CERT.
+    #[arg(long, env = "CONFMGR_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
+    #[arg(long, env = "CONFMGR_INSECURE_HTTP", value_parser = BoolishValueParser::new(), global = true)]
+    pub insecure_http: bool,
+
     /// Record every access in the audit log. Turning it off is for development only.
     #[arg(long, env = "CONFMGR_AUDIT_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub audit_enabled: bool,
@@ -232,6 +245,7 @@ pub struct Settings {
     pub login_failures_per_address: u32,
     pub login_concurrent_hashes: usize,
     pub audit: crate::audit::AuditSettings,
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 pub fn default_dev_data_dir() -> PathBuf {
@@ -280,6 +294,24 @@ impl ServerArgs {
                 None
             }
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                problems.push("CONFMGR_TLS_CERT and CONFMGR_TLS_KEY: set both (certificate chain and its key) or neither".into());
+                None
+            }
+        };
+        if let (None, Some(address), false, false) = (&tls, listen, self.dev, self.insecure_http) {
+            if !address.ip().is_loopback() && self.tls_cert.is_none() && self.tls_key.is_none() {
+                problems.push(format!(
+                    "CONFMGR_LISTEN: {address} is not a loopback address and no TLS is configured: set CONFMGR_TLS_CERT and CONFMGR_TLS_KEY, or pass --insecure-http behind a TLS-terminating proxy"
+                ));
+            }
+        }
         if self.dev_root_token.is_some() && !self.dev {
             problems.push("CONFMGR_DEV_ROOT_TOKEN: only allowed with --dev".into());
         }
@@ -344,6 +376,7 @@ impl ServerArgs {
                 login_failures_per_client: self.login_failures_per_client,
                 login_failures_per_address: self.login_failures_per_address,
                 login_concurrent_hashes: self.login_concurrent_hashes,
+                tls,
                 audit: crate::audit::AuditSettings {
                     enabled: self.audit_enabled,
                     file: self.audit_file.clone(),

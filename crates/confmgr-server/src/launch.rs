@@ -149,15 +149,29 @@ async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> an
     Ok(())
 }
 
+/// How long in-flight requests may finish after SIGTERM on the HTTPS listener.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `confmgr-server` / `confmgr-server serve`.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let state = prepare(settings).await?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (http)");
     let store = state.store.clone();
-    crate::run(state, listener, shutdown_signal()).await?;
+    match &settings.tls {
+        Some(files) => {
+            let tls = crate::tls::load_and_watch(files.clone()).await?;
+            let listener = std::net::TcpListener::bind(settings.listen)
+                .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (https)");
+            crate::run_tls(state, listener, tls, shutdown_signal(), SHUTDOWN_GRACE).await?;
+        }
+        None => {
+            let listener = TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (http)");
+            crate::run(state, listener, shutdown_signal()).await?;
+        }
+    }
     store.close().await;
     Ok(())
 }

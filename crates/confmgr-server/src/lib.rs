@@ -11,6 +11,7 @@ pub mod login_guard;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 use axum::extract::Request;
 use axum::ServiceExt;
@@ -19,6 +20,34 @@ use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tower::Layer;
+
+/// Serves the API over HTTPS on an already-bound listener until `shutdown` completes, then
+/// lets in-flight requests finish for up to `grace`.
+pub async fn run_tls(
+    state: AppState,
+    listener: std::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let router = http::router(state);
+    let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(
+            ServiceExt::<axum::http::Request<_>>::into_make_service_with_connect_info::<SocketAddr>(
+                app,
+            ),
+        )
+        .await
+}
 
 /// Serves the API on an already-bound listener until `shutdown` completes. Taking the
 /// listener and the shutdown future lets tests bind `127.0.0.1:0` and stop deterministically.

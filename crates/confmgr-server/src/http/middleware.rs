@@ -6,7 +6,7 @@ use axum::response::Response;
 
 /// Vault clients send `LIST path`; axum routes only standard methods, so `LIST` becomes
 /// `GET path?list=true` before routing.
-pub fn rewrite_list_method(mut request: Request) -> Request {
+pub fn rewrite_list_method<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
     if request.method().as_str() != "LIST" {
         return request;
     }

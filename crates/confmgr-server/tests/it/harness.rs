@@ -7,6 +7,7 @@ use confmgr_server::audit::{Audit, AuditSettings};
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
 use confmgr_server::state::{AccessSettings, AppState, Limits};
+use confmgr_server::tls::TlsFiles;
 use confmgr_store::{Store, StoreOptions};
 use confmgr_testkit::TestPostgres;
 use reqwest::{Method, RequestBuilder};
@@ -91,6 +92,28 @@ impl TestApp {
         access: AccessSettings,
         audit: AuditSettings,
     ) -> Self {
+        Self::start_inner(db, limits, access, audit, None).await
+    }
+
+    /// Served over HTTPS from these certificate files (reloaded when they change).
+    pub async fn start_tls(db: Db, files: TlsFiles) -> Self {
+        Self::start_inner(
+            db,
+            Limits::default(),
+            test_access(),
+            audit_settings(),
+            Some(files),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        db: Db,
+        limits: Limits,
+        access: AccessSettings,
+        audit: AuditSettings,
+        tls: Option<TlsFiles>,
+    ) -> Self {
         let (db_url, dir) = fresh_url(db).await;
         let store = Store::connect(&db_url, &StoreOptions::default())
             .await
@@ -109,12 +132,34 @@ impl TestApp {
             limits,
             access: Arc::new(access),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(confmgr_server::run(state, listener, async {
+        let shutdown = async {
             let _ = rx.await;
-        }));
+        };
+        let base = match tls {
+            None => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let base = format!("http://{}", listener.local_addr().unwrap());
+                tokio::spawn(confmgr_server::run(state, listener, shutdown));
+                base
+            }
+            Some(files) => {
+                let config = confmgr_server::tls::load_and_watch(files).await.unwrap();
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let base = format!(
+                    "https://localhost:{}",
+                    listener.local_addr().unwrap().port()
+                );
+                tokio::spawn(confmgr_server::run_tls(
+                    state,
+                    listener,
+                    config,
+                    shutdown,
+                    std::time::Duration::from_secs(5),
+                ));
+                base
+            }
+        };
         Self {
             base,
             token: token.expose().to_owned(),

@@ -9,3 +9,4 @@ mod kv_api;
 mod limits;
 mod process;
 mod security;
+mod tls;

@@ -656,3 +656,63 @@ async fn disabling_audit_outside_dev_warns_loudly() {
     assert_eq!(body["data"]["events"], json!([]), "nothing recorded");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_binary_serves_https_and_refuses_plain_http_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::tls::ca("process CA");
+    let files = crate::tls::write_server_cert(&ca, dir.path());
+    let data = dir.path().join("d");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        &["--dev", "--data-dir", data.to_str().unwrap()],
+        &[
+            ("CONFMGR_TLS_CERT", files.cert.to_str().unwrap()),
+            ("CONFMGR_TLS_KEY", files.key.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        server.stderr().contains("listening (https)"),
+        "{}",
+        server.stderr()
+    );
+    let url = format!("https://localhost:{}/v1/sys/health", server.addr().port());
+    let response = crate::tls::client_trusting(&[&ca])
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.stop().await.unwrap();
+
+    let key = RootKey::generate().to_base64();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let open = run(&[
+        "--listen",
+        "0.0.0.0:8200",
+        "--database-url",
+        &url,
+        "--root-key",
+        &key,
+    ]);
+    assert_eq!(open.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert!(
+        stderr.contains("CONFMGR_LISTEN")
+            && stderr.contains("CONFMGR_TLS_CERT")
+            && stderr.contains("--insecure-http"),
+        "{stderr}"
+    );
+    let half = run(&[
+        "--database-url",
+        &url,
+        "--root-key",
+        &key,
+        "--tls-cert",
+        files.cert.to_str().unwrap(),
+    ]);
+    assert_eq!(half.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&half.stderr).contains("set both"));
+}
