@@ -43,6 +43,10 @@ pub enum Command {
     /// The audit log: query, follow, verify and export events.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A development certificate authority: TLS certificates for the server, PostgreSQL and
+    /// clients (no server needed).
+    #[command(subcommand)]
+    Pki(PkiCommand),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -282,6 +286,105 @@ pub enum AuditCommand {
     },
 }
 
+/// The key algorithm of a new certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    /// ECDSA on P-256 with SHA-256 (widely supported).
+    #[default]
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+    /// ECDSA on P-384 with SHA-384.
+    #[value(name = "ecdsa-p384")]
+    EcdsaP384,
+    /// Ed25519 (not accepted by every TLS stack).
+    Ed25519,
+}
+
+/// Options shared by every `pki` command.
+#[derive(Clone, Debug, Args)]
+pub struct PkiCommon {
+    /// The directory holding ca.pem and ca-key.pem and receiving the new files.
+    #[arg(long, default_value = "pki", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Key algorithm of the new key.
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
+    pub key_type: KeyType,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiInitArgs {
+    /// Common name of the CA.
+    #[arg(long, default_value = "ConfMgr Development CA", value_name = "NAME")]
+    pub cn: String,
+    /// Validity in days.
+    #[arg(long, default_value_t = 3650, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub days: u32,
+    #[command(flatten)]
+    pub common: PkiCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiServerArgs {
+    /// A DNS name the server is reached by (repeat, or separate with commas).
+    #[arg(long = "dns", value_name = "NAME", value_delimiter = ',')]
+    pub dns: Vec<String>,
+    /// An IP address the server is reached by (repeat, or separate with commas).
+    #[arg(long = "ip", value_name = "ADDR", value_delimiter = ',')]
+    pub ip: Vec<String>,
+    /// Common name [default: the first DNS name or IP address]. TLS clients ignore it.
+    #[arg(long, value_name = "NAME")]
+    pub cn: Option<String>,
+    /// Validity in days.
+    #[arg(long, default_value_t = 397, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub days: u32,
+    /// Base name of the files: NAME.pem, NAME-key.pem, NAME-chain.pem.
+    #[arg(long, default_value = "server", value_name = "NAME")]
+    pub out: String,
+    #[command(flatten)]
+    pub common: PkiCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct PkiClientArgs {
+    /// Common name; PostgreSQL `cert` authentication requires the database user here.
+    #[arg(long, value_name = "NAME")]
+    pub cn: String,
+    /// A DNS name to add as a SAN (repeat, or separate with commas).
+    #[arg(long = "dns", value_name = "NAME", value_delimiter = ',')]
+    pub dns: Vec<String>,
+    /// A URI to add as a SAN, such as a SPIFFE id `spiffe://example.org/app` (repeat).
+    #[arg(long = "uri", value_name = "URI")]
+    pub uri: Vec<String>,
+    /// Validity in days.
+    #[arg(long, default_value_t = 397, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub days: u32,
+    /// Base name of the files: NAME.pem, NAME-key.pem, NAME-chain.pem [default: client].
+    #[arg(long, default_value = "client", value_name = "NAME")]
+    pub out: String,
+    #[command(flatten)]
+    pub common: PkiCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiIssueCommand {
+    /// A TLS server certificate (serverAuth) with DNS and IP SANs, signed by the CA.
+    Server(PkiServerArgs),
+    /// A TLS client certificate (clientAuth) with a CN, signed by the CA.
+    Client(PkiClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a development CA: ca.pem and ca-key.pem (mode 0600).
+    Init(PkiInitArgs),
+    /// Issue a certificate signed by the CA: NAME.pem, NAME-key.pem (0600), NAME-chain.pem.
+    #[command(subcommand)]
+    Issue(PkiIssueCommand),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +531,50 @@ mod tests {
             panic!("wrong command");
         };
         assert_eq!((lines, follow, interval.as_str()), (5, true, "2s"));
+    }
+
+    #[test]
+    fn pki_flags() {
+        let cli = parse(&[
+            "pki",
+            "issue",
+            "server",
+            "--dns",
+            "localhost,postgres",
+            "--ip",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        let Command::Pki(PkiCommand::Issue(PkiIssueCommand::Server(args))) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(args.dns, ["localhost", "postgres"]);
+        assert_eq!(args.ip, ["127.0.0.1"]);
+        assert_eq!((args.days, args.out.as_str()), (397, "server"));
+        assert_eq!(args.common.dir, PathBuf::from("pki"));
+        assert_eq!(args.common.key_type, KeyType::EcdsaP256);
+        assert!(!args.common.force);
+
+        let cli = parse(&["pki", "init", "--key-type", "ed25519", "--force"]).unwrap();
+        let Command::Pki(PkiCommand::Init(args)) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(args.days, 3650);
+        assert_eq!(args.common.key_type, KeyType::Ed25519);
+        assert!(args.common.force);
+
+        let kind = |args: &[&str]| parse(args).unwrap_err().kind();
+        assert_eq!(
+            kind(&["pki", "issue", "client"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            kind(&["pki", "init", "--days", "0"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["pki", "init", "--key-type", "dsa"]),
+            ErrorKind::InvalidValue
+        );
     }
 }

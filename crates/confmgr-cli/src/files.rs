@@ -33,20 +33,43 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Creates a new file with mode 0600; fails if `path` exists (nothing is overwritten).
 pub fn create_new_private(path: &Path) -> Result<File> {
+    create_new_with_mode(path, FILE_MODE)
+}
+
+/// Creates a new file with `mode` (less the umask) set at creation; fails if `path` exists.
+pub fn create_new_with_mode(path: &Path, mode: u32) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(FILE_MODE)
+        .mode(mode)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes `contents` to a new file created with `mode`; with `replace`, an existing file is
+/// replaced atomically (see [`write_with_mode`]) instead of being an error.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<()> {
+    if replace {
+        return write_with_mode(path, contents, mode);
+    }
+    let mut file = create_new_with_mode(path, mode)?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Replaces `path` with `contents` atomically: a fresh 0600 file next to it, renamed over
 /// it. The result is 0600 even when the old file had a wider mode.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    write_with_mode(path, contents, FILE_MODE)
+}
+
+/// Replaces `path` with `contents` atomically: a fresh file of `mode` next to it, renamed
+/// over it, so the mode never depends on the old file's.
+pub fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let temp = temp_sibling(path);
     let written = (|| -> Result<()> {
-        let mut file = create_new_private(&temp)?;
+        let mut file = create_new_with_mode(&temp, mode)?;
         file.write_all(contents)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)

@@ -25,9 +25,25 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             create_private_dir(dir)?;
         }
     }
-    let store = Store::connect(&settings.database_url, &settings.store)
-        .await
-        .context("cannot connect to the database (CONFMGR_DATABASE_URL)")?;
+    let url = &settings.database_url;
+    // Check the TLS files first and explain a failed connection: each problem is one line
+    // that says what to change (doc/troubleshooting.md).
+    let problems = confmgr_store::preflight_postgres_tls(url, chrono::Utc::now().timestamp());
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    let store = match Store::connect(url, &settings.store).await {
+        Ok(store) => store,
+        Err(StoreError::Unavailable(error) | StoreError::Database(error)) => {
+            bail!(
+                "cannot connect to the database: {}",
+                confmgr_store::explain_connect_error(url, &error)
+            )
+        }
+        Err(other) => {
+            return Err(other).context("cannot connect to the database (CONFMGR_DATABASE_URL)")
+        }
+    };
     store
         .migrate()
         .await

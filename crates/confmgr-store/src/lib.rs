@@ -12,6 +12,7 @@ mod kv;
 mod policies;
 mod rows;
 mod system;
+mod tls_check;
 mod tokens;
 mod tx;
 
@@ -19,5 +20,6 @@ pub use audit::{AuditFilter, StoredEvent};
 pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use tls_check::{days_left, explain_connect_error, preflight_postgres_tls};
 pub use tokens::TokenRecord;
 pub use tx::StoreTx;

@@ -5,6 +5,7 @@ mod audit;
 mod client;
 mod kv;
 mod login;
+mod pki;
 mod policy;
 mod status;
 mod token;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Client(command) => client::run(&ctx, command).await?,
         Command::Policy(command) => policy::run(&ctx, command).await?,
         Command::Token(command) => token::run(&ctx, command).await?,
+        Command::Pki(command) => pki::run(command)?,
     };
     print_report(&report, ctx.format);
     Ok(())

@@ -8,5 +8,6 @@ mod client;
 mod errors;
 mod harness;
 mod import;
+mod pki;
 mod policy;
 mod token;

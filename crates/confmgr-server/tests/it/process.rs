@@ -716,3 +716,42 @@ async fn the_binary_serves_https_and_refuses_plain_http_off_loopback() {
     assert_eq!(half.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&half.stderr).contains("set both"));
 }
+
+#[tokio::test]
+async fn postgres_tls_failures_explain_themselves_and_stop_the_server() {
+    let (url, _) = fresh_url(Db::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = RootKey::generate().to_base64();
+    // The wrong CA: a CA of our own instead of the one that signed PostgreSQL's certificate.
+    let stranger = crate::tls::ca("stranger CA");
+    let stranger_path = dir.path().join("stranger.pem");
+    std::fs::write(&stranger_path, &stranger.pem).unwrap();
+    let root_param = url
+        .split('&')
+        .find(|p| p.starts_with("sslrootcert="))
+        .unwrap()
+        .to_owned();
+    let wrong_ca = url.replace(
+        &root_param,
+        &format!("sslrootcert={}", stranger_path.display()),
+    );
+    let without_cert = confmgr_testkit::TestPostgres::without_client_cert(&url);
+    for (case, bad_url, expected) in [
+        ("wrong CA", wrong_ca.as_str(), "not signed by sslrootcert"),
+        (
+            "no client certificate",
+            without_cert.as_str(),
+            "requires a client certificate",
+        ),
+    ] {
+        let out = run(&["migrate", "--database-url", bad_url, "--root-key", &key]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{case}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{case}: one actionable line: {stderr}"
+        );
+    }
+}

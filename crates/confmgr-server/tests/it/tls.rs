@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Ca {
-    pem: String,
+    pub pem: String,
     cert: rcgen::Certificate,
     key: KeyPair,
 }

@@ -6,3 +6,4 @@ mod backends;
 mod identity;
 mod kv;
 mod system;
+mod tls;
