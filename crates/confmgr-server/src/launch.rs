@@ -171,6 +171,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `confmgr-server` / `confmgr-server serve`.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let state = prepare(settings).await?;
+    crate::cert_expiry::watch(settings);
     let store = state.store.clone();
     match &settings.tls {
         Some(files) => {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod cert_expiry;
 pub mod config;
 pub mod error;
 pub mod http;
