@@ -494,15 +494,9 @@ path "secret/data/*" { capabilities = ["read"] }"#}),
     );
 
     // Expiry: a token whose time has passed is refused.
-    let (_, body) = app
-        .call(
-            "POST",
-            "/v1/auth/token/create",
-            Some(json!({"policies": ["tokens"], "ttl": "1h"})),
-        )
+    let (short, accessor) = app
+        .create_token(json!({"policies": ["tokens"], "ttl": "1h"}))
         .await;
-    let short = body["auth"]["client_token"].as_str().unwrap().to_owned();
-    let accessor = body["auth"]["accessor"].as_str().unwrap().to_owned();
     assert_eq!(
         as_token(&app, &short, "GET", "/v1/secret/data/any", None)
             .await
@@ -523,14 +517,7 @@ path "secret/data/*" { capabilities = ["read"] }"#}),
     );
 
     // revoke-self
-    let (_, body) = app
-        .call(
-            "POST",
-            "/v1/auth/token/create",
-            Some(json!({"policies": ["tokens"]})),
-        )
-        .await;
-    let own = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let own = app.create_token(json!({"policies": ["tokens"]})).await.0;
     assert_eq!(
         as_token(&app, &own, "POST", "/v1/auth/token/revoke-self", None)
             .await
@@ -552,10 +539,7 @@ async fn no_client_secret_or_token_in_the_database() {
         let (role_id, secret_id, _) = client(&app, "canary", &["default"], json!({})).await;
         let (_, body) = login(&app, &role_id, &secret_id).await;
         let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
-        let (_, body) = app
-            .call("POST", "/v1/auth/token/create", Some(json!({})))
-            .await;
-        let child = body["auth"]["client_token"].as_str().unwrap().to_owned();
+        let child = app.create_token(json!({})).await.0;
         let dumped = crate::security::dump(&app, db).await;
         assert!(
             dumped.contains(&role_id),
@@ -705,14 +689,7 @@ async fn hardening_no_root_clients_no_ignored_restrictions_no_widening() {
 
     // `list` on a folder matches the folder's glob, as in Vault.
     app.call("PUT", "/v1/sys/policies/acl/lister", Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"list\"] }\npath \"auth/approle/role/*\" { capabilities = [\"list\"] }"}))).await;
-    let (_, body) = app
-        .call(
-            "POST",
-            "/v1/auth/token/create",
-            Some(json!({"policies": ["lister"]})),
-        )
-        .await;
-    let lister = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let lister = app.create_token(json!({"policies": ["lister"]})).await.0;
     assert_eq!(
         as_token(&app, &lister, "LIST", "/v1/sys/policies/acl", None)
             .await
@@ -736,14 +713,10 @@ async fn children_never_outlive_their_parent_and_ttl_zero_means_default() {
         Some(json!({"policy": "path \"auth/token/create\" { capabilities = [\"update\"] }"})),
     )
     .await;
-    let (_, body) = app
-        .call(
-            "POST",
-            "/v1/auth/token/create",
-            Some(json!({"policies": ["maker"], "ttl": "1h", "explicit_max_ttl": "2h"})),
-        )
-        .await;
-    let parent = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let parent = app
+        .create_token(json!({"policies": ["maker"], "ttl": "1h", "explicit_max_ttl": "2h"}))
+        .await
+        .0;
     let (_, body) = as_token(
         &app,
         &parent,

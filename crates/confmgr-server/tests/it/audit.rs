@@ -85,15 +85,7 @@ async fn each_route_yields_exactly_its_event() {
             Some(json!({"policy": "path \"secret/data/app/*\" { capabilities = [\"read\"] }"})),
         )
         .await;
-        let (_, body) = app
-            .call(
-                "POST",
-                "/v1/auth/token/create",
-                Some(json!({"policies": ["reader"]})),
-            )
-            .await;
-        let reader = body["auth"]["client_token"].as_str().unwrap().to_owned();
-        let reader_accessor = body["auth"]["accessor"].as_str().unwrap().to_owned();
+        let (reader, reader_accessor) = app.create_token(json!({"policies": ["reader"]})).await;
         // (request id, method, path, body, token) → expected (operation, mount, path, outcome, status, version)
         let w = Some(json!({"data": {"k": "v"}}));
         let cases: Vec<Case> = vec![
@@ -371,10 +363,7 @@ async fn audit_file_and_table_hold_no_secret_value_or_token() {
         Some(json!({"data": {"pw": canary}})),
     )
     .await;
-    let (_, body) = app
-        .call("POST", "/v1/auth/token/create", Some(json!({})))
-        .await;
-    let child = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let child = app.create_token(json!({})).await.0;
     app.call("POST", "/v1/auth/approle/role/r", Some(json!({})))
         .await;
     let (_, body) = app

@@ -187,6 +187,14 @@ impl TestApp {
         send(request).await
     }
 
+    /// A token made by the root token (`auth/token/create` with `body`): (token, accessor).
+    pub async fn create_token(&self, body: Value) -> (String, String) {
+        let (status, answer) = self.call("POST", "/v1/auth/token/create", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        let field = |name: &str| answer["auth"][name].as_str().unwrap().to_owned();
+        (field("client_token"), field("accessor"))
+    }
+
     /// A raw connection to the database behind the server, for inspecting stored rows.
     pub async fn raw_db(&self) -> sqlx::AnyPool {
         sqlx::AnyPool::connect(&self.db_url).await.unwrap()
