@@ -242,14 +242,6 @@ impl Keyring {
         self.terms.keys().next_back().copied()
     }
 
-    pub fn len(&self) -> usize {
-        self.terms.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
-    }
-
     /// Encrypts `plaintext` under a fresh data key wrapped by the active term.
     pub fn seal(
         &self,

@@ -56,16 +56,3 @@ impl AccessSettings {
         }
     }
 }
-
-impl Default for AccessSettings {
-    /// Vault's defaults: 768h tokens; OWASP's argon2id cost; 10 failed logins a minute per
-    /// client and 30 per address.
-    fn default() -> Self {
-        Self::new(
-            768 * 3600,
-            768 * 3600,
-            HashCost::PRODUCTION,
-            LoginGuard::new(10, 30, Duration::from_secs(60), 2),
-        )
-    }
-}
