@@ -120,6 +120,27 @@ pub struct ServerArgs {
     #[arg(long, env = "CONFMGR_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
 
+    /// PEM bundle of the CA(s) whose client certificates may log in (`auth/cert/login`).
+    #[arg(long, env = "CONFMGR_TLS_CLIENT_CA", global = true)]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Client certificates on the HTTPS listener: `off`, `optional` (asked for; needed only
+    /// by `auth/cert/login`) or `required` (every request needs a valid one).
+    /// [default: optional with CONFMGR_TLS_CLIENT_CA, off without]
+    #[arg(long, env = "CONFMGR_TLS_CLIENT_AUTH", value_enum, global = true)]
+    pub tls_client_auth: Option<ClientAuth>,
+
+    /// The legacy create/fetch API of the earlier secret manager (`/vault/secret/...`):
+    /// `off`, `token` (needs a token like any route) or `open` (no token: trusted networks only).
+    #[arg(
+        long,
+        env = "CONFMGR_LEGACY_API",
+        value_enum,
+        default_value = "off",
+        global = true
+    )]
+    pub legacy_api: LegacyApi,
+
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long, env = "CONFMGR_INSECURE_HTTP", value_parser = BoolishValueParser::new(), global = true)]
     pub insecure_http: bool,
@@ -214,6 +235,24 @@ pub struct ServerArgs {
     pub log: String,
 }
 
+/// Whether the HTTPS listener asks for client certificates.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    #[default]
+    Off,
+    Optional,
+    Required,
+}
+
+/// Whether the legacy `/vault/secret/{create,fetch}` routes exist, and whether they need a token.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LegacyApi {
+    #[default]
+    Off,
+    Token,
+    Open,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -246,6 +285,7 @@ pub struct Settings {
     pub login_concurrent_hashes: usize,
     pub audit: crate::audit::AuditSettings,
     pub tls: Option<crate::tls::TlsFiles>,
+    pub legacy_api: LegacyApi,
 }
 
 pub fn default_dev_data_dir() -> PathBuf {
@@ -298,6 +338,12 @@ impl ServerArgs {
             (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+                client_auth: match (self.tls_client_auth, &self.tls_client_ca) {
+                    (Some(mode), _) => mode,
+                    (None, Some(_)) => ClientAuth::Optional,
+                    (None, None) => ClientAuth::Off,
+                },
             }),
             (None, None) => None,
             _ => {
@@ -305,6 +351,15 @@ impl ServerArgs {
                 None
             }
         };
+        match (&tls, self.tls_client_auth, &self.tls_client_ca) {
+            (None, Some(ClientAuth::Optional | ClientAuth::Required), _) | (None, _, Some(_)) => {
+                problems.push("CONFMGR_TLS_CLIENT_CA and CONFMGR_TLS_CLIENT_AUTH: client certificates need HTTPS; set CONFMGR_TLS_CERT and CONFMGR_TLS_KEY too".into())
+            }
+            (Some(_), Some(ClientAuth::Optional | ClientAuth::Required), None) => problems.push(
+                "CONFMGR_TLS_CLIENT_AUTH: needs CONFMGR_TLS_CLIENT_CA, the CA bundle client certificates are checked against".into(),
+            ),
+            _ => {}
+        }
         if let (None, Some(address), false, false) = (&tls, listen, self.dev, self.insecure_http) {
             if !address.ip().is_loopback() && self.tls_cert.is_none() && self.tls_key.is_none() {
                 problems.push(format!(
@@ -377,6 +432,7 @@ impl ServerArgs {
                 login_failures_per_address: self.login_failures_per_address,
                 login_concurrent_hashes: self.login_concurrent_hashes,
                 tls,
+                legacy_api: self.legacy_api,
                 audit: crate::audit::AuditSettings {
                     enabled: self.audit_enabled,
                     file: self.audit_file.clone(),

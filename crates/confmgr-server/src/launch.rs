@@ -1,7 +1,7 @@
 //! What `main` does for each subcommand, kept out of `main.rs` so tests can drive it.
 
 use crate::audit::Audit;
-use crate::config::{RootKeySource, Settings};
+use crate::config::{LegacyApi, RootKeySource, Settings};
 use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
 use crate::state::{AccessSettings, AppState, Limits};
@@ -129,7 +129,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     }
     let audit = Audit::start(&store, settings.audit.clone())
         .context("CONFMGR_AUDIT_FILE: cannot open the audit file")?;
+    if settings.legacy_api == LegacyApi::Open {
+        tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
+    }
     Ok(AppState {
+        legacy_api: settings.legacy_api,
         audit,
         store,
         keyring: Arc::new(keyring),

@@ -14,6 +14,7 @@ pub struct AppState {
     pub limits: Limits,
     pub access: Arc<AccessSettings>,
     pub audit: Arc<Audit>,
+    pub legacy_api: crate::config::LegacyApi,
 }
 
 #[derive(Clone, Copy, Debug)]

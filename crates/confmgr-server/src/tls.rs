@@ -3,6 +3,7 @@
 //! restart when the files change or on SIGHUP. Connections already open keep the
 //! configuration they started with; new ones get the new certificate.
 
+use crate::config::ClientAuth;
 use anyhow::{bail, Context};
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
@@ -16,6 +17,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// CA bundle for client certificates, with `client_auth` not `Off`.
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: ClientAuth,
 }
 
 /// A rustls server configuration from the PEM files, with one clear error per problem.

@@ -7,6 +7,7 @@ use confmgr_server::audit::{Audit, AuditSettings};
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
 use confmgr_server::state::{AccessSettings, AppState, Limits};
+use confmgr_server::config::LegacyApi;
 use confmgr_server::tls::TlsFiles;
 use confmgr_store::{Store, StoreOptions};
 use confmgr_testkit::TestPostgres;
@@ -73,6 +74,18 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// How a test server differs from the default (`..Options::default()` for the rest).
+#[derive(Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// Default: `test_access()` (cheap hashing, generous login limits).
+    pub access: Option<AccessSettings>,
+    /// Default: `audit_settings()`.
+    pub audit: Option<AuditSettings>,
+    pub tls: Option<TlsFiles>,
+    pub legacy_api: LegacyApi,
+}
+
 impl TestApp {
     pub async fn start(db: Db) -> Self {
         Self::start_with(db, Limits::default()).await
@@ -92,28 +105,40 @@ impl TestApp {
         access: AccessSettings,
         audit: AuditSettings,
     ) -> Self {
-        Self::start_inner(db, limits, access, audit, None).await
-    }
-
-    /// Served over HTTPS from these certificate files (reloaded when they change).
-    pub async fn start_tls(db: Db, files: TlsFiles) -> Self {
-        Self::start_inner(
+        Self::start_options(
             db,
-            Limits::default(),
-            test_access(),
-            audit_settings(),
-            Some(files),
+            Options {
+                limits,
+                access: Some(access),
+                audit: Some(audit),
+                ..Options::default()
+            },
         )
         .await
     }
 
-    async fn start_inner(
-        db: Db,
-        limits: Limits,
-        access: AccessSettings,
-        audit: AuditSettings,
-        tls: Option<TlsFiles>,
-    ) -> Self {
+    /// Served over HTTPS from these certificate files (reloaded when they change).
+    pub async fn start_tls(db: Db, files: TlsFiles) -> Self {
+        Self::start_options(
+            db,
+            Options {
+                tls: Some(files),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_options(db: Db, options: Options) -> Self {
+        let Options {
+            limits,
+            access,
+            audit,
+            tls,
+            legacy_api,
+        } = options;
+        let access = access.unwrap_or_else(test_access);
+        let audit = audit.unwrap_or_else(audit_settings);
         let (db_url, dir) = fresh_url(db).await;
         let store = Store::connect(&db_url, &StoreOptions::default())
             .await
@@ -131,6 +156,7 @@ impl TestApp {
             keyring: Arc::new(keyring),
             limits,
             access: Arc::new(access),
+            legacy_api,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {

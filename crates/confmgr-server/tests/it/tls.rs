@@ -2,6 +2,7 @@
 //! certificate files replaced under load with no failed request.
 
 use crate::harness::{Db, TestApp};
+use confmgr_server::config::ClientAuth;
 use confmgr_server::tls::TlsFiles;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::path::Path;
@@ -38,6 +39,8 @@ pub fn write_server_cert(ca: &Ca, dir: &Path) -> TlsFiles {
     let files = TlsFiles {
         cert: dir.join("tls.crt"),
         key: dir.join("tls.key"),
+        client_ca: None,
+        client_auth: ClientAuth::Off,
     };
     for (path, text) in [
         (&files.key, key.serialize_pem()),
