@@ -92,6 +92,10 @@ pub struct AuditEvent {
     pub version: Option<i64>,
     pub outcome: Outcome,
     pub status: u16,
+    /// Subject of the client certificate on the connection (RFC 4514 string); `""` when none.
+    pub cert_subject: String,
+    /// SHA-256 of that certificate's DER, lowercase hex; `""` when none.
+    pub cert_fingerprint: String,
 }
 
 impl AuditEvent {
@@ -103,8 +107,9 @@ impl AuditEvent {
     /// ```text
     /// {"event_id":S,"time":T,"request_id":S,"actor_name":S,"actor_accessor":S,"issuer":S,
     ///  "client_id":S,"remote_addr":S,"user_agent":S,"operation":S,"mount":S,"path":S,
-    ///  "version":N|null,"outcome":S,"status":N}
+    ///  "version":N|null,"outcome":S,"status":N[,"cert_subject":S,"cert_fingerprint":S]}
     /// ```
+    /// where the bracketed pair is present only when either value is not empty.
     /// (shown wrapped; the real bytes have no newline), for example
     ///
     /// ```text
@@ -163,6 +168,12 @@ impl AuditEvent {
         }
         w.string("outcome", self.outcome.as_str());
         w.int("status", i64::from(self.status));
+        // Added after the first release: written only when set, so the bytes (and hashes)
+        // of every event without a client certificate are what they always were.
+        if !self.cert_subject.is_empty() || !self.cert_fingerprint.is_empty() {
+            w.string("cert_subject", &self.cert_subject);
+            w.string("cert_fingerprint", &self.cert_fingerprint);
+        }
     }
 }
 
@@ -497,6 +508,8 @@ mod tests {
             version: if i % 4 == 0 { None } else { Some(i) },
             outcome: Outcome::Ok,
             status: 200,
+            cert_subject: String::new(),
+            cert_fingerprint: String::new(),
         }
     }
 
@@ -576,6 +589,8 @@ mod tests {
             version: Some(3),
             outcome: Outcome::Ok,
             status: 200,
+            cert_subject: String::new(),
+            cert_fingerprint: String::new(),
         };
         let want = r#"{"event_id":"e1","time":"2024-05-01T12:00:00.000000Z","request_id":"r1","actor_name":"ci","actor_accessor":"acc","issuer":"confmgr","client_id":"c1","remote_addr":"10.0.0.1:5000","user_agent":"hvac","operation":"read","mount":"secret","path":"app/db","version":3,"outcome":"ok","status":200}"#;
         assert_eq!(String::from_utf8(e.canonical()).unwrap(), want);
@@ -595,7 +610,7 @@ mod tests {
             version: None,
             outcome: Outcome::NotFound,
             status: 404,
-            ..e
+            ..e.clone()
         };
         let s = String::from_utf8(odd.canonical()).unwrap();
         assert!(s.contains(r#""time":"2024-05-01T12:00:00.000001Z""#), "{s}");
@@ -607,6 +622,20 @@ mod tests {
         assert!(
             s.ends_with(r#""version":null,"outcome":"not_found","status":404}"#),
             "{s}"
+        );
+
+        // A client certificate appends two keys; without one the bytes are as above.
+        let with_cert = AuditEvent {
+            cert_subject: "CN=build-bot,O=ci".into(),
+            cert_fingerprint: "ab01".into(),
+            ..e
+        };
+        assert_eq!(
+            String::from_utf8(with_cert.canonical()).unwrap(),
+            want.replace(
+                "}",
+                r#","cert_subject":"CN=build-bot,O=ci","cert_fingerprint":"ab01"}"#
+            )
         );
     }
 
@@ -960,7 +989,7 @@ mod tests {
 
     // ---- properties ----
 
-    const STRING_FIELDS: usize = 11;
+    const STRING_FIELDS: usize = 13;
 
     fn string_field(e: &mut AuditEvent, i: usize) -> &mut String {
         match i {
@@ -974,7 +1003,9 @@ mod tests {
             7 => &mut e.user_agent,
             8 => &mut e.operation,
             9 => &mut e.mount,
-            _ => &mut e.path,
+            10 => &mut e.path,
+            11 => &mut e.cert_subject,
+            _ => &mut e.cert_fingerprint,
         }
     }
 
@@ -1007,6 +1038,8 @@ mod tests {
                 operation: s[8].clone(),
                 mount: s[9].clone(),
                 path: s[10].clone(),
+                cert_subject: s[11].clone(),
+                cert_fingerprint: s[12].clone(),
                 version,
                 outcome: Outcome::ALL[o],
                 status,
@@ -1059,8 +1092,14 @@ mod tests {
                 let key = [
                     "event_id", "request_id", "actor_name", "actor_accessor", "issuer",
                     "client_id", "remote_addr", "user_agent", "operation", "mount", "path",
+                    "cert_subject", "cert_fingerprint",
                 ][i];
-                prop_assert_eq!(v[key].as_str(), Some(string_field(&mut ev, i).as_str()));
+                let no_cert = e.cert_subject.is_empty() && e.cert_fingerprint.is_empty();
+                if i >= 11 && no_cert {
+                    prop_assert!(v.get(key).is_none());
+                } else {
+                    prop_assert_eq!(v[key].as_str(), Some(string_field(&mut ev, i).as_str()));
+                }
             }
             prop_assert_eq!(v["version"].as_i64(), e.version);
             prop_assert_eq!(v["outcome"].as_str(), Some(e.outcome.as_str()));

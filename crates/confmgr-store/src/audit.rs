@@ -5,7 +5,7 @@ use confmgr_core::audit::{AuditEvent, Outcome, Seal};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status";
+const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status, cert_subject, cert_fingerprint";
 /// Advisory lock key that makes one sealer at a time across replicas ("confmgr" in ASCII).
 const SEALER_LOCK: i64 = 0x0063_6f6e_666d_6772;
 
@@ -36,7 +36,7 @@ impl StoreTx {
     /// Inserts events with multi-row statements: a group commit is a few round trips, not
     /// one per event.
     pub async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        const COLUMNS: usize = 15;
+        const COLUMNS: usize = 17;
         // Well under both backends' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
         const ROWS_PER_STATEMENT: usize = 500;
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
@@ -69,7 +69,9 @@ impl StoreTx {
                     .bind(event.path.clone())
                     .bind(event.version)
                     .bind(event.outcome.as_str().to_owned())
-                    .bind(i64::from(event.status));
+                    .bind(i64::from(event.status))
+                    .bind(event.cert_subject.clone())
+                    .bind(event.cert_fingerprint.clone());
             }
             query.execute(&mut *self.tx).await?;
         }
@@ -290,6 +292,8 @@ fn stored_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
         status: u16::try_from(status)
             .map_err(|_| StoreError::Corrupt(format!("audit status {status}")))?,
+        cert_subject: row.try_get("cert_subject")?,
+        cert_fingerprint: row.try_get("cert_fingerprint")?,
     };
     let seal = match row.try_get::<Option<i64>, _>("seq")? {
         Some(seq) => Some(Seal {

@@ -2,6 +2,7 @@
 
 use crate::rows::{from_json, sorted_strings, to_json};
 use crate::{StoreError, StoreTx};
+use confmgr_core::cert_binding::CertBindings;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub struct ClientRecord {
     pub secret_id_num_uses: i64,
     pub secret_id_bound_cidrs: Vec<String>,
     pub token_bound_cidrs: Vec<String>,
+    /// The client certificates that log in as this client (`auth/cert/login`).
+    pub cert: CertBindings,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -35,7 +38,7 @@ pub struct ClientSecretRecord {
     pub uses_left: Option<i64>,
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, issuer, policies, token_ttl, token_max_ttl, secret_id_ttl, secret_id_num_uses, secret_id_bound_cidrs, token_bound_cidrs, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "client_id, name, issuer, policies, token_ttl, token_max_ttl, secret_id_ttl, secret_id_num_uses, secret_id_bound_cidrs, token_bound_cidrs, created_at, updated_at, cert_common_names, cert_dns_sans, cert_uri_sans";
 const SECRET_COLUMNS: &str =
     "accessor, client_id, lookup_id, phc, metadata, cidr_list, created_at, expires_at, uses_left";
 
@@ -43,12 +46,13 @@ impl StoreTx {
     /// Creates or replaces a client's settings (its id and secrets are kept on replace).
     pub async fn upsert_client(&mut self, client: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "insert into clients ({CLIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            "insert into clients ({CLIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              on conflict (name) do update set issuer = excluded.issuer, policies = excluded.policies,
              token_ttl = excluded.token_ttl, token_max_ttl = excluded.token_max_ttl,
              secret_id_ttl = excluded.secret_id_ttl, secret_id_num_uses = excluded.secret_id_num_uses,
              secret_id_bound_cidrs = excluded.secret_id_bound_cidrs, token_bound_cidrs = excluded.token_bound_cidrs,
-             updated_at = excluded.updated_at"
+             cert_common_names = excluded.cert_common_names, cert_dns_sans = excluded.cert_dns_sans,
+             cert_uri_sans = excluded.cert_uri_sans, updated_at = excluded.updated_at"
         ))
         .bind(client.client_id.clone())
         .bind(client.name.clone())
@@ -62,6 +66,9 @@ impl StoreTx {
         .bind(to_json(&client.token_bound_cidrs)?)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(to_json(&client.cert.common_names)?)
+        .bind(to_json(&client.cert.dns_sans)?)
+        .bind(to_json(&client.cert.uri_sans)?)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -90,6 +97,18 @@ impl StoreTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(client_from_row).transpose()
+    }
+
+    /// Clients that accept at least one kind of client certificate.
+    pub async fn clients_with_cert_bindings(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select {CLIENT_COLUMNS} from clients
+             where cert_common_names <> '[]' or cert_dns_sans <> '[]' or cert_uri_sans <> '[]'
+             order by name"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(client_from_row).collect()
     }
 
     pub async fn client_names(&mut self) -> Result<Vec<String>, StoreError> {
@@ -206,6 +225,11 @@ fn client_from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         secret_id_num_uses: row.try_get("secret_id_num_uses")?,
         secret_id_bound_cidrs: from_json(row, "secret_id_bound_cidrs")?,
         token_bound_cidrs: from_json(row, "token_bound_cidrs")?,
+        cert: CertBindings {
+            common_names: from_json(row, "cert_common_names")?,
+            dns_sans: from_json(row, "cert_dns_sans")?,
+            uri_sans: from_json(row, "cert_uri_sans")?,
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

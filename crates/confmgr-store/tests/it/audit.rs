@@ -18,6 +18,16 @@ fn event(i: usize) -> AuditEvent {
             Outcome::Ok
         },
         status: if i.is_multiple_of(5) { 403 } else { 200 },
+        cert_subject: if i.is_multiple_of(7) {
+            format!("CN=client-{i}")
+        } else {
+            String::new()
+        },
+        cert_fingerprint: if i.is_multiple_of(7) {
+            format!("{i:064x}")
+        } else {
+            String::new()
+        },
         ..AuditEvent::default()
     }
 }

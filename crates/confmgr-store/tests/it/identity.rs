@@ -1,3 +1,4 @@
+use confmgr_core::cert_binding::CertBindings;
 use crate::backends::Backends;
 use confmgr_store::{ClientRecord, ClientSecretRecord, TokenRecord};
 
@@ -32,6 +33,7 @@ fn client(name: &str) -> ClientRecord {
         secret_id_num_uses: 0,
         secret_id_bound_cidrs: vec!["127.0.0.1/32".into()],
         token_bound_cidrs: vec![],
+        cert: Default::default(),
         created_at: 1,
         updated_at: 1,
     }
@@ -95,6 +97,18 @@ async fn clients_secrets_and_policies() {
         );
         tx.upsert_client(&client("api")).await.unwrap();
         assert_eq!(tx.client_names().await.unwrap(), vec!["api", "web"]);
+        assert!(tx.clients_with_cert_bindings().await.unwrap().is_empty());
+        let mut bound = client("api");
+        bound.cert = CertBindings {
+            common_names: vec!["api-*".into()],
+            dns_sans: vec![],
+            uri_sans: vec!["spiffe://prod/api".into()],
+        };
+        tx.upsert_client(&bound).await.unwrap();
+        let with_certs = tx.clients_with_cert_bindings().await.unwrap();
+        assert_eq!(with_certs.len(), 1);
+        assert_eq!(with_certs[0].cert, bound.cert);
+        assert_eq!(with_certs[0].client_id, "id-api");
 
         let secret = ClientSecretRecord {
             accessor: "acc1".into(),
