@@ -1,4 +1,4 @@
-//! Expiry warnings for every certificate the server holds: its own (CONFMGR_TLS_CERT) and
+//! Expiry warnings for every certificate the server holds: its own (CONFMGR_TLS_CERT), the client CA (CONFMGR_TLS_CLIENT_CA) and
 //! the PostgreSQL root and client certificates named in CONFMGR_DATABASE_URL. Checked at
 //! start and then daily; a certificate with fewer than 30 days left is logged as a warning.
 
@@ -14,6 +14,9 @@ pub fn certificate_files(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
     let mut files = Vec::new();
     if let Some(tls) = &settings.tls {
         files.push(("CONFMGR_TLS_CERT", tls.cert.clone()));
+        if let Some(client_ca) = &tls.client_ca {
+            files.push(("CONFMGR_TLS_CLIENT_CA", client_ca.clone()));
+        }
     }
     if let Ok(url) = url::Url::parse(&settings.database_url) {
         for (param, label) in [

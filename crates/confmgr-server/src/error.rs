@@ -16,6 +16,9 @@ pub enum Error {
     Invalid(String),
     #[error("permission denied")]
     PermissionDenied,
+    /// Refused with a reason the caller may read (a client certificate problem).
+    #[error("{0}")]
+    Refused(String),
     /// A missing path: `{"errors": []}` like Vault.
     #[error("not found")]
     NotFound,
@@ -56,6 +59,7 @@ impl IntoResponse for Error {
             Self::PermissionDenied => {
                 error_response(StatusCode::FORBIDDEN, vec!["permission denied".into()])
             }
+            Self::Refused(message) => error_response(StatusCode::FORBIDDEN, vec![message]),
             Self::NotFound => error_response(StatusCode::NOT_FOUND, vec![]),
             Self::Gone(body) => (StatusCode::NOT_FOUND, Json(body)).into_response(),
             Self::UnsupportedMediaType(message) => {

@@ -1,7 +1,9 @@
 //! What `main` does for each subcommand, kept out of `main.rs` so tests can drive it.
 
 use crate::audit::Audit;
-use crate::config::{LegacyApi, RootKeySource, Settings};
+use crate::client_cert::ClientCas;
+use crate::config::{ClientAuth, LegacyApi, RootKeySource, Settings};
+use crate::tls::TlsFiles;
 use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
 use crate::state::{AccessSettings, AppState, Limits};
@@ -132,7 +134,16 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     if settings.legacy_api == LegacyApi::Open {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }
+    let client_cas = match settings.tls.as_ref() {
+        Some(TlsFiles {
+            client_ca: Some(path),
+            client_auth,
+            ..
+        }) if *client_auth != ClientAuth::Off => Some(ClientCas::load(path, *client_auth)?),
+        _ => None,
+    };
     Ok(AppState {
+        client_cas,
         legacy_api: settings.legacy_api,
         audit,
         store,
@@ -179,7 +190,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let store = state.store.clone();
     match &settings.tls {
         Some(files) => {
-            let tls = crate::tls::load_and_watch(files.clone()).await?;
+            let tls = crate::tls::load_and_watch(files.clone(), state.client_cas.clone()).await?;
             let listener = std::net::TcpListener::bind(settings.listen)
                 .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (https)");

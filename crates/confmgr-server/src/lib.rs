@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cert_expiry;
+pub mod client_cert;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -15,6 +15,8 @@ pub struct AppState {
     pub access: Arc<AccessSettings>,
     pub audit: Arc<Audit>,
     pub legacy_api: crate::config::LegacyApi,
+    /// CAs for client certificates, when the HTTPS listener asks for them.
+    pub client_cas: Option<Arc<crate::client_cert::ClientCas>>,
 }
 
 #[derive(Clone, Copy, Debug)]

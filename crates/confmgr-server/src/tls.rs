@@ -3,6 +3,7 @@
 //! restart when the files change or on SIGHUP. Connections already open keep the
 //! configuration they started with; new ones get the new certificate.
 
+use crate::client_cert::ClientCas;
 use crate::config::ClientAuth;
 use anyhow::{bail, Context};
 use axum_server::tls_rustls::RustlsConfig;
@@ -23,7 +24,7 @@ pub struct TlsFiles {
 }
 
 /// A rustls server configuration from the PEM files, with one clear error per problem.
-pub fn server_config(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
+pub fn server_config(files: &TlsFiles, cas: Option<&ClientCas>) -> anyhow::Result<ServerConfig> {
     let cert_pem = std::fs::read(&files.cert)
         .with_context(|| format!("CONFMGR_TLS_CERT: cannot read {}", files.cert.display()))?;
     let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
@@ -51,10 +52,16 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
             )
         })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = match cas {
+        Some(cas) if files.client_auth != ClientAuth::Off => {
+            builder.with_client_cert_verifier(cas.handshake_verifier())
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("CONFMGR_TLS_CERT and CONFMGR_TLS_KEY do not form a usable pair (does the key match the certificate?)")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -67,11 +74,21 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// Loads the files, then reloads them when they change (polled) or on SIGHUP. A reload that
 /// fails keeps the configuration in use and logs why.
-pub async fn load_and_watch(files: TlsFiles) -> anyhow::Result<RustlsConfig> {
-    let config = RustlsConfig::from_config(Arc::new(server_config(&files)?));
+pub async fn load_and_watch(
+    files: TlsFiles,
+    cas: Option<Arc<ClientCas>>,
+) -> anyhow::Result<RustlsConfig> {
+    let config = RustlsConfig::from_config(Arc::new(server_config(&files, cas.as_deref())?));
     let watched = config.clone();
+    let stamps = move |files: &TlsFiles| {
+        (
+            modified(&files.cert),
+            modified(&files.key),
+            files.client_ca.as_deref().and_then(modified),
+        )
+    };
     tokio::spawn(async move {
-        let mut seen = (modified(&files.cert), modified(&files.key));
+        let mut seen = stamps(&files);
         let mut hangup =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
@@ -85,19 +102,24 @@ pub async fn load_and_watch(files: TlsFiles) -> anyhow::Result<RustlsConfig> {
                 _ = tokio::time::sleep(WATCH_EVERY) => false,
                 got = signalled => got,
             };
-            let now = (modified(&files.cert), modified(&files.key));
+            let now = stamps(&files);
             if !forced && now == seen {
                 continue;
             }
             seen = now;
-            reload(&watched, &files);
+            reload(&watched, &files, cas.as_deref());
         }
     });
     Ok(config)
 }
 
-pub fn reload(config: &RustlsConfig, files: &TlsFiles) {
-    match server_config(files) {
+pub fn reload(config: &RustlsConfig, files: &TlsFiles, cas: Option<&ClientCas>) {
+    if let Some(cas) = cas {
+        if let Err(error) = cas.reload() {
+            tracing::error!(error = %format!("{error:#}"), "client CA reload failed; keeping the CAs in use");
+        }
+    }
+    match server_config(files, cas) {
         Ok(new) => {
             config.reload_from_config(Arc::new(new));
             tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");

@@ -5,7 +5,9 @@ use super::scope::Draft;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, Method};
 use confmgr_core::audit::AuditEvent;
+use crate::client_cert::PresentedCert;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Routes that touch no secret, credential, policy or audit data are not audited.
 const MAX_HEADER_CHARS: usize = 200;
@@ -18,7 +20,10 @@ pub fn draft(request: &Request) -> Option<Draft> {
         .get::<MatchedPath>()?
         .as_str()
         .to_owned();
-    if UNAUDITED.contains(&route.as_str()) || !route.starts_with("/v1/") {
+    // `/vault/secret/...` is the legacy API of the earlier secret manager.
+    if UNAUDITED.contains(&route.as_str())
+        || !(route.starts_with("/v1/") || route.starts_with("/vault/"))
+    {
         return None;
     }
     let method = request.method().clone();
@@ -26,7 +31,12 @@ pub fn draft(request: &Request) -> Option<Draft> {
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p == "list=true" || p == "list=1"));
-    let uri_path = request.uri().path().trim_start_matches("/v1/").to_owned();
+    let uri_path = request.uri().path();
+    let uri_path = uri_path
+        .strip_prefix("/v1/")
+        .or_else(|| uri_path.strip_prefix('/'))
+        .unwrap_or(uri_path)
+        .to_owned();
     let (mount, path) = split_mount(&uri_path);
     // Caller-supplied headers are bounded so a client cannot bloat the log.
     let header = |name| {
@@ -51,6 +61,14 @@ pub fn draft(request: &Request) -> Option<Draft> {
         path,
         ..AuditEvent::default()
     };
+    let event = match request.extensions().get::<Arc<PresentedCert>>() {
+        Some(cert) => AuditEvent {
+            cert_subject: cert.subject.chars().take(MAX_HEADER_CHARS * 2).collect(),
+            cert_fingerprint: cert.fingerprint.clone(),
+            ..event
+        },
+        None => event,
+    };
     Some(Draft {
         success_status: success_status(&method, &route),
         event,
@@ -73,7 +91,7 @@ fn split_mount(uri_path: &str) -> (String, String) {
 }
 
 fn operation(method: &Method, route: &str, listing: bool) -> String {
-    if route == "/v1/auth/approle/login" {
+    if route == "/v1/auth/approle/login" || route == "/v1/auth/cert/login" {
         return "login".into();
     }
     let verb = match *method {

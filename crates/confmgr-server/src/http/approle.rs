@@ -109,6 +109,14 @@ struct RoleRequest {
     secret_id_bound_cidrs: Flex,
     #[serde(default)]
     token_bound_cidrs: Flex,
+    /// ConfMgr: client certificates (`auth/cert/login`) that log in as this client, with
+    /// the names of Vault's cert-role fields.
+    #[serde(default)]
+    allowed_common_names: Flex,
+    #[serde(default)]
+    allowed_dns_sans: Flex,
+    #[serde(default)]
+    allowed_uri_sans: Flex,
     /// Accepted for compatibility; ConfMgr always requires a secret_id.
     #[serde(default)]
     bind_secret_id: Option<bool>,
@@ -169,6 +177,11 @@ async fn write_role(
             .secret_id_bound_cidrs
             .strings("secret_id_bound_cidrs")?,
         token_bound_cidrs: request.token_bound_cidrs.strings("token_bound_cidrs")?,
+        cert_common_names: request
+            .allowed_common_names
+            .strings("allowed_common_names")?,
+        cert_dns_sans: request.allowed_dns_sans.strings("allowed_dns_sans")?,
+        cert_uri_sans: request.allowed_uri_sans.strings("allowed_uri_sans")?,
     };
     approle::write_role(&state.store, &name, settings).await?;
     Ok(no_content())
@@ -203,6 +216,9 @@ async fn read_role(
             "secret_id_ttl": client.secret_id_ttl,
             "secret_id_num_uses": client.secret_id_num_uses,
             "secret_id_bound_cidrs": client.secret_id_bound_cidrs,
+            "allowed_common_names": client.cert.common_names,
+            "allowed_dns_sans": client.cert.dns_sans,
+            "allowed_uri_sans": client.cert.uri_sans,
         }),
     ))
 }

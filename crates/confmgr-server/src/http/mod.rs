@@ -3,6 +3,7 @@
 
 mod approle;
 mod audit;
+mod cert;
 mod flex;
 mod kv;
 mod middleware;
@@ -29,6 +30,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(sys::router())
         .merge(token::router())
         .merge(approle::router())
+        .merge(cert::router())
         .merge(policies::router())
         .merge(audit::router())
 }
@@ -51,7 +53,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::client_cert::require,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::audit::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::client_cert::inspect,
         ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

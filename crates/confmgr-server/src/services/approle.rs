@@ -30,6 +30,9 @@ pub struct RoleSettings {
     pub secret_id_num_uses: Option<i64>,
     pub secret_id_bound_cidrs: Option<Vec<String>>,
     pub token_bound_cidrs: Option<Vec<String>>,
+    pub cert_common_names: Option<Vec<String>>,
+    pub cert_dns_sans: Option<Vec<String>>,
+    pub cert_uri_sans: Option<Vec<String>>,
 }
 
 pub struct SecretRequest {
@@ -63,6 +66,7 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
             secret_id_num_uses: 0,
             secret_id_bound_cidrs: Vec::new(),
             token_bound_cidrs: Vec::new(),
+            cert: Default::default(),
             created_at: now,
             updated_at: now,
         });
@@ -92,6 +96,17 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
         secret_id_bound_cidrs,
         token_bound_cidrs
     );
+    let mut cert = client.cert.clone();
+    for (field, value) in [
+        (&mut cert.common_names, settings.cert_common_names),
+        (&mut cert.dns_sans, settings.cert_dns_sans),
+        (&mut cert.uri_sans, settings.cert_uri_sans),
+    ] {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    client.cert = cert.normalized()?;
     client.updated_at = now;
     tx.upsert_client(&client).await?;
     tx.commit().await?;
@@ -227,6 +242,40 @@ pub async fn destroy_secret(store: &Store, accessor: &str) -> Result<()> {
     Ok(())
 }
 
+/// A token for a client that just logged in: the client's policies, lifetimes and CIDRs.
+pub fn client_token(
+    access: &AccessSettings,
+    client: &ClientRecord,
+    display_name: String,
+    meta: BTreeMap<String, String>,
+    now: i64,
+) -> (Token, TokenRecord) {
+    let ttl = if client.token_ttl > 0 {
+        client.token_ttl
+    } else {
+        access.default_token_ttl
+    };
+    let max_ttl = if client.token_max_ttl > 0 {
+        client.token_max_ttl.min(access.max_token_ttl)
+    } else {
+        access.max_token_ttl
+    };
+    tokens::mint(
+        NewToken {
+            display_name,
+            policies: client.policies.clone(),
+            client_id: Some(client.client_id.clone()),
+            parent_accessor: None,
+            issuer: client.issuer.clone(),
+            ttl,
+            max_ttl,
+            bound_cidrs: client.token_bound_cidrs.clone(),
+            meta,
+        },
+        now,
+    )
+}
+
 /// AppRole login: `role_id` + `secret_id` → a token with the client's policies.
 pub async fn login(
     store: &Store,
@@ -290,28 +339,11 @@ pub async fn login(
         Some(_) => return Err(failed()),
         None => {}
     }
-    let ttl = if client.token_ttl > 0 {
-        client.token_ttl
-    } else {
-        access.default_token_ttl
-    };
-    let max_ttl = if client.token_max_ttl > 0 {
-        client.token_max_ttl.min(access.max_token_ttl)
-    } else {
-        access.max_token_ttl
-    };
-    let (token, record) = tokens::mint(
-        NewToken {
-            display_name: format!("approle-{}", client.name),
-            policies: client.policies.clone(),
-            client_id: Some(client.client_id.clone()),
-            parent_accessor: None,
-            issuer: client.issuer.clone(),
-            ttl,
-            max_ttl,
-            bound_cidrs: client.token_bound_cidrs.clone(),
-            meta: BTreeMap::from([("role_name".to_owned(), client.name.clone())]),
-        },
+    let (token, record) = client_token(
+        access,
+        &client,
+        format!("approle-{}", client.name),
+        BTreeMap::from([("role_name".to_owned(), client.name.clone())]),
         now,
     );
     tx.insert_token(&record).await?;

@@ -2,6 +2,7 @@
 
 pub mod approle;
 pub mod bootstrap;
+pub mod cert_login;
 pub mod kv;
 pub mod policies;
 pub mod tokens;

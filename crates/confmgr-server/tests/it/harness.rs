@@ -4,10 +4,11 @@ use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::RootKey;
 use confmgr_core::token::Token;
 use confmgr_server::audit::{Audit, AuditSettings};
+use confmgr_server::client_cert::ClientCas;
+use confmgr_server::config::{ClientAuth, LegacyApi};
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
 use confmgr_server::state::{AccessSettings, AppState, Limits};
-use confmgr_server::config::LegacyApi;
 use confmgr_server::tls::TlsFiles;
 use confmgr_store::{Store, StoreOptions};
 use confmgr_testkit::TestPostgres;
@@ -138,6 +139,11 @@ impl TestApp {
             legacy_api,
         } = options;
         let access = access.unwrap_or_else(test_access);
+        let client_cas = tls.as_ref().and_then(|files| {
+            let path = files.client_ca.as_ref()?;
+            (files.client_auth != ClientAuth::Off)
+                .then(|| ClientCas::load(path, files.client_auth).unwrap())
+        });
         let audit = audit.unwrap_or_else(audit_settings);
         let (db_url, dir) = fresh_url(db).await;
         let store = Store::connect(&db_url, &StoreOptions::default())
@@ -157,6 +163,7 @@ impl TestApp {
             limits,
             access: Arc::new(access),
             legacy_api,
+            client_cas: client_cas.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {
@@ -170,7 +177,9 @@ impl TestApp {
                 base
             }
             Some(files) => {
-                let config = confmgr_server::tls::load_and_watch(files).await.unwrap();
+                let config = confmgr_server::tls::load_and_watch(files, client_cas)
+                    .await
+                    .unwrap();
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let base = format!(
                     "https://localhost:{}",

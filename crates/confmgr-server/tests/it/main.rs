@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod client_cert;
 mod harness;
 mod hvac;
 mod kv_api;

@@ -16,6 +16,12 @@ pub struct Ca {
     key: KeyPair,
 }
 
+impl Ca {
+    pub fn sign(&self, params: CertificateParams, key: &KeyPair) -> rcgen::Certificate {
+        params.signed_by(key, &self.cert, &self.key).unwrap()
+    }
+}
+
 pub fn ca(name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
