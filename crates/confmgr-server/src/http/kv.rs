@@ -1,5 +1,6 @@
 //! KV v2 routes on mount `secret`, in Vault's shapes.
 
+use super::flex::Flex;
 use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
 use crate::auth::Caller;
 use crate::body::JsonBody;
@@ -13,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use confmgr_api::kv::{
     ConfigBody, ListResponse, MetadataPatchRequest, MetadataRequest, MetadataResponse,
-    ReadResponse, VersionSummary, VersionsRequest, WriteRequest,
+    ReadResponse, VersionSummary, VersionsRequest, WriteOptions, WriteRequest,
 };
 use confmgr_core::duration;
 use confmgr_core::kv::CustomMetadataChange;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
             get(read_config).post(write_config).put(write_config),
         )
         .route("/v1/secret/subkeys/{*path}", get(subkeys))
+        .route("/v1/secret/rollback/{*path}", post(rollback).put(rollback))
 }
 
 fn kv(state: &AppState) -> Kv<'_> {
@@ -142,11 +144,15 @@ fn write_parts(request: WriteRequest) -> Result<(serde_json::Map<String, Value>,
     let Some(Value::Object(data)) = request.data else {
         return Err(Error::Invalid("no data provided".into()));
     };
-    let cas = request.options.and_then(|o| o.cas);
+    Ok((data, cas(request.options)?))
+}
+
+fn cas(options: Option<WriteOptions>) -> Result<Option<i64>> {
+    let cas = options.and_then(|o| o.cas);
     if cas.is_some_and(|c| c < 0) {
         return Err(Error::Invalid("cas must be a non-negative integer".into()));
     }
-    Ok((data, cas))
+    Ok(cas)
 }
 
 async fn write(
@@ -164,6 +170,37 @@ async fn write(
     )?;
     let (data, cas) = write_parts(request)?;
     let view = service.write(&path, data, cas).await?;
+    Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
+}
+
+/// `POST secret/rollback/:path`, ConfMgr's extension: `{"version": n, "options": {"cas": c}}`.
+#[derive(Deserialize)]
+struct RollbackRequest {
+    /// A number, or a string of digits as Vault's other integer fields accept.
+    #[serde(default)]
+    version: Flex,
+    #[serde(default)]
+    options: Option<WriteOptions>,
+}
+
+/// Writes version n's data as a new version. Needs `update` on the data path but not
+/// `read`: restoring a value must not require being able to see it.
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Path(raw): Path<String>,
+    JsonBody(request): JsonBody<RollbackRequest>,
+) -> Result<Response> {
+    let path = SecretPath::parse(&raw)?;
+    caller.authorize(&acl_path("data", &path), Capability::Update)?;
+    let version = match request.version.count("version") {
+        Ok(Some(version)) if version > 0 => version,
+        _ => return Err(Error::Invalid("version must be a positive integer".into())),
+    };
+    let view = kv(&state)
+        .rollback(&path, version, cas(request.options)?)
+        .await?;
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
 }
 

@@ -147,22 +147,71 @@ impl Kv<'_> {
             .secret_for_update(self.mount, path.as_str())
             .await?
             .ok_or(Error::NotFound)?;
-        let current = meta.current_version;
-        let (info, sealed) = tx
-            .sealed_version(self.mount, path.as_str(), current)
+        let mut data = self
+            .open_version(&mut tx, path, meta.current_version, now)
             .await?
             .ok_or(Error::NotFound)?;
-        let sealed = sealed
-            .filter(|_| !info.is_gone(now))
-            .ok_or(Error::NotFound)?;
         meta.check_cas(&config, cas)?;
-        let mut data = decode(&self.keyring.open(self.at(path, current), &sealed)?)?;
         merge_patch::apply(&mut data, &patch);
         let view = self
             .append_version(&mut tx, path, &mut meta, &config, &data, now)
             .await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// Writes the data of an earlier version as a new version, in one transaction: the old
+    /// version is decrypted under the row lock and sealed again under a fresh data key, with
+    /// the check-and-set, `max_versions` and `delete_version_after` rules of a normal write.
+    pub async fn rollback(
+        &self,
+        path: &SecretPath,
+        version: i64,
+        cas: Option<i64>,
+    ) -> Result<VersionView> {
+        let now = now_micros();
+        let mut tx = audit::begin_write(self.store).await?;
+        let config = self.config(&mut tx).await?;
+        let mut meta = tx
+            .secret_for_update(self.mount, path.as_str())
+            .await?
+            .ok_or(Error::NotFound)?;
+        let data = self
+            .open_version(&mut tx, path, version, now)
+            .await?
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "version {version} is deleted or destroyed and cannot be rolled back to"
+                ))
+            })?;
+        meta.check_cas(&config, cas)?;
+        let view = self
+            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The decrypted data of a stored version: `NotFound` if there is no such version (never
+    /// written or pruned), `None` if it is deleted or destroyed and must not be served.
+    async fn open_version(
+        &self,
+        tx: &mut StoreTx,
+        path: &SecretPath,
+        version: i64,
+        now: Micros,
+    ) -> Result<Option<Data>> {
+        let (info, sealed) = tx
+            .sealed_version(self.mount, path.as_str(), version)
+            .await?
+            .ok_or(Error::NotFound)?;
+        match sealed {
+            Some(sealed) if !info.is_gone(now) => {
+                let plaintext = self.keyring.open(self.at(path, version), &sealed)?;
+                Ok(Some(decode(&plaintext)?))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn append_version(

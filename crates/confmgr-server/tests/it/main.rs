@@ -9,5 +9,6 @@ mod hvac;
 mod kv_api;
 mod limits;
 mod process;
+mod rollback;
 mod security;
 mod tls;
