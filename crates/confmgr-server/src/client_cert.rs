@@ -136,7 +136,10 @@ fn explain(error: &rustls::Error) -> String {
             }
             CertificateError::NotValidYet => "it is not valid yet".to_owned(),
             CertificateError::NotValidYetContext { not_before, .. } => {
-                format!("it is not valid before {}", unix_rfc3339(not_before.as_secs()))
+                format!(
+                    "it is not valid before {}",
+                    unix_rfc3339(not_before.as_secs())
+                )
             }
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "it is not a client certificate (its extended key usage lacks clientAuth)"
@@ -229,14 +232,18 @@ impl PresentedCert {
         let fingerprint = hash_hex(&Sha256::digest(leaf));
         let verdict = match cas {
             Some(cas) => cas.verify(chain),
-            None => Err("client certificates are not accepted: CONFMGR_TLS_CLIENT_CA is not set".into()),
+            None => {
+                Err("client certificates are not accepted: CONFMGR_TLS_CLIENT_CA is not set".into())
+            }
         };
         let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
             return Some(Self {
                 subject: String::new(),
                 fingerprint,
                 identity: CertIdentity::default(),
-                verdict: Err("client certificate refused: it is not a well-formed X.509 certificate".into()),
+                verdict: Err(
+                    "client certificate refused: it is not a well-formed X.509 certificate".into(),
+                ),
             });
         };
         let mut identity = CertIdentity {
@@ -275,10 +282,9 @@ impl PresentedCert {
 /// a valid one. Runs outside the audit layer; the refusal happens inside it (see
 /// [`require`]) so refused requests are audited.
 pub async fn inspect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .extensions()
-        .get::<Arc<TlsInfo>>()
-        .and_then(|tls| PresentedCert::inspect(&tls.peer_certificates, state.client_cas.as_deref()));
+    let presented = request.extensions().get::<Arc<TlsInfo>>().and_then(|tls| {
+        PresentedCert::inspect(&tls.peer_certificates, state.client_cas.as_deref())
+    });
     if let Some(presented) = presented {
         request.extensions_mut().insert(Arc::new(presented));
     }

@@ -3,10 +3,10 @@
 use crate::audit::Audit;
 use crate::client_cert::ClientCas;
 use crate::config::{ClientAuth, LegacyApi, RootKeySource, Settings};
-use crate::tls::TlsFiles;
 use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
 use crate::state::{AccessSettings, AppState, Limits};
+use crate::tls::TlsFiles;
 use anyhow::{bail, Context};
 use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::RootKey;
@@ -46,6 +46,15 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             return Err(other).context("cannot connect to the database (CONFMGR_DATABASE_URL)")
         }
     };
+    if url.starts_with("postgres") {
+        let extra = confmgr_store::system_roots_trusted();
+        if extra > 0 {
+            tracing::info!(
+                system_roots = extra,
+                "PostgreSQL TLS trusts sslrootcert and {extra} system CA certificates; set SSL_CERT_FILE to the sslrootcert file to trust it alone (doc/tls.md, residual trust)"
+            );
+        }
+    }
     store
         .migrate()
         .await

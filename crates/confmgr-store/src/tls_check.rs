@@ -58,6 +58,13 @@ pub fn preflight_postgres_tls(url: &str, now_unix: i64) -> Vec<String> {
     problems
 }
 
+/// How many system CA certificates sqlx trusts for PostgreSQL besides `sslrootcert`: it
+/// builds its roots from the platform store (or the file in `SSL_CERT_FILE`) and adds the
+/// URL's root to them. Zero in the static OCI image, which ships no CA bundle.
+pub fn system_roots_trusted() -> usize {
+    rustls_native_certs::load_native_certs().certs.len()
+}
+
 /// Whole days until the first certificate in the PEM file `pem_path` expires (negative once it
 /// has), or `None` when the file cannot be read or holds no certificate. For an expiry-soon
 /// warning or metric; [`preflight_postgres_tls`] reports only certificates already expired.

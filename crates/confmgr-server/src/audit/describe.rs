@@ -2,10 +2,10 @@
 //! operation, mount and path, and the status a successful change answers.
 
 use super::scope::Draft;
+use crate::client_cert::PresentedCert;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, Method};
 use confmgr_core::audit::AuditEvent;
-use crate::client_cert::PresentedCert;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

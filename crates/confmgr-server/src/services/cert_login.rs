@@ -41,9 +41,7 @@ pub async fn login(
         ));
     };
     cert.verdict.clone().map_err(&failed)?;
-    let name = name
-        .map(credentials::validate_client_name)
-        .transpose()?;
+    let name = name.map(credentials::validate_client_name).transpose()?;
 
     let mut tx = store.begin().await?;
     let candidates = tx.clients_with_cert_bindings().await?;
@@ -58,7 +56,8 @@ pub async fn login(
             return Err(failed(format!(
                 "no client accepts this certificate ({}){}",
                 cert.identity.describe(),
-                name.map(|n| format!(" under the name {n:?}")).unwrap_or_default()
+                name.map(|n| format!(" under the name {n:?}"))
+                    .unwrap_or_default()
             )))
         }
         [one] => one.clone(),

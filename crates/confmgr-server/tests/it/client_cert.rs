@@ -54,8 +54,8 @@ fn presenting(server_ca: &Ca, cert: Option<&ClientCert>) -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .add_root_certificate(reqwest::Certificate::from_pem(server_ca.pem.as_bytes()).unwrap());
     if let Some(cert) = cert {
-        builder = builder
-            .identity(reqwest::Identity::from_pem(cert.identity_pem.as_bytes()).unwrap());
+        builder =
+            builder.identity(reqwest::Identity::from_pem(cert.identity_pem.as_bytes()).unwrap());
     }
     builder.build().unwrap()
 }
@@ -82,7 +82,10 @@ async fn start(db: Db, dir: &Path, server_ca: &Ca, client_ca: &Ca, mode: ClientA
 
 async fn setup_clients(app: &TestApp) {
     for (path, body) in [
-        ("/v1/sys/policies/acl/app-read", json!({ "policy": APP_READ })),
+        (
+            "/v1/sys/policies/acl/app-read",
+            json!({ "policy": APP_READ }),
+        ),
         (
             "/v1/auth/approle/role/build-bot",
             json!({ "token_policies": ["app-read"], "allowed_common_names": ["build-bot"] }),
@@ -113,7 +116,11 @@ async fn cert_login(app: &TestApp, client: &reqwest::Client, body: Value) -> (u1
 /// The login events for this certificate fingerprint (or without any certificate).
 async fn login_events(app: &TestApp, fingerprint: Option<&str>) -> Vec<Value> {
     let (status, body) = app
-        .call("GET", "/v1/sys/audit/events?limit=1000&operation=login", None)
+        .call(
+            "GET",
+            "/v1/sys/audit/events?limit=1000&operation=login",
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body["data"]["events"]
@@ -210,9 +217,15 @@ async fn refused_certificates_get_a_clear_error_and_an_audit_event() {
     let expired = client_cert(&client_ca, "build-bot", vec![], true);
     let unknown = client_cert(&client_ca, "nobody", vec![], false);
     let cases = [
-        (Some(&stranger), "not issued by a CA in CONFMGR_TLS_CLIENT_CA"),
+        (
+            Some(&stranger),
+            "not issued by a CA in CONFMGR_TLS_CLIENT_CA",
+        ),
         (Some(&expired), "expired at 2021-01-01"),
-        (Some(&unknown), "no client accepts this certificate (CN=nobody)"),
+        (
+            Some(&unknown),
+            "no client accepts this certificate (CN=nobody)",
+        ),
         (None, "no client certificate was presented"),
     ];
     for (cert, want) in cases {
@@ -232,10 +245,11 @@ async fn refused_certificates_get_a_clear_error_and_an_audit_event() {
 
     // No token was issued by any refused login.
     let raw = app.raw_db().await;
-    let tokens: i64 = sqlx::query_scalar("select count(*) from tokens where display_name like 'cert-%'")
-        .fetch_one(&raw)
-        .await
-        .unwrap();
+    let tokens: i64 =
+        sqlx::query_scalar("select count(*) from tokens where display_name like 'cert-%'")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
     assert_eq!(tokens, 0);
 }
 
@@ -347,8 +361,8 @@ async fn required_mode_refuses_requests_without_a_valid_certificate() {
     assert_eq!(status, 200, "{body}");
 
     // Probes answer without a certificate.
-    let (status, _) = send(presenting(&server_ca, None).get(format!("{}/v1/sys/health", app.base)))
-        .await;
+    let (status, _) =
+        send(presenting(&server_ca, None).get(format!("{}/v1/sys/health", app.base))).await;
     assert_eq!(status, 200);
 
     // Both refusals are in the audit log, the second one with the stranger's fingerprint.

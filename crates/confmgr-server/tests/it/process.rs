@@ -736,12 +736,56 @@ async fn postgres_tls_failures_explain_themselves_and_stop_the_server() {
         &format!("sslrootcert={}", stranger_path.display()),
     );
     let without_cert = confmgr_testkit::TestPostgres::without_client_cert(&url);
+    let other_user = url.replacen("://confmgr@", "://someoneelse@", 1);
+    assert_ne!(other_user, url, "the testkit logs in as confmgr: {url}");
+    // An expired client certificate, caught before connecting.
+    let expired_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "confmgr");
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let expired = stranger.sign(params, &expired_key);
+    let (expired_cert, expired_key_path) = (dir.path().join("old.pem"), dir.path().join("old.key"));
+    std::fs::write(&expired_cert, expired.pem()).unwrap();
+    std::fs::write(&expired_key_path, expired_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(
+        &expired_key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let param = |name: &str| {
+        url.split(['?', '&'])
+            .find(|p| p.starts_with(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let expired_url = url
+        .replace(
+            &param("sslcert"),
+            &format!("sslcert={}", expired_cert.display()),
+        )
+        .replace(
+            &param("sslkey"),
+            &format!("sslkey={}", expired_key_path.display()),
+        );
     for (case, bad_url, expected) in [
         ("wrong CA", wrong_ca.as_str(), "not signed by sslrootcert"),
         (
             "no client certificate",
             without_cert.as_str(),
             "requires a client certificate",
+        ),
+        (
+            "CN is not the user",
+            other_user.as_str(),
+            "the client certificate's CN is \"confmgr\" but the URL's user is \"someoneelse\"",
+        ),
+        (
+            "expired client certificate",
+            expired_url.as_str(),
+            "the client certificate expired on 2021-01-01",
         ),
     ] {
         let out = run(&["migrate", "--database-url", bad_url, "--root-key", &key]);
@@ -754,4 +798,53 @@ async fn postgres_tls_failures_explain_themselves_and_stop_the_server() {
             "{case}: one actionable line: {stderr}"
         );
     }
+}
+
+/// sqlx trusts the system's CA certificates besides `sslrootcert` (doc/tls.md, residual
+/// trust); `SSL_CERT_FILE` replaces the system store, so pointing it at `sslrootcert`
+/// leaves that CA alone trusted.
+#[tokio::test]
+async fn postgres_trust_is_sslrootcert_plus_the_system_store_unless_pinned() {
+    let (url, _) = fresh_url(Db::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = RootKey::generate().to_base64();
+    let stranger = crate::tls::ca("stranger CA");
+    let stranger_path = dir.path().join("stranger.pem");
+    std::fs::write(&stranger_path, &stranger.pem).unwrap();
+    let real_root = url
+        .split('&')
+        .find_map(|p| p.strip_prefix("sslrootcert="))
+        .unwrap()
+        .to_owned();
+    let stranger_root = url.replace(
+        &format!("sslrootcert={real_root}"),
+        &format!("sslrootcert={}", stranger_path.display()),
+    );
+    let migrate = |root_url: &str, system_store: &str| {
+        run_with_env(
+            &["migrate", "--database-url", root_url, "--root-key", &key],
+            &[("SSL_CERT_FILE", system_store)],
+        )
+    };
+
+    // The CA that signed PostgreSQL's certificate only in the "system store": accepted.
+    let out = migrate(&stranger_root, &real_root);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Pinned: the system store is sslrootcert itself, and that CA did not sign the server.
+    let out = migrate(&stranger_root, &stranger_path.display().to_string());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not signed by sslrootcert"));
+    // Pinned to the right CA: accepted.
+    let out = migrate(&url, &real_root);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
