@@ -1,13 +1,16 @@
 //! Expiry warnings for every certificate the server holds: its own (CONFMGR_TLS_CERT), the client CA (CONFMGR_TLS_CLIENT_CA) and
 //! the PostgreSQL root and client certificates named in CONFMGR_DATABASE_URL. Checked at
-//! start and then daily; a certificate with fewer than 30 days left is logged as a warning.
+//! start and then hourly; a certificate with fewer than 30 days left is logged as a warning, and
+//! every one is exported as `confmgr_certificate_days_left` on `/metrics`.
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const WARN_DAYS: i64 = 30;
-const CHECK_EVERY: Duration = Duration::from_secs(24 * 3600);
+const CHECK_EVERY: Duration = Duration::from_secs(3600);
 
 /// (what it is, file) for each certificate file the settings name.
 pub fn certificate_files(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
@@ -67,15 +70,26 @@ fn log(report: &[(&'static str, PathBuf, Option<i64>)]) {
     }
 }
 
-/// Logs now, then once a day.
-pub fn watch(settings: &Settings) {
+/// Checks now and then every hour (a rotated certificate shows in the metric within the
+/// hour); logs at start and again whenever a certificate's days left change.
+pub fn watch(settings: &Settings, metrics: Arc<Metrics>) {
     let files = certificate_files(settings);
     if files.is_empty() {
         return;
     }
     tokio::spawn(async move {
+        let mut logged = Vec::new();
         loop {
-            log(&days_left(&files, chrono::Utc::now().timestamp()));
+            let report = days_left(&files, chrono::Utc::now().timestamp());
+            for (label, path, days) in &report {
+                if let Some(days) = days {
+                    metrics.set_certificate_days_left(label, &path.display().to_string(), *days);
+                }
+            }
+            if report != logged {
+                log(&report);
+                logged = report;
+            }
             tokio::time::sleep(CHECK_EVERY).await;
         }
     });

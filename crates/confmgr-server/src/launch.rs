@@ -152,6 +152,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         _ => None,
     };
     Ok(AppState {
+        metrics: crate::metrics::Metrics::new(),
         client_cas,
         legacy_api: settings.legacy_api,
         audit,
@@ -195,7 +196,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `confmgr-server` / `confmgr-server serve`.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let state = prepare(settings).await?;
-    crate::cert_expiry::watch(settings);
+    crate::cert_expiry::watch(settings, Arc::clone(&state.metrics));
     let store = state.store.clone();
     match &settings.tls {
         Some(files) => {

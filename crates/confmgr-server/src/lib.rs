@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod launch;
 pub mod login_guard;
+pub mod metrics;
 pub mod services;
 pub mod state;
 pub mod telemetry;

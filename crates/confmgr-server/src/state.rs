@@ -17,6 +17,7 @@ pub struct AppState {
     pub legacy_api: crate::config::LegacyApi,
     /// CAs for client certificates, when the HTTPS listener asks for them.
     pub client_cas: Option<Arc<crate::client_cert::ClientCas>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Clone, Copy, Debug)]

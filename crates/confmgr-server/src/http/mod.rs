@@ -33,6 +33,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(cert::router())
         .merge(policies::router())
         .merge(audit::router())
+        .route("/metrics", axum::routing::get(crate::metrics::serve))
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,

@@ -164,6 +164,7 @@ impl TestApp {
             access: Arc::new(access),
             legacy_api,
             client_cas: client_cas.clone(),
+            metrics: confmgr_server::metrics::Metrics::new(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {

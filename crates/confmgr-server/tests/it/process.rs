@@ -848,3 +848,64 @@ async fn postgres_trust_is_sslrootcert_plus_the_system_store_unless_pinned() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Days left on every certificate the server holds are exported on /metrics.
+#[tokio::test]
+async fn certificate_days_left_are_exported_as_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::tls::ca("metrics CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(42) + time::Duration::hours(1);
+    let leaf = ca.sign(params, &key);
+    let (cert, key_path, client_ca) = (
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("client-ca.pem"),
+    );
+    std::fs::write(&cert, format!("{}{}", leaf.pem(), ca.pem)).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::write(&client_ca, &ca.pem).unwrap();
+    let data = dir.path().join("d");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        &["--dev", "--data-dir", data.to_str().unwrap()],
+        &[
+            ("CONFMGR_TLS_CERT", cert.to_str().unwrap()),
+            ("CONFMGR_TLS_KEY", key_path.to_str().unwrap()),
+            ("CONFMGR_TLS_CLIENT_CA", client_ca.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    let url = format!("https://localhost:{}/metrics", server.addr().port());
+    let client = crate::tls::client_trusting(&[&ca]);
+    // The first check runs as the server starts; give it a moment.
+    let mut text = String::new();
+    for _ in 0..50 {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        text = response.text().await.unwrap();
+        if text.contains("CONFMGR_TLS_CLIENT_CA") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = |label: &str, path: &Path| {
+        format!(
+            "confmgr_certificate_days_left{{certificate=\"{label}\",path=\"{}\"}} 42",
+            path.display()
+        )
+    };
+    assert!(text.contains(&line("CONFMGR_TLS_CERT", &cert)), "{text}");
+    // The CA made by rcgen's defaults is valid for much longer.
+    assert!(
+        text.contains("certificate=\"CONFMGR_TLS_CLIENT_CA\""),
+        "{text}"
+    );
+    assert!(text.contains("confmgr_build_info{version="), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    server.stop().await.unwrap();
+}
