@@ -66,7 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/secret/rollback/{*path}", post(rollback).put(rollback))
 }
 
-fn kv(state: &AppState) -> Kv<'_> {
+pub(super) fn kv(state: &AppState) -> Kv<'_> {
     Kv {
         store: &state.store,
         keyring: &state.keyring,
@@ -127,7 +127,7 @@ async fn read(
 }
 
 /// The ACL path of a KV route, as Vault maps it: `secret/<kind>/<path>`.
-fn acl_path(kind: &str, path: &SecretPath) -> String {
+pub(super) fn acl_path(kind: &str, path: &SecretPath) -> String {
     format!("{MOUNT}/{kind}/{path}")
 }
 

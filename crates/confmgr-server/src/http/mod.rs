@@ -6,6 +6,7 @@ mod audit;
 mod cert;
 mod flex;
 mod kv;
+mod legacy;
 mod middleware;
 mod policies;
 mod render;
@@ -34,6 +35,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(policies::router())
         .merge(audit::router())
         .route("/metrics", axum::routing::get(crate::metrics::serve))
+        .merge(legacy::router())
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,

@@ -4,5 +4,6 @@ pub mod approle;
 pub mod bootstrap;
 pub mod cert_login;
 pub mod kv;
+pub mod legacy;
 pub mod policies;
 pub mod tokens;

@@ -7,6 +7,7 @@ mod client_cert;
 mod harness;
 mod hvac;
 mod kv_api;
+mod legacy;
 mod limits;
 mod process;
 mod rollback;
