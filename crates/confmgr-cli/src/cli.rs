@@ -124,6 +124,16 @@ pub struct ClientCreateArgs {
     /// Where the client secret may be used from (repeat for several).
     #[arg(long = "bound-cidr", value_name = "CIDR", value_delimiter = ',')]
     pub bound_cidrs: Vec<String>,
+    /// Client certificates whose common name matches log in as this client
+    /// (`auth/cert/login`; `*` matches any run of characters; repeat for several).
+    #[arg(long = "cert-cn", value_name = "PATTERN")]
+    pub cert_cns: Vec<String>,
+    /// ... whose DNS subjectAltName matches (all given kinds must match).
+    #[arg(long = "cert-dns", value_name = "PATTERN")]
+    pub cert_dns: Vec<String>,
+    /// ... whose URI subjectAltName matches, e.g. a SPIFFE id `spiffe://prod/ns/app/sa/api`.
+    #[arg(long = "cert-uri", value_name = "PATTERN")]
+    pub cert_uris: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -69,6 +69,13 @@ pub struct RawClientSpec {
     pub secret_uses: Option<u32>,
     #[serde(default)]
     pub bound_cidrs: Vec<String>,
+    /// Client-certificate patterns (`auth/cert/login`), as in the API.
+    #[serde(default)]
+    pub allowed_common_names: Vec<String>,
+    #[serde(default)]
+    pub allowed_dns_sans: Vec<String>,
+    #[serde(default)]
+    pub allowed_uri_sans: Vec<String>,
 }
 
 /// Checked settings; durations in seconds.
@@ -81,6 +88,9 @@ pub struct ClientSpec {
     pub secret_ttl: u64,
     pub secret_uses: u32,
     pub bound_cidrs: Vec<String>,
+    pub allowed_common_names: Vec<String>,
+    pub allowed_dns_sans: Vec<String>,
+    pub allowed_uri_sans: Vec<String>,
 }
 
 fn ttl_or(raw: &Option<RawTtl>, default: &str, field: &str) -> Result<u64> {
@@ -119,6 +129,9 @@ impl RawClientSpec {
             secret_ttl,
             secret_uses: self.secret_uses.unwrap_or(0),
             bound_cidrs,
+            allowed_common_names: trimmed(&self.allowed_common_names),
+            allowed_dns_sans: trimmed(&self.allowed_dns_sans),
+            allowed_uri_sans: trimmed(&self.allowed_uri_sans),
         })
     }
 }
@@ -133,8 +146,19 @@ impl ClientSpec {
             "secret_id_ttl": ttl::format_seconds(self.secret_ttl),
             "secret_id_num_uses": self.secret_uses,
             "secret_id_bound_cidrs": self.bound_cidrs,
+            "allowed_common_names": self.allowed_common_names,
+            "allowed_dns_sans": self.allowed_dns_sans,
+            "allowed_uri_sans": self.allowed_uri_sans,
         })
     }
+}
+
+fn trimmed(patterns: &[String]) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// An address (`10.1.2.3`) or a block (`10.0.0.0/8`, `fd00::/8`).

@@ -60,6 +60,9 @@ fn spec_from_args(args: &ClientCreateArgs) -> Result<ClientSpec> {
         secret_ttl: Some(RawTtl::Text(args.secret_ttl.clone())),
         secret_uses: Some(args.secret_uses),
         bound_cidrs: args.bound_cidrs.clone(),
+        allowed_common_names: args.cert_cns.clone(),
+        allowed_dns_sans: args.cert_dns.clone(),
+        allowed_uri_sans: args.cert_uris.clone(),
     }
     .validate()
 }
@@ -170,6 +173,9 @@ async fn show(ctx: &Ctx, name: &str) -> Result<Report> {
         "secret_uses": data["secret_id_num_uses"],
         "bound_cidrs": data["secret_id_bound_cidrs"],
         "token_bound_cidrs": data["token_bound_cidrs"],
+        "allowed_common_names": data["allowed_common_names"],
+        "allowed_dns_sans": data["allowed_dns_sans"],
+        "allowed_uri_sans": data["allowed_uri_sans"],
         "secret_accessors": accessors,
     });
     let uses = match data["secret_id_num_uses"].as_u64() {
@@ -197,6 +203,12 @@ async fn show(ctx: &Ctx, name: &str) -> Result<Report> {
             "token_bound_cidrs",
             joined(&strings(&data["token_bound_cidrs"])),
         ),
+        (
+            "cert_common_names",
+            joined(&strings(&data["allowed_common_names"])),
+        ),
+        ("cert_dns_sans", joined(&strings(&data["allowed_dns_sans"]))),
+        ("cert_uri_sans", joined(&strings(&data["allowed_uri_sans"]))),
         ("secret_accessors", joined(&accessors)),
     ]);
     Ok(Report::new(json, text))

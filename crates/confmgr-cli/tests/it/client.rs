@@ -271,3 +271,44 @@ async fn rotate_then_revoke_the_old_secret() {
         .fails();
     snap!(&h, "revoke_secret_again", again.stderr);
 }
+
+#[tokio::test]
+async fn client_certificate_patterns_are_set_and_shown() {
+    let h = Harness::start().await;
+    h.root(&[
+        "client",
+        "create",
+        "api",
+        "--cert-cn",
+        "api-*",
+        "--cert-uri",
+        "spiffe://prod/ns/payments/sa/api",
+        "--cert-dns",
+        "api.internal",
+    ])
+    .await
+    .ok();
+    let shown = h.root(&["client", "show", "api"]).await.ok().json();
+    assert_eq!(shown["allowed_common_names"], serde_json::json!(["api-*"]));
+    assert_eq!(
+        shown["allowed_uri_sans"],
+        serde_json::json!(["spiffe://prod/ns/payments/sa/api"])
+    );
+    assert_eq!(
+        shown["allowed_dns_sans"],
+        serde_json::json!(["api.internal"])
+    );
+
+    // A catch-all would let every certificate of the CA in: refused, nothing created.
+    let refused = h
+        .root(&["client", "create", "everyone", "--cert-cn", "*"])
+        .await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("allowed_common_names"),
+        "{}",
+        refused.stderr
+    );
+    let list = h.root(&["client", "list"]).await.ok().json();
+    assert!(!list.to_string().contains("everyone"), "{list}");
+}
