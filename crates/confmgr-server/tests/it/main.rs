@@ -8,6 +8,7 @@ mod harness;
 mod hvac;
 mod kv_api;
 mod legacy;
+mod legacy_scripts;
 mod limits;
 mod process;
 mod rollback;
