@@ -6,7 +6,12 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "confmgr", version, about = "ConfMgr command-line client")]
+#[command(
+    name = "confmgr",
+    version,
+    about = "ConfMgr command-line client",
+    after_long_help = crate::exit::HELP
+)]
 pub struct Cli {
     /// Server address [env: CONFMGR_ADDR, then VAULT_ADDR] [default: http://127.0.0.1:8200]
     #[arg(long, global = true, value_name = "URL")]
@@ -15,7 +20,8 @@ pub struct Cli {
     /// to other local users. Without any, the token file written by `confmgr login` is used.
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
-    /// Output format [default: table on a terminal, json otherwise]
+    /// Output format [default: table on a terminal, json otherwise; export: dotenv].
+    /// env (alias dotenv) applies to `kv get` and `export` only.
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
     #[command(subcommand)]
@@ -31,6 +37,12 @@ pub enum Command {
     /// Key/value secrets on mount `secret`.
     #[command(subcommand)]
     Kv(KvCommand),
+    /// Print the keys of one or more secrets merged (later --path wins) as dotenv, JSON or
+    /// YAML (--format; default dotenv).
+    Export(ExportArgs),
+    /// Write a .env, JSON or YAML file's keys to a secret as one new version (check-and-set
+    /// against the version read first). Nothing is written if the file has a problem.
+    Import(ImportArgs),
     /// API clients (machine identities, AppRole roles).
     #[command(subcommand)]
     Client(ClientCommand),
@@ -43,6 +55,11 @@ pub enum Command {
     /// The audit log: query, follow, verify and export events.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script: `confmgr completions bash > /etc/bash_completion.d/confmgr`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// A development certificate authority: TLS certificates for the server, PostgreSQL and
     /// clients (no server needed).
     #[command(subcommand)]
@@ -88,19 +105,168 @@ pub struct LoginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KvCommand {
-    /// Print a secret's data.
+    /// Print a secret's data (--format env: KEY=value lines).
     Get {
         path: String,
-        #[arg(long)]
+        /// Read this version instead of the latest.
+        #[arg(long, value_name = "N")]
         version: Option<u64>,
+        /// Print only this key's value (raw in table format, for `$(...)` and files).
+        #[arg(long, value_name = "KEY")]
+        field: Option<String>,
     },
-    /// Write a new version from KEY=VALUE pairs; KEY=@FILE reads the value from FILE,
-    /// KEY=- from stdin.
+    /// Write a new version holding exactly these keys. KEY=@FILE reads the value from FILE,
+    /// KEY=- from stdin (prompting without echo on a terminal), so that secrets need not
+    /// appear in shell history or `ps`.
     Put {
         path: String,
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
+        /// Check-and-set: write only if the current version is N (0: only if the secret does
+        /// not exist yet). A mismatch exits with code 6 and changes nothing.
+        #[arg(long, value_name = "N")]
+        cas: Option<u64>,
     },
+    /// Change some keys and keep the others (a JSON merge patch; the secret must exist).
+    Patch {
+        path: String,
+        #[arg(value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+        /// Remove this key (repeat, or separate with commas).
+        #[arg(long, value_name = "KEY", value_delimiter = ',')]
+        unset: Vec<String>,
+        /// Check-and-set: patch only if the current version is N.
+        #[arg(long, value_name = "N")]
+        cas: Option<u64>,
+    },
+    /// List the secrets and folders (ending in /) under a folder.
+    List {
+        /// The folder [default: the top of the mount].
+        path: Option<String>,
+        /// Descend into every folder and print full paths relative to PATH.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Show a secret's metadata; with a setting flag, change it first.
+    Metadata {
+        path: String,
+        /// Keep at most N versions (0: the mount's setting).
+        #[arg(long, value_name = "N")]
+        max_versions: Option<u64>,
+        /// Require --cas on every write to this secret.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        cas_required: Option<bool>,
+        /// Soft-delete each new version after this long (`0s`: never).
+        #[arg(long, value_name = "DURATION")]
+        delete_version_after: Option<String>,
+        /// Replace the custom metadata with these KEY=VALUE pairs (repeat).
+        #[arg(long = "custom-metadata", value_name = "KEY=VALUE")]
+        custom_metadata: Vec<String>,
+    },
+    /// The versions of a secret: when each was created, deleted or destroyed.
+    History { path: String },
+    /// Write the data of an earlier version as a new version (the server copies it: the
+    /// token needs `update` on the secret, not `read`).
+    Rollback {
+        path: String,
+        /// The version whose data becomes current again.
+        #[arg(long, value_name = "N", required = true)]
+        version: u64,
+        /// Check-and-set: roll back only if the current version is N.
+        #[arg(long, value_name = "N")]
+        cas: Option<u64>,
+    },
+    /// Soft-delete the latest version, or the given versions (`kv undelete` restores them);
+    /// --all-versions removes the secret with every version and its metadata for good.
+    Delete {
+        path: String,
+        /// Versions to delete (repeat, or separate with commas) [default: the latest].
+        #[arg(
+            long = "version",
+            visible_alias = "versions",
+            value_name = "N",
+            value_delimiter = ',',
+            conflicts_with = "all_versions"
+        )]
+        versions: Vec<u64>,
+        /// Remove every version and the metadata permanently (cannot be undone).
+        #[arg(long)]
+        all_versions: bool,
+    },
+    /// Restore soft-deleted versions.
+    Undelete {
+        path: String,
+        /// Versions to restore (repeat, or separate with commas).
+        #[arg(
+            long = "version",
+            visible_alias = "versions",
+            value_name = "N",
+            value_delimiter = ',',
+            required = true
+        )]
+        versions: Vec<u64>,
+    },
+    /// Erase the data of versions for good (their metadata stays; cannot be undone).
+    Destroy {
+        path: String,
+        /// Versions to destroy (repeat, or separate with commas).
+        #[arg(
+            long = "version",
+            visible_alias = "versions",
+            value_name = "N",
+            value_delimiter = ',',
+            required = true
+        )]
+        versions: Vec<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A secret to export (repeat: keys of later paths replace the same keys of earlier ones).
+    #[arg(long = "path", value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    /// Write to this file, created with mode 0600, instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out file.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+/// The format of a file to import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// KEY=value lines (`.env`).
+    #[value(alias = "env")]
+    Dotenv,
+    /// A JSON object.
+    Json,
+    /// A YAML mapping.
+    #[value(alias = "yml")]
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file: .env (also .env.*, *.env), .json, .yaml or .yml; `-` reads stdin.
+    pub file: PathBuf,
+    /// The secret to write.
+    #[arg(long, value_name = "PATH")]
+    pub path: String,
+    /// The file's format, when its name does not tell.
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+    /// Show which keys would be added, changed, left or removed, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: show old and new values too (they are secrets: mind the terminal).
+    #[arg(long, requires = "dry_run")]
+    pub show_values: bool,
+    /// Keep the secret's keys that the file does not have [default: the file replaces the
+    /// whole secret].
+    #[arg(long)]
+    pub merge: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,10 @@
 //! The HTTP client of the server API and its errors. Paths are relative to `/v1/`; names
 //! put into a path go through [`segment`].
 
+use crate::exit::Kind;
 use crate::session::Token;
 use confmgr_api::ErrorBody;
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::fmt;
@@ -18,10 +20,12 @@ pub struct Api {
 pub enum ApiError {
     /// The request did not get an answer (refused, DNS, TLS, timeout).
     Unreachable { addr: String, cause: String },
-    /// The server answered an error status.
+    /// The server answered an error status. `body` is the whole JSON answer (a KV read of
+    /// a deleted version still carries its metadata), `Null` when it was not JSON.
     Status {
         status: StatusCode,
         errors: Vec<String>,
+        body: Value,
     },
     /// The server answered success with a body that is not JSON.
     BadBody { status: StatusCode, cause: String },
@@ -40,15 +44,67 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(StatusCode::NOT_FOUND)
     }
+
+    /// The server's messages, if it answered an error status.
+    pub fn messages(&self) -> &[String] {
+        match self {
+            Self::Status { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+
+    /// The JSON body of an error answer (`Null` if none).
+    pub fn body(&self) -> &Value {
+        match self {
+            Self::Status { body, .. } => body,
+            _ => &Value::Null,
+        }
+    }
+
+    /// A KV check-and-set mismatch (Vault answers 400 with this text), or a 409.
+    pub fn is_conflict(&self) -> bool {
+        match self.status() {
+            Some(StatusCode::CONFLICT) => true,
+            Some(StatusCode::BAD_REQUEST) => self
+                .messages()
+                .iter()
+                .any(|m| m.contains("check-and-set parameter did not match")),
+            _ => false,
+        }
+    }
+
+    /// Which exit code this error earns (see `exit`).
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Unreachable { .. } => Kind::Unreachable,
+            _ if self.is_conflict() => Kind::Conflict,
+            _ => match self.status() {
+                Some(StatusCode::NOT_FOUND) => Kind::NotFound,
+                Some(StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) => Kind::PermissionDenied,
+                Some(
+                    StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT,
+                ) => Kind::Unreachable,
+                _ => Kind::General,
+            },
+        }
+    }
 }
+
+/// What to do about a refused token or policy; shared with commands that word their own.
+pub const DENIED_HINT: &str = "the token is invalid or expired, or its policies do not allow \
+     this (`confmgr login` for a new token, `confmgr token lookup` for its policies)";
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unreachable { addr, cause } => {
-                write!(f, "cannot reach the server at {addr}: {cause}")
-            }
-            Self::Status { status, errors } => {
+            Self::Unreachable { addr, cause } => write!(
+                f,
+                "cannot reach the server at {addr}: {cause} (is it running? \
+                 --addr or CONFMGR_ADDR sets the address)"
+            ),
+            Self::Status { status, errors, .. } => {
                 let joined = errors
                     .iter()
                     .map(|e| e.trim())
@@ -57,9 +113,13 @@ impl fmt::Display for ApiError {
                     .join("; ");
                 match *status {
                     StatusCode::FORBIDDEN if joined.is_empty() || joined == "permission denied" => {
-                        f.write_str("permission denied")
+                        write!(f, "permission denied: {DENIED_HINT}")
                     }
                     StatusCode::FORBIDDEN => write!(f, "permission denied: {joined}"),
+                    StatusCode::PAYLOAD_TOO_LARGE => f.write_str(
+                        "request body too large for the server (its limit is \
+                         CONFMGR_MAX_BODY_BYTES): split the data",
+                    ),
                     StatusCode::NOT_FOUND if joined.is_empty() => f.write_str("not found"),
                     _ if joined.is_empty() => write!(f, "server answered {status}"),
                     _ => f.write_str(&joined),
@@ -139,6 +199,22 @@ impl Api {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// `PATCH` with `Content-Type: application/merge-patch+json` (KV v2 patch).
+    pub async fn merge_patch(&self, path: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+        self.send_as(
+            Method::PATCH,
+            path,
+            Some((body, "application/merge-patch+json")),
+        )
+        .await
+    }
+
+    /// Vault's `LIST` where a 404 (nothing there) is an error, not an empty list.
+    pub async fn list_or_not_found(&self, path: &str) -> Result<Vec<String>, ApiError> {
+        let method = Method::from_bytes(b"LIST").map_err(|e| ApiError::Request(e.to_string()))?;
+        Ok(keys(&or_null(self.send(method, path, None).await?)))
+    }
+
     /// Vault's `LIST`: `data.keys`. A 404 means an empty list.
     pub async fn list(&self, path: &str) -> Result<Vec<String>, ApiError> {
         let method = Method::from_bytes(b"LIST").map_err(|e| ApiError::Request(e.to_string()))?;
@@ -155,13 +231,24 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, ApiError> {
+        self.send_as(method, path, body.map(|b| (b, "application/json")))
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&Value, &str)>,
+    ) -> Result<Option<Value>, ApiError> {
         let url = format!("{}/v1/{}", self.addr, path.trim_start_matches('/'));
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.expose());
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        if let Some((body, content_type)) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Request(e.to_string()))?;
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
         }
         let response = request.send().await.map_err(|error| {
             if error.is_builder() {
@@ -198,10 +285,15 @@ pub fn interpret(status: StatusCode, bytes: &[u8]) -> Result<Option<Value>, ApiE
                 cause: error.to_string(),
             });
     }
-    let errors = serde_json::from_slice::<ErrorBody>(bytes)
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let errors = serde_json::from_value::<ErrorBody>(body.clone())
         .map(|body| body.errors)
         .unwrap_or_default();
-    Err(ApiError::Status { status, errors })
+    Err(ApiError::Status {
+        status,
+        errors,
+        body,
+    })
 }
 
 fn or_null(body: Option<Value>) -> Value {
@@ -236,9 +328,12 @@ mod tests {
     fn error_messages() {
         assert_eq!(
             error_text(403, r#"{"errors":["permission denied"]}"#),
-            "permission denied"
+            format!("permission denied: {DENIED_HINT}")
         );
-        assert_eq!(error_text(403, ""), "permission denied");
+        assert_eq!(
+            error_text(403, ""),
+            format!("permission denied: {DENIED_HINT}")
+        );
         assert_eq!(
             error_text(403, r#"{"errors":["token expired"]}"#),
             "permission denied: token expired"
@@ -249,6 +344,13 @@ mod tests {
             "bad policy: line 1; second"
         );
         assert_eq!(error_text(502, "<html>"), "server answered 502 Bad Gateway");
+        let gone = interpret(
+            StatusCode::NOT_FOUND,
+            br#"{"data":{"metadata":{"version":3}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(gone.body()["data"]["metadata"]["version"], 3);
+        assert!(gone.messages().is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@ mod cli;
 mod client_spec;
 mod clock;
 mod commands;
+mod dotenv;
+mod exit;
 mod files;
 mod http;
 mod import;
@@ -25,13 +27,14 @@ async fn main() -> ExitCode {
             // Usage problems found after parsing look and exit like clap's own (code 2).
             if let Some(usage) = error.downcast_ref::<clap::Error>() {
                 let _ = usage.print();
-                return ExitCode::from(2);
+                return ExitCode::from(exit::USAGE);
             }
             if error.downcast_ref::<commands::Reported>().is_some() {
-                return ExitCode::FAILURE;
+                return ExitCode::from(exit::GENERAL);
             }
+            // One line: the problem and what to do (multi-line lists stay as they are).
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::kind_of(&error).code())
         }
     }
 }

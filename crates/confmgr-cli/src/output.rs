@@ -1,5 +1,7 @@
-//! What a command prints: every command builds a [`Report`] holding both renderings, and the
-//! format decides which one reaches stdout (text on a terminal, JSON otherwise).
+//! What a command prints: every command builds a [`Report`] holding its renderings, and the
+//! format decides which one reaches stdout (text on a terminal, JSON otherwise). YAML is the
+//! JSON value written as YAML; `env` (KEY=value lines) exists only for commands that print a
+//! secret's keys, and `commands::formats` refuses it elsewhere before anything runs.
 
 use clap::ValueEnum;
 use serde_json::Value;
@@ -11,6 +13,22 @@ pub enum Format {
     Table,
     /// JSON (the default when stdout is not a terminal).
     Json,
+    /// YAML: the same document as JSON.
+    Yaml,
+    /// KEY=value lines, shell-quoted (for a secret's keys: `kv get`, `export`).
+    #[value(name = "env", alias = "dotenv")]
+    Env,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Json => "json",
+            Self::Yaml => "yaml",
+            Self::Env => "env",
+        }
+    }
 }
 
 pub fn resolve_format(flag: Option<Format>) -> Format {
@@ -27,6 +45,8 @@ pub fn resolve_format(flag: Option<Format>) -> Format {
 pub struct Report {
     pub json: Value,
     pub text: String,
+    /// KEY=value lines, for reports of a secret's keys.
+    pub env: Option<String>,
 }
 
 impl Report {
@@ -34,7 +54,13 @@ impl Report {
         Self {
             json,
             text: text.into(),
+            env: None,
         }
+    }
+
+    pub fn with_env(mut self, env: String) -> Self {
+        self.env = Some(env);
+        self
     }
 
     pub fn render(&self, format: Format) -> String {
@@ -44,6 +70,9 @@ impl Report {
                 out.push('\n');
                 out
             }
+            Format::Yaml => yaml(&self.json),
+            // Refused before the command runs when the report has no env rendering.
+            Format::Env => self.env.clone().unwrap_or_default(),
             Format::Table => {
                 let mut out = self.text.clone();
                 if !out.is_empty() && !out.ends_with('\n') {
@@ -55,11 +84,25 @@ impl Report {
     }
 }
 
-/// Two columns, keys padded to the widest.
+/// A JSON value as a YAML document (`{}`-style flow for an empty map, as serde writes it).
+pub fn yaml(value: &Value) -> String {
+    let mut out = serde_norway::to_string(value).unwrap_or_default();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// Two columns, keys padded to the widest; the lines of a multi-line value are aligned
+/// under its first (one final newline is not shown).
 pub fn fields(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    let indent = format!("\n{:width$}  ", "");
     rows.iter()
-        .map(|(key, value)| format!("{key:<width$}  {value}\n"))
+        .map(|(key, value)| {
+            let value = value.strip_suffix('\n').unwrap_or(value);
+            format!("{key:<width$}  {}\n", value.replace('\n', &indent))
+        })
         .collect()
 }
 
@@ -145,6 +188,11 @@ mod tests {
         let report = Report::new(json!({"a": 1}), "a  1");
         assert_eq!(report.render(Format::Table), "a  1\n");
         assert_eq!(report.render(Format::Json), "{\n  \"a\": 1\n}\n");
+        assert_eq!(report.render(Format::Yaml), "a: 1\n");
+        assert_eq!(report.render(Format::Env), "");
+        let report = report.with_env("A=1\n".into());
+        assert_eq!(report.render(Format::Env), "A=1\n");
+        assert_eq!(yaml(&json!([])), "[]\n");
     }
 
     #[test]
@@ -162,6 +210,10 @@ mod tests {
                 ]
             ),
             "NAME       ID\napp        1\nci-deploy  22\n"
+        );
+        assert_eq!(
+            fields(&[("cert", "a\nb\n".into()), ("k", "v".into())]),
+            "cert  a\n      b\nk     v\n"
         );
         assert_eq!(joined(&[]), "-");
         assert_eq!(duration(&json!(5400)), "1h30m");

@@ -3,10 +3,14 @@
 
 mod audit;
 mod client;
+mod completions;
+mod export;
+mod formats;
 mod kv;
 mod login;
 mod pki;
 mod policy;
+mod secrets_import;
 mod status;
 mod token;
 
@@ -14,7 +18,7 @@ use crate::cli::{Cli, Command};
 use crate::http::Api;
 use crate::output::{resolve_format, Format, Report};
 use crate::session::{self, ResolvedToken};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::error::ErrorKind;
 use clap::CommandFactory;
 
@@ -43,7 +47,9 @@ impl Ctx {
     pub fn token(&self) -> Result<ResolvedToken> {
         match session::resolve_token(self.token_flag.as_deref(), &session::process_env)? {
             Some(token) => Ok(token),
-            None => bail!("no token: run `confmgr login`, set CONFMGR_TOKEN, or pass --token"),
+            None => Err(crate::exit::permission_denied(
+                "no token: run `confmgr login`, set CONFMGR_TOKEN, or pass --token",
+            )),
         }
     }
 
@@ -71,12 +77,16 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx::new(&cli);
+    let mut ctx = Ctx::new(&cli);
+    ctx.format = formats::resolve(&cli.command, cli.format)?;
     let report = match cli.command {
         Command::Audit(command) => return audit::run(&ctx, command).await,
         Command::Status => status::run(&ctx).await?,
         Command::Login(args) => login::run(&ctx, &args).await?,
         Command::Kv(command) => kv::run(&ctx, command).await?,
+        Command::Export(args) => return export::run(&ctx, args).await,
+        Command::Import(args) => secrets_import::run(&ctx, args).await?,
+        Command::Completions { shell } => return completions::run(shell),
         Command::Client(command) => client::run(&ctx, command).await?,
         Command::Policy(command) => policy::run(&ctx, command).await?,
         Command::Token(command) => token::run(&ctx, command).await?,

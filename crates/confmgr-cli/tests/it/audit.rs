@@ -210,8 +210,7 @@ async fn reading_the_log_needs_a_policy_and_is_audited() {
     .await
     .ok();
     for args in [&["audit", "query"][..], &["audit", "verify"]] {
-        let refused = h.anon(args).await.fails();
-        assert_eq!(refused.stderr, "error: permission denied\n", "{args:?}");
+        h.anon(args).await.denied();
     }
     let denied = h
         .root(&[

@@ -11,6 +11,16 @@ use tokio::io::AsyncWriteExt;
 
 pub const ROOT: &str = "root";
 
+/// The exit codes of `confmgr --help` (src/exit.rs).
+pub mod code {
+    pub const GENERAL: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_FOUND: i32 = 3;
+    pub const DENIED: i32 = 4;
+    pub const UNREACHABLE: i32 = 5;
+    pub const CONFLICT: i32 = 6;
+}
+
 pub const APP_READ: &str = r#"# Applications read their own configuration.
 path "secret/data/app/*" {
   capabilities = ["read"]
@@ -57,14 +67,53 @@ impl Run {
         self
     }
 
+    /// A failure at run time: exit code 1 (general) or 3 to 6 (not found, permission
+    /// denied, unreachable, conflict); not success and not a usage error (2).
     #[track_caller]
     pub fn fails(self) -> Self {
-        assert_eq!(
-            self.code, 1,
-            "expected exit code 1:\n{}\n{}",
-            self.stdout, self.stderr
+        assert!(
+            matches!(self.code, 1 | 3..=6),
+            "expected a failure exit code (1, 3-6), got {}:\n{}\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
         );
         self
+    }
+
+    /// Exit code `code` (see [`code`]), with one `error: ` line on stderr unless it is a
+    /// usage error (clap prints usage too).
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        if code != self::code::USAGE {
+            assert!(
+                self.stderr.starts_with("error: ") && self.stderr.lines().count() == 1,
+                "expected one error line:\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+
+    /// Permission denied (exit code 4) with the one-line hint on what to do.
+    #[track_caller]
+    pub fn denied(self) -> Self {
+        let run = self.fails_with(code::DENIED);
+        assert!(
+            run.stderr.contains(
+                "permission denied: the token is invalid or expired, or its policies do not \
+                 allow this (`confmgr login` for a new token, `confmgr token lookup` for its \
+                 policies)"
+            ),
+            "{}",
+            run.stderr
+        );
+        run
     }
 
     #[track_caller]

@@ -6,8 +6,10 @@
 mod audit;
 mod client;
 mod errors;
+mod export_import;
 mod harness;
 mod import;
+mod kv;
 mod pki;
 mod policy;
 mod token;

@@ -121,7 +121,8 @@ impl Printer {
     pub(super) fn print(&mut self, events: &[Event]) -> std::io::Result<()> {
         let mut text = String::new();
         match self.format {
-            Format::Json => {
+            // YAML and env are refused before streaming starts (`commands::formats`).
+            Format::Json | Format::Yaml | Format::Env => {
                 for event in events {
                     text.push_str(&json_line(event));
                     text.push('\n');

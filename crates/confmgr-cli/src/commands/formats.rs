@@ -1,0 +1,115 @@
+//! Which `--format` values each command can print, checked before the command runs so that
+//! a format that does not apply is a usage error and never a half-done command.
+
+use super::usage_error;
+use crate::cli::{AuditCommand, Command, KvCommand};
+use crate::output::{resolve_format, Format};
+use anyhow::Result;
+use clap::error::ErrorKind;
+
+const ALL: &[Format] = &[Format::Table, Format::Json, Format::Yaml, Format::Env];
+const DOCUMENTS: &[Format] = &[Format::Table, Format::Json, Format::Yaml];
+const STREAMS: &[Format] = &[Format::Table, Format::Json];
+const EXPORT: &[Format] = &[Format::Env, Format::Json, Format::Yaml];
+
+/// The formats a command prints, what to call it in a message, and its default.
+fn formats(command: &Command) -> (&'static [Format], &'static str, Option<Format>) {
+    match command {
+        Command::Kv(KvCommand::Get { .. }) => (ALL, "kv get", None),
+        Command::Export(_) => (EXPORT, "export", Some(Format::Env)),
+        Command::Audit(AuditCommand::Tail { .. }) => (STREAMS, "audit tail", None),
+        Command::Audit(AuditCommand::Export { .. }) => (STREAMS, "audit export", None),
+        _ => (DOCUMENTS, "this command", None),
+    }
+}
+
+fn names(formats: &[Format]) -> String {
+    let names: Vec<&str> = formats
+        .iter()
+        .map(|f| {
+            if *f == Format::Env {
+                "env (dotenv)"
+            } else {
+                f.name()
+            }
+        })
+        .collect();
+    names.join(", ")
+}
+
+/// The format to print in: the flag if the command supports it, else the command's default
+/// (table on a terminal and JSON otherwise, unless the command has its own).
+pub fn resolve(command: &Command, flag: Option<Format>) -> Result<Format> {
+    let (allowed, name, default) = formats(command);
+    match flag {
+        Some(format) if !allowed.contains(&format) => {
+            let why = if format == Format::Env {
+                " (KEY=value lines are for a secret's keys: `kv get` and `export`)"
+            } else {
+                ""
+            };
+            Err(usage_error(
+                ErrorKind::InvalidValue,
+                format!(
+                    "--format {} does not apply to {name}{why}; use {}",
+                    format.name(),
+                    names(allowed)
+                ),
+            ))
+        }
+        Some(format) => Ok(format),
+        None => Ok(default.unwrap_or_else(|| resolve_format(None))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn resolved(args: &[&str]) -> Result<Format> {
+        let cli = Cli::try_parse_from(std::iter::once("confmgr").chain(args.iter().copied()))?;
+        resolve(&cli.command, cli.format)
+    }
+
+    #[test]
+    fn env_only_where_keys_are_printed() {
+        assert_eq!(
+            resolved(&["kv", "get", "a", "--format", "env"]).unwrap(),
+            Format::Env
+        );
+        assert_eq!(
+            resolved(&["kv", "get", "a", "--format", "dotenv"]).unwrap(),
+            Format::Env
+        );
+        let error = resolved(&["kv", "list", "--format", "env"]).unwrap_err();
+        assert!(
+            error.to_string().contains("--format env does not apply"),
+            "{error}"
+        );
+        assert_eq!(
+            resolved(&["kv", "list", "--format", "yaml"]).unwrap(),
+            Format::Yaml
+        );
+    }
+
+    #[test]
+    fn export_defaults_to_dotenv_and_has_no_table() {
+        assert_eq!(resolved(&["export", "--path", "a"]).unwrap(), Format::Env);
+        assert!(resolved(&["export", "--path", "a", "--format", "table"]).is_err());
+        assert_eq!(
+            resolved(&["export", "--path", "a", "--format", "yaml"]).unwrap(),
+            Format::Yaml
+        );
+    }
+
+    #[test]
+    fn streams_are_table_or_json() {
+        assert!(resolved(&["audit", "tail", "--format", "yaml"]).is_err());
+        assert_eq!(
+            resolved(&["audit", "tail", "--format", "json"]).unwrap(),
+            Format::Json
+        );
+    }
+}
