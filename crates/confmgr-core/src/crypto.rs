@@ -13,6 +13,7 @@ use base64::Engine;
 use rand::RngCore;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 pub const KEY_BYTES: usize = 32;
@@ -217,29 +218,77 @@ impl fmt::Debug for SealedVersion {
     }
 }
 
-/// The unwrapped keyring terms held in memory; the newest term wraps new data keys.
+/// The unwrapped keyring terms held in memory; the newest term wraps new data keys. Terms
+/// are added while the server runs (rotation on this or another replica), so the map sits
+/// behind a lock; reads take it for a map lookup only.
 #[derive(Debug, Default)]
 pub struct Keyring {
-    terms: BTreeMap<i64, TermKey>,
+    terms: RwLock<BTreeMap<i64, Arc<TermKey>>>,
 }
 
 impl Keyring {
     pub fn unwrap_all(root: &RootKey, wrapped: &[WrappedTerm]) -> Result<Self, CryptoError> {
         let mut terms = BTreeMap::new();
         for w in wrapped {
-            terms.insert(w.term, root.unwrap_term(w)?);
+            terms.insert(w.term, Arc::new(root.unwrap_term(w)?));
         }
-        Ok(Self { terms })
+        Ok(Self {
+            terms: RwLock::new(terms),
+        })
     }
 
     pub fn from_terms(terms: impl IntoIterator<Item = TermKey>) -> Self {
         Self {
-            terms: terms.into_iter().map(|t| (t.term, t)).collect(),
+            terms: RwLock::new(terms.into_iter().map(|t| (t.term, Arc::new(t))).collect()),
         }
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<i64, Arc<TermKey>>> {
+        // A panic while holding the lock cannot leave the map half-changed (one insert).
+        self.terms
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a term unwrapped from storage; a term already held is kept.
+    pub fn add(&self, term: TermKey) {
+        let mut terms = self
+            .terms
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        terms.entry(term.term).or_insert_with(|| Arc::new(term));
+    }
+
+    /// Forgets a retired term: nothing stored names it any more.
+    pub fn remove(&self, term: i64) {
+        let mut terms = self
+            .terms
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        terms.remove(&term);
+    }
+
     pub fn active_term(&self) -> Option<i64> {
-        self.terms.keys().next_back().copied()
+        self.read().keys().next_back().copied()
+    }
+
+    pub fn terms(&self) -> Vec<i64> {
+        self.read().keys().copied().collect()
+    }
+
+    fn term(&self, term: i64) -> Result<Arc<TermKey>, CryptoError> {
+        self.read()
+            .get(&term)
+            .cloned()
+            .ok_or(CryptoError::UnknownTerm(term))
+    }
+
+    fn active(&self) -> Result<Arc<TermKey>, CryptoError> {
+        self.read()
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or(CryptoError::UnknownTerm(0))
     }
 
     /// Encrypts `plaintext` under a fresh data key wrapped by the active term.
@@ -248,11 +297,7 @@ impl Keyring {
         at: VersionAddress<'_>,
         plaintext: &[u8],
     ) -> Result<SealedVersion, CryptoError> {
-        let term = self
-            .terms
-            .values()
-            .next_back()
-            .ok_or(CryptoError::UnknownTerm(0))?;
+        let term = self.active()?;
         let data_key = random_key();
         let (nonce, ciphertext) = seal(&data_key, &at.data_aad(), plaintext)?;
         let (dek_nonce, wrapped_dek) = seal(&term.key, &at.dek_aad(term.term), data_key.as_ref())?;
@@ -271,20 +316,47 @@ impl Keyring {
         at: VersionAddress<'_>,
         sealed: &SealedVersion,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let data_key = self.unwrap_data_key(at, sealed)?;
+        open(&data_key, &at.data_aad(), &sealed.nonce, &sealed.ciphertext)
+    }
+
+    fn unwrap_data_key(
+        &self,
+        at: VersionAddress<'_>,
+        sealed: &SealedVersion,
+    ) -> Result<KeyBytes, CryptoError> {
         if sealed.format != VERSION_FORMAT {
             return Err(CryptoError::UnsupportedFormat(sealed.format));
         }
-        let term = self
-            .terms
-            .get(&sealed.term)
-            .ok_or(CryptoError::UnknownTerm(sealed.term))?;
-        let data_key = key_from_vec(open(
+        let term = self.term(sealed.term)?;
+        key_from_vec(open(
             &term.key,
             &at.dek_aad(sealed.term),
             &sealed.dek_nonce,
             &sealed.wrapped_dek,
-        )?)?;
-        open(&data_key, &at.data_aad(), &sealed.nonce, &sealed.ciphertext)
+        )?)
+    }
+
+    /// Wraps a version's data key under the active term again; the data ciphertext and its
+    /// nonce are untouched (the data key does not change). `None` when already there.
+    pub fn rewrap(
+        &self,
+        at: VersionAddress<'_>,
+        sealed: &SealedVersion,
+    ) -> Result<Option<SealedVersion>, CryptoError> {
+        let active = self.active()?;
+        if sealed.term == active.term {
+            return Ok(None);
+        }
+        let data_key = self.unwrap_data_key(at, sealed)?;
+        let (dek_nonce, wrapped_dek) =
+            seal(&active.key, &at.dek_aad(active.term), data_key.as_ref())?;
+        Ok(Some(SealedVersion {
+            term: active.term,
+            dek_nonce,
+            wrapped_dek,
+            ..sealed.clone()
+        }))
     }
 }
 
@@ -303,6 +375,45 @@ mod tests {
             path,
             version,
         }
+    }
+
+    #[test]
+    fn rotation_and_rewrap_keep_the_data_ciphertext() {
+        let ring = keyring();
+        let sealed = ring.seal(at("a/b", 3), b"hunter2").unwrap();
+        assert_eq!(ring.rewrap(at("a/b", 3), &sealed).unwrap(), None);
+        ring.add(TermKey::generate(2));
+        assert_eq!(ring.active_term(), Some(2));
+        assert_eq!(ring.terms(), vec![1, 2]);
+        // Old versions still open; new ones use term 2.
+        assert_eq!(
+            ring.open(at("a/b", 3), &sealed).unwrap().as_slice(),
+            b"hunter2"
+        );
+        assert_eq!(ring.seal(at("a/b", 4), b"x").unwrap().term, 2);
+        let moved = ring.rewrap(at("a/b", 3), &sealed).unwrap().unwrap();
+        assert_eq!(moved.term, 2);
+        assert_eq!(
+            (&moved.nonce, &moved.ciphertext),
+            (&sealed.nonce, &sealed.ciphertext)
+        );
+        assert_ne!(moved.wrapped_dek, sealed.wrapped_dek);
+        assert_eq!(
+            ring.open(at("a/b", 3), &moved).unwrap().as_slice(),
+            b"hunter2"
+        );
+        // The rewrapped key is bound to its address like any other.
+        assert!(ring.open(at("a/b", 4), &moved).is_err());
+        // Once term 1 is gone, only the rewrapped version opens.
+        ring.remove(1);
+        assert!(matches!(
+            ring.open(at("a/b", 3), &sealed),
+            Err(CryptoError::UnknownTerm(1))
+        ));
+        assert_eq!(
+            ring.open(at("a/b", 3), &moved).unwrap().as_slice(),
+            b"hunter2"
+        );
     }
 
     #[test]

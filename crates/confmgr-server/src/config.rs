@@ -207,6 +207,34 @@ pub struct ServerArgs {
     )]
     pub login_failures_per_address: u32,
 
+    /// Rotate the keyring automatically when its active term is this many days old (0: only
+    /// when a term has wrapped 2^30 data keys).
+    #[arg(
+        long,
+        env = "CONFMGR_KEY_ROTATION_DAYS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub key_rotation_days: u32,
+
+    /// Data keys re-wrapped per transaction by a rewrap (`sys/keys/rewrap`).
+    #[arg(
+        long,
+        env = "CONFMGR_REWRAP_BATCH",
+        default_value_t = 500,
+        global = true
+    )]
+    pub rewrap_batch: u32,
+
+    /// Pause between rewrap batches, in milliseconds (throttles a rewrap under load).
+    #[arg(
+        long,
+        env = "CONFMGR_REWRAP_PAUSE_MS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub rewrap_pause_ms: u64,
+
     /// argon2 verifications running at once (each takes ~19 MiB and tens of ms of CPU).
     #[arg(
         long,
@@ -283,6 +311,7 @@ pub struct Settings {
     pub login_failures_per_client: u32,
     pub login_failures_per_address: u32,
     pub login_concurrent_hashes: usize,
+    pub keys: crate::services::keys::KeySettings,
     pub audit: crate::audit::AuditSettings,
     pub tls: Option<crate::tls::TlsFiles>,
     pub legacy_api: LegacyApi,
@@ -433,6 +462,11 @@ impl ServerArgs {
                 login_concurrent_hashes: self.login_concurrent_hashes,
                 tls,
                 legacy_api: self.legacy_api,
+                keys: crate::services::keys::KeySettings {
+                    rotation_days: self.key_rotation_days,
+                    rewrap_batch: i64::from(self.rewrap_batch.max(1)),
+                    rewrap_pause: Duration::from_millis(self.rewrap_pause_ms),
+                },
                 audit: crate::audit::AuditSettings {
                     enabled: self.audit_enabled,
                     file: self.audit_file.clone(),

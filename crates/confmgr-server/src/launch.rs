@@ -135,6 +135,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
             UnlockError::Other(inner) => anyhow::Error::from(inner),
             other => anyhow::anyhow!(other),
         })?;
+    crate::services::keys::check_no_unknown_terms(&store).await?;
     if !settings.audit.enabled && !settings.dev {
         tracing::warn!("AUDIT IS DISABLED (CONFMGR_AUDIT_ENABLED=false): no access to secrets is being recorded. This is for development only");
     }
@@ -158,6 +159,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         audit,
         store,
         keyring: Arc::new(keyring),
+        root_key: Arc::new(root),
         access: Arc::new(AccessSettings::new(
             settings.token_default_ttl,
             settings.token_max_ttl,
@@ -198,6 +200,12 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let state = prepare(settings).await?;
     crate::cert_expiry::watch(settings, Arc::clone(&state.metrics));
     let store = state.store.clone();
+    let key_worker = crate::services::keys::spawn_worker(
+        store.clone(),
+        Arc::clone(&state.root_key),
+        Arc::clone(&state.keyring),
+        settings.keys,
+    );
     match &settings.tls {
         Some(files) => {
             let tls = crate::tls::load_and_watch(files.clone(), state.client_cas.clone()).await?;
@@ -214,6 +222,7 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
             crate::run(state, listener, shutdown_signal()).await?;
         }
     }
+    key_worker.abort();
     store.close().await;
     Ok(())
 }

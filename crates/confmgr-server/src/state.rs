@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct AppState {
     pub store: Store,
     pub keyring: Arc<Keyring>,
+    /// Wraps new keyring terms (rotation). Zeroized on drop, never logged.
+    pub root_key: Arc<confmgr_core::crypto::RootKey>,
     pub limits: Limits,
     pub access: Arc<AccessSettings>,
     pub audit: Arc<Audit>,

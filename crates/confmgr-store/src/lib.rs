@@ -20,6 +20,7 @@ pub use audit::{AuditFilter, StoredEvent};
 pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use keyring::{TermUsage, WrappedVersion};
 pub use tls_check::{
     days_left, explain_connect_error, preflight_postgres_tls, system_roots_trusted,
 };

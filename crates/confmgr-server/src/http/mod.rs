@@ -5,6 +5,7 @@ mod approle;
 mod audit;
 mod cert;
 mod flex;
+mod keys;
 mod kv;
 mod legacy;
 mod middleware;
@@ -32,6 +33,7 @@ pub fn api_router() -> Router<AppState> {
         .merge(token::router())
         .merge(approle::router())
         .merge(cert::router())
+        .merge(keys::router())
         .merge(policies::router())
         .merge(audit::router())
         .route("/metrics", axum::routing::get(crate::metrics::serve))

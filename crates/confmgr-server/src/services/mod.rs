@@ -3,6 +3,7 @@
 pub mod approle;
 pub mod bootstrap;
 pub mod cert_login;
+pub mod keys;
 pub mod kv;
 pub mod legacy;
 pub mod policies;

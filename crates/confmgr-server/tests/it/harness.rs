@@ -160,12 +160,23 @@ impl TestApp {
             audit,
             store: store.clone(),
             keyring: Arc::new(keyring),
+            root_key: Arc::new(root),
             limits,
             access: Arc::new(access),
             legacy_api,
             client_cas: client_cas.clone(),
             metrics: confmgr_server::metrics::Metrics::new(),
         };
+        // Keyring refresh and rewrap, as `serve` runs them (fast batches for tests).
+        confmgr_server::services::keys::spawn_worker(
+            store.clone(),
+            Arc::clone(&state.root_key),
+            Arc::clone(&state.keyring),
+            confmgr_server::services::keys::KeySettings {
+                rewrap_pause: std::time::Duration::from_millis(1),
+                ..Default::default()
+            },
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {
             let _ = rx.await;

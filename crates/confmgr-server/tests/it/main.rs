@@ -6,6 +6,7 @@ mod audit;
 mod client_cert;
 mod harness;
 mod hvac;
+mod keys;
 mod kv_api;
 mod legacy;
 mod legacy_scripts;

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_confmgr-server");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_confmgr-server");
 
 fn root_token(stdout: &str) -> Option<String> {
     stdout.lines().find_map(|l| {
@@ -25,7 +25,7 @@ fn key_file(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-fn run(args: &[&str]) -> std::process::Output {
+pub(crate) fn run(args: &[&str]) -> std::process::Output {
     run_with_env(args, &[])
 }
 
@@ -286,7 +286,7 @@ async fn migrate_subcommand_creates_the_schema() {
     assert_eq!(row.0, 1);
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &ServerProcess,
     token: &str,
     method: &str,
@@ -308,15 +308,15 @@ async fn call(
 }
 
 /// A database initialized by `confmgr-server init`: its URL, root key file and root token.
-struct Initialized {
-    url: String,
-    key: PathBuf,
-    root: String,
+pub(crate) struct Initialized {
+    pub(crate) url: String,
+    pub(crate) key: PathBuf,
+    pub(crate) root: String,
     _files: (Option<tempfile::TempDir>, tempfile::TempDir),
 }
 
 impl Initialized {
-    async fn new(db: Db) -> Self {
+    pub(crate) async fn new(db: Db) -> Self {
         let (url, db_dir) = fresh_url(db).await;
         let dir = tempfile::tempdir().unwrap();
         let key = key_file(dir.path(), "root.key");
@@ -336,7 +336,7 @@ impl Initialized {
         }
     }
 
-    fn env(&self) -> [(&str, &str); 2] {
+    pub(crate) fn env(&self) -> [(&str, &str); 2] {
         [
             ("CONFMGR_DATABASE_URL", self.url.as_str()),
             ("CONFMGR_ROOT_KEY_FILE", self.key.to_str().unwrap()),

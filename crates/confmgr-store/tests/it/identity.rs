@@ -1,5 +1,5 @@
-use confmgr_core::cert_binding::CertBindings;
 use crate::backends::Backends;
+use confmgr_core::cert_binding::CertBindings;
 use confmgr_store::{ClientRecord, ClientSecretRecord, TokenRecord};
 
 fn token(accessor: &str, parent: Option<&str>, client: Option<&str>) -> TokenRecord {

@@ -1,0 +1,318 @@
+//! Keyring rotation (doc/keys.md): new terms, the background rewrap of stored data keys
+//! under the newest term, retiring terms that wrap nothing, and keeping every replica's
+//! in-memory keyring in step with the database.
+
+use crate::audit;
+use crate::error::{Error, Result};
+use confmgr_core::crypto::{Keyring, RootKey, TermKey, VersionAddress};
+use confmgr_core::time::now_micros;
+use confmgr_store::{Store, TermUsage};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A term is rotated before it has wrapped this many data keys (NIST's bound for random
+/// 96-bit GCM nonces under one key is 2^32; this leaves a wide margin).
+pub const MAX_WRAPS_PER_TERM: i64 = 1 << 30;
+/// How often every replica looks for terms added or retired elsewhere.
+const REFRESH_EVERY: Duration = Duration::from_millis(500);
+/// How often automatic rotation is considered.
+const AUTO_ROTATE_EVERY: Duration = Duration::from_secs(60);
+const REWRAP_REQUESTED: &str = "rewrap_requested_at";
+const REWRAP_DONE: &str = "rewrap_done";
+const REWRAP_FINISHED: &str = "rewrap_finished_at";
+
+#[derive(Clone, Copy, Debug)]
+pub struct KeySettings {
+    /// Rotate when the active term is older than this many days; 0 = by count only.
+    pub rotation_days: u32,
+    /// Versions re-wrapped per transaction.
+    pub rewrap_batch: i64,
+    /// Pause between rewrap batches, so a rewrap never starves requests.
+    pub rewrap_pause: Duration,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            rotation_days: 0,
+            rewrap_batch: 500,
+            rewrap_pause: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Adds term max+1 wrapped by the root key; this replica uses it at once, others within
+/// `REFRESH_EVERY`.
+pub async fn rotate(store: &Store, root: &RootKey, keyring: &Keyring) -> Result<i64> {
+    let mut tx = audit::begin_write(store).await?;
+    let next = tx
+        .keyring_terms()
+        .await?
+        .iter()
+        .map(|t| t.term)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let term = TermKey::generate(next);
+    tx.insert_term(&root.wrap_term(&term)?, now_micros())
+        .await?;
+    tx.commit().await?;
+    keyring.add(term);
+    tracing::info!(
+        term = next,
+        "keyring rotated: new data keys are wrapped by the new term"
+    );
+    Ok(next)
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyStatus {
+    pub active_term: i64,
+    pub terms: Vec<TermStatus>,
+    pub rewrap: RewrapStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TermStatus {
+    pub term: i64,
+    pub created_time: String,
+    pub wrapped_keys: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RewrapStatus {
+    /// Requested and not finished (resumes after a restart).
+    pub running: bool,
+    /// Data keys still wrapped by an older term.
+    pub pending: i64,
+    /// Data keys re-wrapped since the current rewrap was requested.
+    pub done: i64,
+    pub requested_time: Option<String>,
+    pub finished_time: Option<String>,
+}
+
+pub async fn status(store: &Store, keyring: &Keyring) -> Result<KeyStatus> {
+    let mut tx = store.begin().await?;
+    let usage = tx.term_usage().await?;
+    let requested = tx.state_value(REWRAP_REQUESTED).await?;
+    let done = tx.state_value(REWRAP_DONE).await?;
+    let finished = tx.state_value(REWRAP_FINISHED).await?;
+    tx.commit().await?;
+    let active_term = keyring
+        .active_term()
+        .or_else(|| usage.last().map(|u| u.term))
+        .unwrap_or(0);
+    let pending = usage
+        .iter()
+        .filter(|u| u.term < active_term)
+        .map(|u| u.wrapped_keys)
+        .sum();
+    let time = |micros: Option<String>| {
+        micros
+            .and_then(|m| m.parse::<i64>().ok())
+            .map(confmgr_core::time::rfc3339)
+    };
+    Ok(KeyStatus {
+        active_term,
+        terms: usage
+            .iter()
+            .map(|u: &TermUsage| TermStatus {
+                term: u.term,
+                created_time: confmgr_core::time::rfc3339(u.created_at),
+                wrapped_keys: u.wrapped_keys,
+            })
+            .collect(),
+        rewrap: RewrapStatus {
+            running: requested.is_some(),
+            pending,
+            done: done.and_then(|d| d.parse().ok()).unwrap_or(0),
+            requested_time: time(requested),
+            finished_time: time(finished),
+        },
+    })
+}
+
+/// Asks the background worker (of any replica) to re-wrap every data key under the active
+/// term. The request is stored, so it survives a restart.
+pub async fn request_rewrap(store: &Store) -> Result<()> {
+    let mut tx = audit::begin_write(store).await?;
+    if tx.state_value(REWRAP_REQUESTED).await?.is_none() {
+        tx.set_state_value(REWRAP_REQUESTED, Some(&now_micros().to_string()))
+            .await?;
+        tx.set_state_value(REWRAP_DONE, Some("0")).await?;
+        tx.set_state_value(REWRAP_FINISHED, None).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One batch of the rewrap: returns how many data keys moved (0 when nothing is left, which
+/// also marks the rewrap finished).
+pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Result<usize> {
+    let active = keyring
+        .active_term()
+        .ok_or_else(|| Error::Internal("empty keyring".into()))?;
+    let mut tx = store.begin_write().await?;
+    let versions = tx.versions_below_term(active, batch).await?;
+    let mut moved = 0usize;
+    for version in &versions {
+        let at = VersionAddress {
+            mount: &version.mount,
+            path: &version.path,
+            version: version.version,
+        };
+        if let Some(rewrapped) = keyring.rewrap(at, &version.sealed)? {
+            if tx.replace_wrapped_dek(version, &rewrapped).await? {
+                moved += 1;
+            }
+        }
+    }
+    let done: i64 = tx
+        .state_value(REWRAP_DONE)
+        .await?
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
+        + i64::try_from(moved).unwrap_or(0);
+    tx.set_state_value(REWRAP_DONE, Some(&done.to_string()))
+        .await?;
+    if versions.is_empty() {
+        tx.set_state_value(REWRAP_REQUESTED, None).await?;
+        tx.set_state_value(REWRAP_FINISHED, Some(&now_micros().to_string()))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(if versions.is_empty() { 0 } else { moved.max(1) })
+}
+
+/// Removes a term that is not active and wraps no stored data key.
+pub async fn retire(store: &Store, keyring: &Keyring, term: i64) -> Result<()> {
+    if keyring.active_term() == Some(term) {
+        return Err(Error::Invalid(format!(
+            "term {term} is the active term: rotate first, then rewrap, then retire it"
+        )));
+    }
+    let mut tx = audit::begin_write(store).await?;
+    let usage = tx.term_usage().await?;
+    let Some(found) = usage.iter().find(|u| u.term == term) else {
+        return Err(Error::NotFound);
+    };
+    if found.wrapped_keys > 0 {
+        return Err(Error::Invalid(format!(
+            "term {term} still wraps {} data keys: run a rewrap (`confmgr keys rewrap`) and retire it when it wraps none",
+            found.wrapped_keys
+        )));
+    }
+    tx.delete_term(term).await?;
+    tx.commit().await?;
+    keyring.remove(term);
+    tracing::info!(term, "keyring term retired");
+    Ok(())
+}
+
+/// Start-up check: every term a stored version names must be in the keyring.
+pub async fn check_no_unknown_terms(store: &Store) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let unknown = tx.unknown_terms().await?;
+    tx.commit().await?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unknown.iter().map(i64::to_string).collect();
+    Err(Error::Internal(format!(
+        "stored secret versions name keyring term(s) {} that the keyring does not hold: their data cannot be decrypted. Restore the keyring_terms rows from a backup; refusing to start",
+        list.join(", ")
+    )))
+}
+
+/// Brings the in-memory keyring in step with the database: adds terms rotated on another
+/// replica, forgets retired ones.
+pub async fn refresh(store: &Store, root: &RootKey, keyring: &Keyring) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let wrapped = tx.keyring_terms().await?;
+    tx.commit().await?;
+    let held = keyring.terms();
+    for term in wrapped.iter().filter(|w| !held.contains(&w.term)) {
+        keyring.add(root.unwrap_term(term)?);
+        tracing::info!(term = term.term, "keyring term added by another replica");
+    }
+    for term in held
+        .iter()
+        .filter(|t| !wrapped.iter().any(|w| w.term == **t))
+    {
+        keyring.remove(*term);
+    }
+    Ok(())
+}
+
+async fn rotate_if_due(
+    store: &Store,
+    root: &RootKey,
+    keyring: &Keyring,
+    settings: &KeySettings,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let usage = tx.term_usage().await?;
+    tx.commit().await?;
+    let Some(active) = usage.last() else {
+        return Ok(());
+    };
+    let age_days = (now_micros() - active.created_at) / (86_400 * 1_000_000);
+    let too_old = settings.rotation_days > 0 && age_days >= i64::from(settings.rotation_days);
+    if too_old || active.wrapped_keys >= MAX_WRAPS_PER_TERM {
+        tracing::info!(
+            term = active.term,
+            age_days,
+            wrapped_keys = active.wrapped_keys,
+            "rotating the keyring automatically"
+        );
+        rotate(store, root, keyring).await?;
+    }
+    Ok(())
+}
+
+/// The per-process worker: keyring refresh, automatic rotation, and the rewrap while one is
+/// requested. Errors are logged and retried; the worker never stops the server.
+pub fn spawn_worker(
+    store: Store,
+    root: Arc<RootKey>,
+    keyring: Arc<Keyring>,
+    settings: KeySettings,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_rotation_check = tokio::time::Instant::now() - AUTO_ROTATE_EVERY;
+        loop {
+            if let Err(error) = refresh(&store, &root, &keyring).await {
+                tracing::warn!(%error, "keyring refresh failed");
+            }
+            if last_rotation_check.elapsed() >= AUTO_ROTATE_EVERY {
+                last_rotation_check = tokio::time::Instant::now();
+                if let Err(error) = rotate_if_due(&store, &root, &keyring, &settings).await {
+                    tracing::warn!(%error, "automatic key rotation failed");
+                }
+            }
+            match rewrap_pending(&store).await {
+                Ok(true) => match rewrap_batch(&store, &keyring, settings.rewrap_batch).await {
+                    Ok(0) => tracing::info!(
+                        "rewrap finished: every data key is wrapped by the active term"
+                    ),
+                    Ok(_) => {
+                        tokio::time::sleep(settings.rewrap_pause).await;
+                        continue;
+                    }
+                    Err(error) => tracing::warn!(%error, "rewrap batch failed; retrying"),
+                },
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot read the rewrap state"),
+            }
+            tokio::time::sleep(REFRESH_EVERY).await;
+        }
+    })
+}
+
+async fn rewrap_pending(store: &Store) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let requested = tx.state_value(REWRAP_REQUESTED).await?;
+    tx.commit().await?;
+    Ok(requested.is_some())
+}
