@@ -64,6 +64,11 @@ pub enum Command {
     /// clients (no server needed).
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Run a command with secrets as environment variables (signals forwarded, its exit
+    /// code returned; --watch restarts it on a new version).
+    Run(crate::commands::run::RunArgs),
+    /// Fill a .env template's <secret:KIND:N> placeholders with fresh random values.
+    GenEnv(crate::commands::gen_env::GenEnvArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

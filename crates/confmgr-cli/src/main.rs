@@ -6,6 +6,7 @@ mod clock;
 mod commands;
 mod dotenv;
 mod exit;
+mod fallback;
 mod files;
 mod http;
 mod import;

@@ -6,10 +6,12 @@ mod client;
 mod completions;
 mod export;
 mod formats;
+pub mod gen_env;
 mod kv;
 mod login;
 mod pki;
 mod policy;
+pub mod run;
 mod secrets_import;
 mod status;
 mod token;
@@ -91,6 +93,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Policy(command) => policy::run(&ctx, command).await?,
         Command::Token(command) => token::run(&ctx, command).await?,
         Command::Pki(command) => pki::run(command)?,
+        Command::Run(args) => return run::run(&ctx, args).await,
+        Command::GenEnv(args) => gen_env::run(&args)?,
     };
     print_report(&report, ctx.format);
     Ok(())
