@@ -422,3 +422,27 @@ async fn cas_required_and_max_versions_apply_as_to_a_write() {
         assert_ne!(answer["data"]["deletion_time"], "", "{db:?} {answer}");
     }
 }
+
+#[tokio::test]
+async fn rollback_across_a_key_rotation_seals_under_the_new_term() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        put(&app, "app/rot", json!({"v": "before"})).await;
+        put(&app, "app/rot", json!({"v": "after"})).await;
+        let (status, body) = app.call("POST", "/v1/sys/keys/rotate", None).await;
+        assert_eq!((status, &body["data"]["term"]), (200, &json!(2)), "{body}");
+        let (status, body) = rollback(&app, "app/rot", json!({"version": 1})).await;
+        assert_eq!(status, 200, "{db:?} {body}");
+        assert_eq!(state_of(&app, "app/rot").await.1, json!({"v": "before"}));
+        let row =
+            sqlx::query("select term from kv_versions where path = 'app/rot' and version = 3")
+                .fetch_one(&app.raw_db().await)
+                .await
+                .unwrap();
+        assert_eq!(
+            row.get::<i64, _>("term"),
+            2,
+            "{db:?}: opened under term 1, sealed under 2"
+        );
+    }
+}
