@@ -272,6 +272,11 @@ impl Keyring {
         self.read().keys().next_back().copied()
     }
 
+    /// The term keys themselves, for wrapping them under another root key (rekey).
+    pub fn term_keys(&self) -> Vec<Arc<TermKey>> {
+        self.read().values().cloned().collect()
+    }
+
     pub fn terms(&self) -> Vec<i64> {
         self.read().keys().copied().collect()
     }

@@ -29,6 +29,9 @@ pub enum Command {
     Init,
     /// Apply database migrations and exit.
     Migrate,
+    /// Wrap the keyring under a new root key (CONFMGR_NEW_ROOT_KEY_FILE) and exit; no data
+    /// is re-encrypted. Stop every server first; start them with the new key afterwards.
+    Rekey,
 }
 
 #[derive(clap::Args, Clone)]
@@ -58,6 +61,10 @@ pub struct ServerArgs {
     /// File holding the base64 root key (mode 0600 or 0400).
     #[arg(long, env = "CONFMGR_ROOT_KEY_FILE", global = true)]
     pub root_key_file: Option<PathBuf>,
+
+    /// `rekey` only: the file holding the new root key (mode 0600 or 0400).
+    #[arg(long, env = "CONFMGR_NEW_ROOT_KEY_FILE", global = true)]
+    pub new_root_key_file: Option<PathBuf>,
 
     /// Development mode: SQLite in --data-dir, a generated root key, a root token printed once.
     #[arg(long, env = "CONFMGR_DEV", value_parser = BoolishValueParser::new(), global = true)]
@@ -315,6 +322,8 @@ pub struct Settings {
     pub audit: crate::audit::AuditSettings,
     pub tls: Option<crate::tls::TlsFiles>,
     pub legacy_api: LegacyApi,
+    /// `rekey`'s new root key.
+    pub new_root_key: Option<RootKey>,
 }
 
 pub fn default_dev_data_dir() -> PathBuf {
@@ -396,6 +405,20 @@ impl ServerArgs {
                 ));
             }
         }
+        let new_root_key = match (command, &self.new_root_key_file) {
+            (Command::Rekey, Some(path)) => read_root_key_file(path)
+                .map_err(|e| problems.push(format!("CONFMGR_NEW_ROOT_KEY_FILE: {e}")))
+                .ok(),
+            (Command::Rekey, None) => {
+                problems.push("CONFMGR_NEW_ROOT_KEY_FILE: `rekey` needs the file holding the new root key (generate one with: head -c 32 /dev/urandom | base64 > new.key; chmod 600 new.key)".into());
+                None
+            }
+            (_, Some(_)) => {
+                problems.push("CONFMGR_NEW_ROOT_KEY_FILE: only used by `rekey`".into());
+                None
+            }
+            (_, None) => None,
+        };
         if self.dev_root_token.is_some() && !self.dev {
             problems.push("CONFMGR_DEV_ROOT_TOKEN: only allowed with --dev".into());
         }
@@ -462,6 +485,7 @@ impl ServerArgs {
                 login_concurrent_hashes: self.login_concurrent_hashes,
                 tls,
                 legacy_api: self.legacy_api,
+                new_root_key,
                 keys: crate::services::keys::KeySettings {
                     rotation_days: self.key_rotation_days,
                     rewrap_batch: i64::from(self.rewrap_batch.max(1)),
@@ -624,6 +648,14 @@ mod tests {
         std::fs::write(&path, "c2hvcnQ=").ok();
         assert!(read_root_key_file(&path)
             .err()
-            .is_some_and(|e| e.contains("32 bytes")));
+            .is_some_and(|e| e.contains("must decode to 32 bytes, got 5")));
+        std::fs::write(&path, "not base64 at all!").ok();
+        assert!(read_root_key_file(&path)
+            .err()
+            .is_some_and(|e| e.contains("not valid base64")));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).ok();
+        assert!(read_root_key_file(&path)
+            .err()
+            .is_some_and(|e| e.contains("readable by group or others (mode 640)")));
     }
 }

@@ -103,6 +103,26 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `confmgr-server rekey`: the keyring's terms, wrapped under the new root key in one
+/// transaction. Afterwards the old root key opens nothing.
+pub async fn rekey(settings: &Settings) -> anyhow::Result<()> {
+    let new_root = settings
+        .new_root_key
+        .as_ref()
+        .context("CONFMGR_NEW_ROOT_KEY_FILE is required")?;
+    let store = open_store(settings).await?;
+    let root = root_key(&settings.root_key)?;
+    let terms = bootstrap::rekey(&store, &root, new_root)
+        .await
+        .map_err(|e| match e {
+            UnlockError::Other(inner) => anyhow::Error::from(inner),
+            other => anyhow::anyhow!(other),
+        })?;
+    store.close().await;
+    println!("rekeyed {terms} keyring term(s): start the servers with the new root key; the old one no longer opens this database");
+    Ok(())
+}
+
 /// `confmgr-server init`: prints the root token on stdout, once.
 pub async fn init(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;

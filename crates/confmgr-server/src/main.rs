@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
         Command::Serve => launch::serve(&settings).await,
         Command::Init => launch::init(&settings).await,
         Command::Migrate => launch::migrate(&settings).await,
+        Command::Rekey => launch::rekey(&settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

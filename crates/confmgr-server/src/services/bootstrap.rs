@@ -75,6 +75,30 @@ impl From<StoreError> for UnlockError {
     }
 }
 
+/// Wraps every keyring term under `new_root` in one transaction (the terms themselves, and
+/// so every data key, stay as they are). Returns how many terms were rewrapped.
+pub async fn rekey(
+    store: &Store,
+    old_root: &RootKey,
+    new_root: &RootKey,
+) -> Result<usize, UnlockError> {
+    let mut tx = store.begin_write().await?;
+    if !tx.is_initialized().await? {
+        return Err(UnlockError::NotInitialized);
+    }
+    let wrapped = tx.keyring_terms().await?;
+    if wrapped.is_empty() {
+        return Err(UnlockError::EmptyKeyring);
+    }
+    let keyring = Keyring::unwrap_all(old_root, &wrapped).map_err(|_| UnlockError::WrongRootKey)?;
+    for term in keyring.term_keys() {
+        tx.replace_term_wrapping(&new_root.wrap_term(&term).map_err(Error::from)?)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(wrapped.len())
+}
+
 /// Unwraps every keyring term with the root key; fails closed on the first that does not open.
 pub async fn unlock(store: &Store, root: &RootKey) -> Result<Keyring, UnlockError> {
     let mut tx = store.begin().await?;

@@ -3,7 +3,7 @@
 //! up a new term, and start-up refusing rows that name a term the keyring lacks.
 
 use crate::harness::{Db, TestApp};
-use crate::process::{call, run, Initialized, BIN};
+use crate::process::{call, key_file, run, run_with_env, Initialized, BIN};
 use confmgr_testkit::ServerProcess;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -81,7 +81,7 @@ async fn rotation_under_load_fails_no_request_and_new_versions_use_the_new_term(
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let path = format!("/v1/secret/data/load/{}", (worker * 2 + n) % 8);
-                    let (status, _) = if n % 2 == 0 {
+                    let (status, _) = if n.is_multiple_of(2) {
                         app.call("GET", &path, None).await
                     } else {
                         app.call("POST", &path, Some(json!({"data": {"v": n.to_string()}})))
@@ -388,4 +388,98 @@ async fn start_up_refuses_rows_naming_a_term_the_keyring_lacks() {
         stderr.contains("keyring term(s) 2 that the keyring does not hold"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn rekey_wraps_the_keyring_under_a_new_root_key_and_the_old_one_opens_nothing() {
+    let db = Initialized::new(Db::Postgres).await;
+    let server = ServerProcess::start(Path::new(BIN), &[], &db.env())
+        .await
+        .unwrap();
+    let root = db.root.clone();
+    assert_eq!(
+        call(&server, &root, "POST", "/v1/sys/keys/rotate", Value::Null)
+            .await
+            .0,
+        200
+    );
+    for path in ["first", "kept"] {
+        let (status, _) = call(
+            &server,
+            &root,
+            "POST",
+            &format!("/v1/secret/data/{path}"),
+            json!({"data": {"k": path}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    server.stop().await.unwrap();
+    let before = stored(&db.url).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let new_key = key_file(dir.path(), "new.key");
+    let rekey = |new_key: &str| {
+        run_with_env(
+            &["rekey"],
+            &[
+                ("CONFMGR_DATABASE_URL", db.url.as_str()),
+                ("CONFMGR_ROOT_KEY_FILE", db.key.to_str().unwrap()),
+                ("CONFMGR_NEW_ROOT_KEY_FILE", new_key),
+            ],
+        )
+    };
+    let missing = run_with_env(
+        &["rekey"],
+        &[
+            ("CONFMGR_DATABASE_URL", db.url.as_str()),
+            ("CONFMGR_ROOT_KEY_FILE", db.key.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("CONFMGR_NEW_ROOT_KEY_FILE"));
+
+    let out = rekey(new_key.to_str().unwrap());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rekeyed 2 keyring term(s)"));
+    // No data moved: only the keyring's wrapping changed.
+    assert_eq!(stored(&db.url).await, before);
+
+    // The old root key opens nothing any more: neither serving nor another rekey.
+    let old = run(&[
+        "migrate",
+        "--database-url",
+        &db.url,
+        "--root-key-file",
+        db.key.to_str().unwrap(),
+    ]);
+    assert_eq!(old.status.code(), Some(0), "migrate needs no key");
+    let again = rekey(new_key.to_str().unwrap());
+    assert_ne!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("does not open this database's keyring"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let old_serve = ServerProcess::start(Path::new(BIN), &[], &db.env()).await;
+    assert!(
+        old_serve.is_err(),
+        "the old root key must not start a server"
+    );
+
+    let new_env = [
+        ("CONFMGR_DATABASE_URL", db.url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", new_key.to_str().unwrap()),
+    ];
+    let server = ServerProcess::start(Path::new(BIN), &[], &new_env)
+        .await
+        .unwrap();
+    let (status, body) = call(&server, &root, "GET", "/v1/secret/data/kept", Value::Null).await;
+    assert_eq!((status, &body["data"]["data"]["k"]), (200, &json!("kept")));
+    server.stop().await.unwrap();
 }

@@ -18,7 +18,7 @@ fn root_token(stdout: &str) -> Option<String> {
     })
 }
 
-fn key_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn key_file(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, RootKey::generate().to_base64().as_bytes()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -29,7 +29,7 @@ pub(crate) fn run(args: &[&str]) -> std::process::Output {
     run_with_env(args, &[])
 }
 
-fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+pub(crate) fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(BIN);
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONFMGR_")) {
         command.env_remove(key);
