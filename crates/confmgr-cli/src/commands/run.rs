@@ -52,6 +52,7 @@ const NOT_FOUND_CODE: i32 = 127;
 const CANNOT_EXECUTE_CODE: i32 = 126;
 
 #[derive(Debug, Args)]
+#[command(override_usage = "confmgr run [OPTIONS] --path <PATH>... -- <COMMAND> [ARGS]...")]
 pub struct RunArgs {
     /// A secret on mount `secret` whose keys become environment variables (repeat; a later
     /// path overrides an earlier one).
@@ -761,6 +762,32 @@ mod tests {
         let nul = [fetched("app/x", json!({"K": "a\u{0}b"}))];
         let error = build_env(&settings(&[]), &nul).unwrap_err().to_string();
         assert!(error.contains("NUL"), "{error}");
+    }
+
+    fn parse(args: &[&str]) -> RunArgs {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(["confmgr", "run"].iter().chain(args.iter()).copied())
+                .unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        args
+    }
+
+    #[test]
+    fn command_line() {
+        // Everything after `--` belongs to the command, flags included.
+        let args = parse(&[
+            "--path", "a", "--path", "b", "--", "sh", "-c", "x", "--path", "y",
+        ]);
+        assert_eq!(args.paths, ["a", "b"]);
+        assert_eq!(args.command, ["sh", "-c", "x", "--path", "y"]);
+        assert_eq!((args.watch_interval.as_str(), args.watch), ("10s", false));
+        // `--` may be left out when the command does not start with `-`.
+        let args = parse(&["--watch", "--path", "a", "env", "-i"]);
+        assert_eq!(args.command, ["env", "-i"]);
+        assert!(args.watch);
     }
 
     #[test]
