@@ -1,7 +1,7 @@
 //! `confmgr run`: secrets in the child's environment, signals, exit codes, the fallback copy
 //! and `--watch`, with real child processes (`sh`).
 
-use crate::harness::{code, filters, Harness, Run, ROOT};
+use crate::harness::{code, filters, Harness, Run, APP_READ, ROOT};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use nix::sys::signal::{kill, Signal};
@@ -513,4 +513,57 @@ async fn watch_restarts_on_a_new_version() {
     let run = finish(child).await;
     assert_eq!(run.code, 3, "{run:?}");
     crate::snap!(&h, "run_watch_restart", run.stderr);
+}
+
+#[tokio::test]
+async fn watch_without_metadata_access_reads_the_data() {
+    let h = Harness::start().await;
+    h.root(&["kv", "put", "app/w", "V=one"]).await.ok();
+    // APP_READ grants read on secret/data/app/* but only list on the metadata.
+    let policy = h.file("app-read.hcl", APP_READ);
+    h.root(&["policy", "write", "app-read", policy.to_str().unwrap()])
+        .await
+        .ok();
+    let created = h
+        .root(&["client", "create", "app", "--policy", "app-read"])
+        .await
+        .ok()
+        .json();
+    h.login(
+        created["client_id"].as_str().unwrap(),
+        created["secret"].as_str().unwrap(),
+    )
+    .await
+    .ok();
+
+    let log = h.work.path().join("log");
+    let script = format!(
+        "trap 'exit 0' TERM; echo \"$V\" >> {}; while :; do sleep 0.1; done",
+        log.display()
+    );
+    let mut command = confmgr(
+        &h,
+        &[
+            "run",
+            "--watch",
+            "--watch-interval",
+            "1s",
+            "--path",
+            "app/w",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    // The client's token, from the file `login` wrote.
+    command.env_remove("CONFMGR_TOKEN");
+    let child = command.spawn().unwrap();
+    wait_for_file(&log, |text| text == "one\n").await;
+    h.root(&["kv", "put", "app/w", "V=two"]).await.ok();
+    wait_for_file(&log, |text| text == "one\ntwo\n").await;
+    signal(&child, Signal::SIGTERM);
+    let run = finish(child).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    crate::snap!(&h, "run_watch_data_only", run.stderr);
 }
