@@ -146,7 +146,7 @@ fn explain(error: &rustls::Error) -> String {
                     .to_owned()
             }
             CertificateError::Revoked => "it has been revoked".to_owned(),
-            CertificateError::BadSignature => "its signature does not verify".to_owned(),
+            CertificateError::BadSignature => "its signature does not verify (was it issued by another CA with the same name as one in CONFMGR_TLS_CLIENT_CA?)".to_owned(),
             CertificateError::BadEncoding => "it is not a well-formed X.509 certificate".to_owned(),
             other => format!("{other:?}"),
         },

@@ -47,11 +47,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         }
     };
     if url.starts_with("postgres") {
-        let extra = confmgr_store::system_roots_trusted();
+        let extra = confmgr_store::system_roots_trusted(url);
         if extra > 0 {
             tracing::info!(
                 system_roots = extra,
-                "PostgreSQL TLS trusts sslrootcert and {extra} system CA certificates; set SSL_CERT_FILE to the sslrootcert file to trust it alone (doc/tls.md, residual trust)"
+                "PostgreSQL TLS trusts sslrootcert and {extra} system CA certificates; set SSL_CERT_FILE to the sslrootcert file and unset SSL_CERT_DIR to trust it alone (doc/tls.md, residual trust)"
             );
         }
     }
@@ -144,6 +144,15 @@ pub async fn init(settings: &Settings) -> anyhow::Result<()> {
 
 /// Everything the server needs before it can take requests: storage, keyring, state.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
+    // Files first: a bad CA file must stop the start before --dev prints a root token.
+    let client_cas = match settings.tls.as_ref() {
+        Some(TlsFiles {
+            client_ca: Some(path),
+            client_auth,
+            ..
+        }) if *client_auth != ClientAuth::Off => Some(ClientCas::load(path, *client_auth)?),
+        _ => None,
+    };
     let store = open_store(settings).await?;
     let root = root_key(&settings.root_key)?;
     if settings.dev {
@@ -164,14 +173,6 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     if settings.legacy_api == LegacyApi::Open {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }
-    let client_cas = match settings.tls.as_ref() {
-        Some(TlsFiles {
-            client_ca: Some(path),
-            client_auth,
-            ..
-        }) if *client_auth != ClientAuth::Off => Some(ClientCas::load(path, *client_auth)?),
-        _ => None,
-    };
     Ok(AppState {
         metrics: crate::metrics::Metrics::new(),
         client_cas,

@@ -46,8 +46,8 @@ pub fn preflight_postgres_tls(url: &str, now_unix: i64) -> Vec<String> {
         && target.root_cert.is_none()
     {
         problems.push(format!(
-            "{VAR} sslmode={} has no sslrootcert: only the public CAs built into ConfMgr \
-             (Mozilla's roots) are trusted for the PostgreSQL server certificate; add \
+            "{VAR} sslmode={} has no sslrootcert: only the system's CA certificates (the \
+             platform store, or SSL_CERT_FILE) are trusted for the PostgreSQL server certificate; add \
              sslrootcert=/path/to/ca.crt naming the CA that signed the server certificate \
              (for Amazon RDS, the RDS CA bundle)",
             ssl_mode_name(target.ssl_mode)
@@ -58,11 +58,27 @@ pub fn preflight_postgres_tls(url: &str, now_unix: i64) -> Vec<String> {
     problems
 }
 
-/// How many system CA certificates sqlx trusts for PostgreSQL besides `sslrootcert`: it
-/// builds its roots from the platform store (or the file in `SSL_CERT_FILE`) and adds the
-/// URL's root to them. Zero in the static OCI image, which ships no CA bundle.
-pub fn system_roots_trusted() -> usize {
-    rustls_native_certs::load_native_certs().certs.len()
+/// How many CA certificates sqlx trusts for PostgreSQL besides the URL's `sslrootcert`: it
+/// builds its roots from the platform store (`SSL_CERT_FILE` and `SSL_CERT_DIR` replace and
+/// extend it) and adds sslrootcert to them. Zero when pinned, and in the static OCI image,
+/// which ships no CA bundle.
+pub fn system_roots_trusted(url: &str) -> usize {
+    let own: Vec<Vec<u8>> = Target::parse(url)
+        .ok()
+        .and_then(|target| target.root_cert)
+        .and_then(|root| root.read(&mut Vec::new()))
+        .map(|pem| {
+            CertificateDer::pem_slice_iter(&pem)
+                .filter_map(Result::ok)
+                .map(|der| der.to_vec())
+                .collect()
+        })
+        .unwrap_or_default();
+    rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .filter(|cert| !own.iter().any(|der| der.as_slice() == cert.as_ref()))
+        .count()
 }
 
 /// Whole days until the first certificate in the PEM file `pem_path` expires (negative once it
@@ -598,7 +614,7 @@ fn file_problems(target: &Target, now_unix: i64) -> Vec<String> {
 fn root_label(target: &Target) -> String {
     match &target.root_cert {
         Some(root) => root.setting(),
-        None => "the public CAs (there is no sslrootcert)".to_owned(),
+        None => "the system's CA certificates (there is no sslrootcert)".to_owned(),
     }
 }
 
@@ -615,8 +631,8 @@ fn explain_rustls(target: &Target, tls: &rustls::Error) -> String {
                     root.setting()
                 ),
                 None => format!(
-                    "{VAR}: the server certificate of {addr} is not signed by a public CA and \
-                     there is no sslrootcert: add sslrootcert=/path/to/ca.crt naming the CA that \
+                    "{VAR}: the server certificate of {addr} is not signed by a CA in the \
+                     system store and there is no sslrootcert: add sslrootcert=/path/to/ca.crt naming the CA that \
                      signed the PostgreSQL server certificate"
                 ),
             },

@@ -66,7 +66,9 @@ fn lookup_body(token: TokenRecord, id: String) -> TokenLookup {
         meta: Some(serde_json::to_value(&token.meta).unwrap_or_default()),
         num_uses: 0,
         orphan: token.parent_accessor.is_none(),
-        path: if token.meta.contains_key("role_name") {
+        path: if token.meta.contains_key("cert_name") {
+            "auth/cert/login".into()
+        } else if token.meta.contains_key("role_name") {
             "auth/approle/login".into()
         } else {
             "auth/token/create".into()

@@ -18,6 +18,8 @@ pub const MAX_WRAPS_PER_TERM: i64 = 1 << 30;
 const REFRESH_EVERY: Duration = Duration::from_millis(500);
 /// How often automatic rotation is considered.
 const AUTO_ROTATE_EVERY: Duration = Duration::from_secs(60);
+/// How often a running rewrap logs its progress.
+const REWRAP_LOG_EVERY: Duration = Duration::from_secs(10);
 const REWRAP_REQUESTED: &str = "rewrap_requested_at";
 const REWRAP_DONE: &str = "rewrap_done";
 const REWRAP_FINISHED: &str = "rewrap_finished_at";
@@ -281,6 +283,7 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_rotation_check = tokio::time::Instant::now() - AUTO_ROTATE_EVERY;
+        let mut last_progress_log = tokio::time::Instant::now();
         loop {
             if let Err(error) = refresh(&store, &root, &keyring).await {
                 tracing::warn!(%error, "keyring refresh failed");
@@ -297,6 +300,10 @@ pub fn spawn_worker(
                         "rewrap finished: every data key is wrapped by the active term"
                     ),
                     Ok(_) => {
+                        if last_progress_log.elapsed() >= REWRAP_LOG_EVERY {
+                            last_progress_log = tokio::time::Instant::now();
+                            log_rewrap_progress(&store, &keyring).await;
+                        }
                         tokio::time::sleep(settings.rewrap_pause).await;
                         continue;
                     }
@@ -308,6 +315,17 @@ pub fn spawn_worker(
             tokio::time::sleep(REFRESH_EVERY).await;
         }
     })
+}
+
+async fn log_rewrap_progress(store: &Store, keyring: &Keyring) {
+    if let Ok(status) = status(store, keyring).await {
+        tracing::info!(
+            done = status.rewrap.done,
+            pending = status.rewrap.pending,
+            active_term = status.active_term,
+            "rewrap progress"
+        );
+    }
 }
 
 async fn rewrap_pending(store: &Store) -> Result<bool> {

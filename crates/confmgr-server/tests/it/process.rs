@@ -820,11 +820,18 @@ async fn postgres_trust_is_sslrootcert_plus_the_system_store_unless_pinned() {
         &format!("sslrootcert={real_root}"),
         &format!("sslrootcert={}", stranger_path.display()),
     );
+    // SSL_CERT_DIR would add its CAs back; the pinned set-up unsets it.
     let migrate = |root_url: &str, system_store: &str| {
-        run_with_env(
-            &["migrate", "--database-url", root_url, "--root-key", &key],
-            &[("SSL_CERT_FILE", system_store)],
-        )
+        let mut command = Command::new(BIN);
+        for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONFMGR_")) {
+            command.env_remove(name);
+        }
+        command
+            .env_remove("SSL_CERT_DIR")
+            .env("SSL_CERT_FILE", system_store)
+            .args(["migrate", "--database-url", root_url, "--root-key", &key])
+            .output()
+            .unwrap()
     };
 
     // The CA that signed PostgreSQL's certificate only in the "system store": accepted.
@@ -839,14 +846,21 @@ async fn postgres_trust_is_sslrootcert_plus_the_system_store_unless_pinned() {
     let out = migrate(&stranger_root, &stranger_path.display().to_string());
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not signed by sslrootcert"));
-    // Pinned to the right CA: accepted.
+    // Pinned to the right CA: accepted, and nothing else is trusted (no hint logged).
     let out = migrate(&url, &real_root);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("system CA certificates"), "{stderr}");
+    // The platform store (as on this machine) besides sslrootcert is named in the log.
+    let out = run(&["migrate", "--database-url", &url, "--root-key", &key]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    if confmgr_store::system_roots_trusted(&url) > 0 {
+        assert!(
+            stderr.contains("system CA certificates; set SSL_CERT_FILE"),
+            "{stderr}"
+        );
+    }
 }
 
 /// Days left on every certificate the server holds are exported on /metrics.

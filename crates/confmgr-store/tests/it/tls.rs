@@ -158,8 +158,8 @@ fn preflight_verify_full_without_rootcert() {
         preflight_postgres_tls("postgres://confmgr@db.example/app?sslmode=verify-full", NOW);
     assert_one(
         &problems,
-        "CONFMGR_DATABASE_URL sslmode=verify-full has no sslrootcert: only the public CAs built \
-         into ConfMgr (Mozilla's roots) are trusted",
+        "CONFMGR_DATABASE_URL sslmode=verify-full has no sslrootcert: only the system's CA \
+         certificates (the platform store, or SSL_CERT_FILE) are trusted",
     );
 }
 
@@ -481,7 +481,7 @@ fn explains_server_certificate_problems() {
     )
     .starts_with(
         "CONFMGR_DATABASE_URL: the server certificate of db.internal:5432 is not signed by a \
-         public CA and there is no sslrootcert"
+         CA in the system store and there is no sslrootcert"
     ));
 }
 
