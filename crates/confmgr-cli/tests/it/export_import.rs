@@ -378,3 +378,31 @@ async fn import_a_thousand_keys_in_one_version() {
     assert_eq!(map["KEY_0999"], "value 999 with # and = and \"quotes\"");
     assert_eq!(version(&h, "app/big").await, 1);
 }
+
+#[tokio::test]
+async fn import_writes_with_check_and_set() {
+    let h = Harness::start().await;
+    // A secret that refuses writes without check-and-set...
+    h.root(&["kv", "metadata", "app/strict", "--cas-required", "true"])
+        .await
+        .ok();
+    h.root(&["kv", "put", "app/strict", "A=1"])
+        .await
+        .fails_with(code::GENERAL);
+    // ...takes imports, which always carry the version they read (0, then 1).
+    let first = h.file("one.env", "A=1\n");
+    h.root(&["import", first.to_str().unwrap(), "--path", "app/strict"])
+        .await
+        .ok();
+    let second = h.file("two.env", "A=2\nB=3\n");
+    let run = h
+        .root(&["import", second.to_str().unwrap(), "--path", "app/strict"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        (run["base_version"].clone(), run["version"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(data(&h, "app/strict").await, json!({"A": "2", "B": "3"}));
+}
