@@ -94,6 +94,10 @@ fn operation(method: &Method, route: &str, listing: bool) -> String {
     if route == "/v1/auth/approle/login" || route == "/v1/auth/cert/login" {
         return "login".into();
     }
+    // The legacy fetch is a POST that reads.
+    if route.starts_with("/vault/secret/fetch") {
+        return "read".into();
+    }
     let verb = match *method {
         _ if listing => "list",
         Method::GET | Method::HEAD => "read",

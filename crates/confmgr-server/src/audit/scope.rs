@@ -43,6 +43,15 @@ pub fn note_actor(name: &str, accessor: &str, issuer: &str, client_id: &str) {
     });
 }
 
+/// The secret a request touches when its URL does not say (the legacy API takes the id in
+/// the body).
+pub fn note_path(mount: &str, path: &str) {
+    with_draft(|draft| {
+        draft.event.mount = mount.to_owned();
+        draft.event.path = path.to_owned();
+    });
+}
+
 pub fn note_version(version: i64) {
     with_draft(|draft| draft.event.version = Some(version));
 }

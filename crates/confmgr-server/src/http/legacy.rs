@@ -91,6 +91,7 @@ async fn create(
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> Result<Response> {
     let id = Uuid::new_v4();
+    note_secret(id)?;
     access.authorize(
         &acl_path("data", &legacy::path(id)?),
         &[Capability::Create, Capability::Update],
@@ -114,12 +115,19 @@ async fn fetch(
     let Ok(id) = Uuid::try_parse(&raw) else {
         return Ok(unknown_secret());
     };
+    note_secret(id)?;
     access.authorize(&acl_path("data", &legacy::path(id)?), &[Capability::Read])?;
     match legacy::fetch(&kv(&state), id).await {
         Ok(secret) => Ok(Json(json!({ "secret": secret })).into_response()),
         Err(Error::NotFound) => Ok(unknown_secret()),
         Err(error) => Err(error),
     }
+}
+
+/// The audit event names the KV secret behind the id (the URL does not).
+fn note_secret(id: Uuid) -> Result<()> {
+    crate::audit::scope::note_path("secret", &format!("data/{}", legacy::path(id)?));
+    Ok(())
 }
 
 fn unknown_secret() -> Response {
