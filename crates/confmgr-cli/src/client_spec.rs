@@ -203,6 +203,9 @@ mod tests {
                 "secret_id_ttl": "0s",
                 "secret_id_num_uses": 0,
                 "secret_id_bound_cidrs": [],
+                "allowed_common_names": [],
+                "allowed_dns_sans": [],
+                "allowed_uri_sans": [],
             })
         );
     }
