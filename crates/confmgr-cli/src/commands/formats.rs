@@ -12,15 +12,49 @@ const DOCUMENTS: &[Format] = &[Format::Table, Format::Json, Format::Yaml];
 const STREAMS: &[Format] = &[Format::Table, Format::Json];
 const EXPORT: &[Format] = &[Format::Env, Format::Json, Format::Yaml];
 
-/// The formats a command prints, what to call it in a message, and its default.
-fn formats(command: &Command) -> (&'static [Format], &'static str, Option<Format>) {
+/// The formats a command prints and its default.
+fn formats(command: &Command) -> (&'static [Format], Option<Format>) {
     match command {
-        Command::Kv(KvCommand::Get { .. }) => (ALL, "kv get", None),
-        Command::Export(_) => (EXPORT, "export", Some(Format::Env)),
-        Command::Audit(AuditCommand::Tail { .. }) => (STREAMS, "audit tail", None),
-        Command::Audit(AuditCommand::Export { .. }) => (STREAMS, "audit export", None),
-        _ => (DOCUMENTS, "this command", None),
+        Command::Kv(KvCommand::Get { .. }) => (ALL, None),
+        Command::Export(_) => (EXPORT, Some(Format::Env)),
+        Command::Audit(AuditCommand::Tail { .. } | AuditCommand::Export { .. }) => (STREAMS, None),
+        _ => (DOCUMENTS, None),
     }
+}
+
+/// The command as typed (`kv list`, `gen-env`): the first two subcommand variant names of
+/// its `Debug` form in kebab case. Only names are taken, never argument values.
+fn command_name(command: &Command) -> String {
+    let debug = format!("{command:?}");
+    let mut words = Vec::new();
+    let mut rest = debug.as_str();
+    for _ in 0..2 {
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        // Argument structs (`ExportArgs`) are not subcommands.
+        if word.is_empty()
+            || !word.starts_with(|c: char| c.is_ascii_uppercase())
+            || word.ends_with("Args")
+        {
+            break;
+        }
+        let mut kebab = String::new();
+        for (i, c) in word.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                kebab.push('-');
+            }
+            kebab.push(c.to_ascii_lowercase());
+        }
+        words.push(kebab);
+        // A tuple variant wraps the next level: `Kv(List { .. })`.
+        match rest[end..].strip_prefix('(') {
+            Some(inner) => rest = inner,
+            None => break,
+        }
+    }
+    words.join(" ")
 }
 
 fn names(formats: &[Format]) -> String {
@@ -40,7 +74,7 @@ fn names(formats: &[Format]) -> String {
 /// The format to print in: the flag if the command supports it, else the command's default
 /// (table on a terminal and JSON otherwise, unless the command has its own).
 pub fn resolve(command: &Command, flag: Option<Format>) -> Result<Format> {
-    let (allowed, name, default) = formats(command);
+    let (allowed, default) = formats(command);
     match flag {
         Some(format) if !allowed.contains(&format) => {
             let why = if format == Format::Env {
@@ -51,8 +85,9 @@ pub fn resolve(command: &Command, flag: Option<Format>) -> Result<Format> {
             Err(usage_error(
                 ErrorKind::InvalidValue,
                 format!(
-                    "--format {} does not apply to {name}{why}; use {}",
+                    "--format {} does not apply to `confmgr {}`{why}; use {}",
                     format.name(),
+                    command_name(command),
                     names(allowed)
                 ),
             ))
@@ -85,7 +120,9 @@ mod tests {
         );
         let error = resolved(&["kv", "list", "--format", "env"]).unwrap_err();
         assert!(
-            error.to_string().contains("--format env does not apply"),
+            error
+                .to_string()
+                .contains("--format env does not apply to `confmgr kv list`"),
             "{error}"
         );
         assert_eq!(
@@ -102,6 +139,25 @@ mod tests {
             resolved(&["export", "--path", "a", "--format", "yaml"]).unwrap(),
             Format::Yaml
         );
+    }
+
+    #[test]
+    fn names_commands_as_typed() {
+        let name = |args: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("confmgr").chain(args.iter().copied()))
+                .unwrap();
+            command_name(&cli.command)
+        };
+        assert_eq!(name(&["status"]), "status");
+        assert_eq!(name(&["kv", "put", "a", "password=s3cret"]), "kv put");
+        assert_eq!(
+            name(&["client", "rotate-secret", "x"]),
+            "client rotate-secret"
+        );
+        assert_eq!(name(&["export", "--path", "a"]), "export");
+        assert_eq!(name(&["login", "--method", "token"]), "login");
+        assert_eq!(name(&["client", "create", "x"]), "client create");
+        assert_eq!(name(&["pki", "issue", "client", "--cn", "x"]), "pki issue");
     }
 
     #[test]

@@ -82,7 +82,7 @@ async fn export_merges_paths_in_each_format() {
         .fails_with(code::USAGE);
     assert!(
         table.stderr.starts_with(
-            "error: --format table does not apply to export; use env (dotenv), json, yaml"
+            "error: --format table does not apply to `confmgr export`; use env (dotenv), json, yaml"
         ),
         "{}",
         table.stderr

@@ -265,7 +265,7 @@ async fn list_flat_and_recursive() {
         .fails_with(code::USAGE);
     assert!(
         env.stderr
-            .starts_with("error: --format env does not apply to this command"),
+            .starts_with("error: --format env does not apply to `confmgr kv list`"),
         "{}",
         env.stderr
     );
