@@ -69,6 +69,9 @@ pub enum Command {
     Run(crate::commands::run::RunArgs),
     /// Fill a .env template's <secret:KIND:N> placeholders with fresh random values.
     GenEnv(crate::commands::gen_env::GenEnvArgs),
+    /// The server's keyring: status, rotation, rewrap of data keys, retiring old terms.
+    #[command(subcommand)]
+    Keys(crate::commands::keys::KeysCommand),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

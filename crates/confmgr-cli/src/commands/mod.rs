@@ -7,6 +7,7 @@ mod completions;
 mod export;
 mod formats;
 pub mod gen_env;
+pub mod keys;
 mod kv;
 mod login;
 mod pki;
@@ -95,6 +96,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Pki(command) => pki::run(command)?,
         Command::Run(args) => return run::run(&ctx, args).await,
         Command::GenEnv(args) => gen_env::run(&args)?,
+        Command::Keys(command) => keys::run(&ctx, command).await?,
     };
     print_report(&report, ctx.format);
     Ok(())

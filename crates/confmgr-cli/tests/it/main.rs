@@ -10,6 +10,7 @@ mod export_import;
 mod gen_env;
 mod harness;
 mod import;
+mod keys;
 mod kv;
 mod pki;
 mod policy;
