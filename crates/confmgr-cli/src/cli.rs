@@ -20,6 +20,17 @@ pub struct Cli {
     /// to other local users. Without any, the token file written by `confmgr login` is used.
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// PEM CA bundle to trust for an HTTPS server, instead of the built-in roots
+    /// [env: CONFMGR_CACERT, then VAULT_CACERT]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate to present (cert login, or a server requiring one)
+    /// [env: CONFMGR_CLIENT_CERT, then VAULT_CLIENT_CERT]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert [env: CONFMGR_CLIENT_KEY, then VAULT_CLIENT_KEY]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
     /// Output format [default: table on a terminal, json otherwise; export: dotenv].
     /// env (alias dotenv) applies to `kv get` and `export` only.
     #[arg(long, global = true, value_enum)]
@@ -80,6 +91,8 @@ pub enum LoginMethod {
     Approle,
     /// An existing token, checked with the server.
     Token,
+    /// The client certificate given by --client-cert and --client-key (`auth/cert/login`).
+    Cert,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +116,9 @@ pub struct LoginArgs {
     /// With --method token: read the token from FILE (`-` or absent: stdin).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// With --method cert: the client to log in as, when the certificate matches several.
+    #[arg(long, value_name = "CLIENT")]
+    pub name: Option<String>,
     /// Print the new token (it is never printed otherwise).
     #[arg(long)]
     pub print_token: bool,

@@ -2,7 +2,7 @@
 //! put into a path go through [`segment`].
 
 use crate::exit::Kind;
-use crate::session::Token;
+use crate::session::{ClientTls, Token};
 use confmgr_api::ErrorBody;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
@@ -161,13 +161,64 @@ pub fn segment(raw: &str) -> String {
     out
 }
 
+/// A private CA replaces the built-in roots (as VAULT_CACERT does), so a public CA cannot
+/// stand in for the server.
+fn with_tls(
+    mut builder: reqwest::ClientBuilder,
+    tls: &ClientTls,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    use anyhow::Context;
+    if let Some(path) = &tls.ca_cert {
+        let pem = std::fs::read(path).with_context(|| {
+            format!("--ca-cert / CONFMGR_CACERT: cannot read {}", path.display())
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .with_context(|| {
+                format!(
+                    "--ca-cert / CONFMGR_CACERT: {} holds no PEM certificate",
+                    path.display()
+                )
+            })?;
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let mut pem = std::fs::read(cert).with_context(|| {
+                format!("--client-cert / CONFMGR_CLIENT_CERT: cannot read {}", cert.display())
+            })?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(key).with_context(|| {
+                format!("--client-key / CONFMGR_CLIENT_KEY: cannot read {}", key.display())
+            })?);
+            let identity = reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!(
+                    "--client-cert and --client-key: {} and {} are not a PEM certificate and its private key",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => anyhow::bail!(
+            "--client-cert and --client-key (CONFMGR_CLIENT_CERT, CONFMGR_CLIENT_KEY): set both or neither"
+        ),
+    }
+    Ok(builder)
+}
+
 impl Api {
-    pub fn new(addr: &str, token: Option<Token>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    pub fn new(addr: &str, token: Option<Token>, tls: &ClientTls) -> anyhow::Result<Self> {
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
-            .user_agent(concat!("confmgr-cli/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("confmgr-cli/", env!("CARGO_PKG_VERSION")));
+        let http = with_tls(builder, tls)?.build()?;
         Ok(Self {
             http,
             addr: addr.trim_end_matches('/').to_owned(),
@@ -380,7 +431,7 @@ mod tests {
             .unwrap()
             .port();
         let addr = format!("http://127.0.0.1:{port}");
-        let api = Api::new(&addr, None).unwrap();
+        let api = Api::new(&addr, None, &ClientTls::default()).unwrap();
         let error = api.get("sys/health").await.unwrap_err().to_string();
         assert!(
             error.starts_with(&format!("cannot reach the server at {addr}: ")),

@@ -28,6 +28,34 @@ pub fn resolve_addr(flag: Option<&str>, env: EnvLookup) -> String {
         .to_owned()
 }
 
+/// TLS towards the server: a private CA to trust instead of the built-in roots, and a client
+/// certificate to present (`confmgr login --method cert`, or a server in `required` mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// Flag > `CONFMGR_*` > Vault's variable, for each of the three files.
+pub fn resolve_tls(
+    ca_cert: Option<&Path>,
+    client_cert: Option<&Path>,
+    client_key: Option<&Path>,
+    env: EnvLookup,
+) -> ClientTls {
+    let pick = |flag: Option<&Path>, ours: &str, vaults: &str| {
+        flag.map(Path::to_path_buf)
+            .or_else(|| env(ours).map(PathBuf::from))
+            .or_else(|| env(vaults).map(PathBuf::from))
+    };
+    ClientTls {
+        ca_cert: pick(ca_cert, "CONFMGR_CACERT", "VAULT_CACERT"),
+        client_cert: pick(client_cert, "CONFMGR_CLIENT_CERT", "VAULT_CLIENT_CERT"),
+        client_key: pick(client_key, "CONFMGR_CLIENT_KEY", "VAULT_CLIENT_KEY"),
+    }
+}
+
 /// A token. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);

@@ -96,7 +96,9 @@ async fn role_id(api: &Api, name: &str) -> Result<String> {
 async fn new_secret(api: &Api, name: &str, client_id: String) -> Result<Credentials> {
     let url = format!("{}/secret-id", role_url(name)?);
     let body = match api.post(&url, &json!({})).await {
-        Err(error) if error.is_not_found() => bail!("no client named {name}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!("no client named {name}")))
+        }
         other => other?.unwrap_or(Value::Null),
     };
     let data = &body["data"];
@@ -153,7 +155,9 @@ async fn show(ctx: &Ctx, name: &str) -> Result<Report> {
     let api = ctx.authed()?;
     let url = role_url(name)?;
     let body = match api.get(&url).await {
-        Err(error) if error.is_not_found() => bail!("no client named {name}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!("no client named {name}")))
+        }
         other => other?,
     };
     let data = &body["data"];
@@ -223,7 +227,7 @@ async fn rotate_secret(ctx: &Ctx, name: &str) -> Result<Report> {
                 .downcast_ref::<crate::http::ApiError>()
                 .is_some_and(|e| e.is_not_found()) =>
         {
-            bail!("no client named {name}")
+            return Err(crate::exit::not_found(format!("no client named {name}")))
         }
         other => other?,
     };
@@ -268,7 +272,9 @@ async fn revoke_secret(ctx: &Ctx, name: &str, accessor: &str) -> Result<Report> 
 
 async fn delete(ctx: &Ctx, name: &str) -> Result<Report> {
     match ctx.authed()?.delete(&role_url(name)?).await {
-        Err(error) if error.is_not_found() => bail!("no client named {name}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!("no client named {name}")))
+        }
         other => other?,
     };
     Ok(Report::new(

@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<Report> {
     let logged_in = match args.method {
         LoginMethod::Approle => approle(ctx, args).await?,
         LoginMethod::Token => token(ctx, args).await?,
+        LoginMethod::Cert => cert(ctx, args).await?,
     };
     let token_file = if args.no_store {
         None
@@ -43,6 +44,7 @@ fn report(args: &LoginArgs, logged_in: &LoggedIn, token_file: Option<&Path>) -> 
     let method = match args.method {
         LoginMethod::Approle => "approle",
         LoginMethod::Token => "token",
+        LoginMethod::Cert => "cert",
     };
     let mut json = json!({
         "method": method,
@@ -108,6 +110,32 @@ async fn approle(ctx: &Ctx, args: &LoginArgs) -> Result<LoggedIn> {
         )
         .await?
         .unwrap_or(Value::Null);
+    from_auth(&body)
+}
+
+async fn cert(ctx: &Ctx, args: &LoginArgs) -> Result<LoggedIn> {
+    if args.role_id.is_some() || args.secret_id.is_some() || args.secret_id_file.is_some() {
+        return Err(usage_error(
+            ErrorKind::ArgumentConflict,
+            "--role-id and --secret-id go with --method approle",
+        ));
+    }
+    if ctx.tls.client_cert.is_none() {
+        return Err(usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--method cert needs --client-cert FILE and --client-key FILE (or CONFMGR_CLIENT_CERT and CONFMGR_CLIENT_KEY)",
+        ));
+    }
+    let body = ctx
+        .anonymous()?
+        .post("auth/cert/login", &json!({ "name": args.name }))
+        .await?
+        .unwrap_or(Value::Null);
+    from_auth(&body)
+}
+
+/// The `auth` block of a login answer.
+fn from_auth(body: &Value) -> Result<LoggedIn> {
     let auth = &body["auth"];
     let token = auth["client_token"]
         .as_str()
@@ -165,6 +193,7 @@ mod tests {
             secret_id: None,
             secret_id_file: None,
             token_file: None,
+            name: None,
             print_token,
             no_store: false,
         }

@@ -29,6 +29,7 @@ use clap::CommandFactory;
 pub struct Ctx {
     pub addr: String,
     pub format: Format,
+    pub tls: session::ClientTls,
     token_flag: Option<String>,
 }
 
@@ -37,13 +38,19 @@ impl Ctx {
         Self {
             addr: session::resolve_addr(cli.addr.as_deref(), &session::process_env),
             format: resolve_format(cli.format),
+            tls: session::resolve_tls(
+                cli.ca_cert.as_deref(),
+                cli.client_cert.as_deref(),
+                cli.client_key.as_deref(),
+                &session::process_env,
+            ),
             token_flag: cli.token.clone(),
         }
     }
 
     /// A client without a token (health, login).
     pub fn anonymous(&self) -> Result<Api> {
-        Api::new(&self.addr, None)
+        Api::new(&self.addr, None, &self.tls)
     }
 
     /// The token by precedence: flag, CONFMGR_TOKEN, VAULT_TOKEN, token file.
@@ -58,7 +65,7 @@ impl Ctx {
 
     /// A client carrying the token.
     pub fn authed(&self) -> Result<Api> {
-        Api::new(&self.addr, Some(self.token()?.token))
+        Api::new(&self.addr, Some(self.token()?.token), &self.tls)
     }
 }
 

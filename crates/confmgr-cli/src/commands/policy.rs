@@ -40,7 +40,9 @@ async fn write(ctx: &Ctx, name: &str, file: &Path) -> Result<Report> {
 async fn read(ctx: &Ctx, name: &str) -> Result<Report> {
     let url = url(name)?;
     let body = match ctx.authed()?.get(&url).await {
-        Err(error) if error.is_not_found() => bail!("no policy named {name}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!("no policy named {name}")))
+        }
         other => other?,
     };
     let data = &body["data"];
@@ -68,7 +70,9 @@ async fn list(ctx: &Ctx) -> Result<Report> {
 async fn delete(ctx: &Ctx, name: &str) -> Result<Report> {
     let url = url(name)?;
     match ctx.authed()?.delete(&url).await {
-        Err(error) if error.is_not_found() => bail!("no policy named {name}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!("no policy named {name}")))
+        }
         other => other?,
     };
     Ok(Report::new(

@@ -136,7 +136,7 @@ async fn supervise(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     let interval = positive_duration("--watch-interval", &args.watch_interval)?;
     let grace = Duration::from_secs(ttl::parse_seconds(&args.grace_period)?);
     let resolved = ctx.token()?;
-    let api = Api::new(&ctx.addr, Some(resolved.token.clone()))?;
+    let api = Api::new(&ctx.addr, Some(resolved.token.clone()), &ctx.tls)?;
     let settings = EnvSettings {
         inherited: std::env::vars_os().collect(),
         no_override: args.no_override,

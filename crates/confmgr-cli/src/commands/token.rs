@@ -32,7 +32,11 @@ async fn lookup(ctx: &Ctx, accessor: Option<&str>) -> Result<Report> {
                 )
                 .await
             {
-                Err(error) if error.is_not_found() => bail!("no token with accessor {accessor}"),
+                Err(error) if error.is_not_found() => {
+                    return Err(crate::exit::not_found(format!(
+                        "no token with accessor {accessor}"
+                    )))
+                }
                 other => other?.unwrap_or(Value::Null),
             }
         }
@@ -88,7 +92,11 @@ async fn revoke_accessor(ctx: &Ctx, accessor: &str) -> Result<Report> {
         )
         .await
     {
-        Err(error) if error.is_not_found() => bail!("no token with accessor {accessor}"),
+        Err(error) if error.is_not_found() => {
+            return Err(crate::exit::not_found(format!(
+                "no token with accessor {accessor}"
+            )))
+        }
         other => other?,
     };
     Ok(Report::new(

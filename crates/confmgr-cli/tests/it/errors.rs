@@ -182,8 +182,12 @@ async fn completions_for_each_shell() {
         None,
     )
     .await;
+    // From a file: the script is longer than one command-line argument may be.
+    let script = config.path().join("confmgr.bash");
+    std::fs::write(&script, &run.stdout).unwrap();
     let check = std::process::Command::new("bash")
-        .args(["-n", "-c", &run.stdout])
+        .arg("-n")
+        .arg(&script)
         .status()
         .unwrap();
     assert!(check.success());

@@ -125,12 +125,17 @@ impl Run {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A `--dev` server with these extra environment variables (TLS files, say).
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let data_dir = data.path().to_str().unwrap().to_owned();
         let server = ServerProcess::start(
             &server_binary(),
             &["--dev", "--data-dir", &data_dir, "--dev-root-token", ROOT],
-            &[],
+            env,
         )
         .await
         .expect("start confmgr-server");
