@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 /// Probes must answer without a certificate even in `required` mode.
-const NO_CERT_NEEDED: [&str; 1] = ["/v1/sys/health"];
+const NO_CERT_NEEDED: [&str; 3] = ["/v1/sys/health", "/healthz", "/readyz"];
 
 /// The CAs client certificates are checked against, reloaded with the server certificate.
 pub struct ClientCas {

@@ -24,3 +24,14 @@ impl StoreTx {
         Ok(())
     }
 }
+
+impl StoreTx {
+    /// A statement only a writable database accepts (PostgreSQL refuses it in a read-only
+    /// transaction or on a standby; SQLite needs the write lock); changes nothing.
+    pub async fn probe_write(&mut self) -> Result<(), StoreError> {
+        sqlx::query("delete from system_state where key = 'readiness_probe'")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}

@@ -2,24 +2,89 @@
 
 use super::render::{envelope, RequestId};
 use crate::auth::Caller;
+use crate::error::error_response;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use axum::extract::Path;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use confmgr_api::sys::HealthResponse;
 use serde_json::json;
+use std::time::Duration;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/sys/health", get(health).head(health))
+        .route("/healthz", get(healthz).head(healthz))
+        .route("/readyz", get(readyz).head(readyz))
         .route("/v1/sys/internal/ui/mounts/{*path}", get(mount_info))
 }
 
+/// Liveness: the process answers. Nothing else is checked, so a database outage never gets
+/// the pod restarted (that is what readiness is for).
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// How long a readiness check may wait on the database.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+/// Readiness: the database answers and accepts writes (every audited request needs one), each
+/// within `READY_WITHIN`. 503 names what failed; details go to the log, not to this
+/// unauthenticated answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut problems = Vec::new();
+    match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: storage unreachable");
+            problems.push("storage unreachable".to_owned());
+        }
+        Err(_) => problems.push(format!(
+            "storage did not answer within {}s",
+            READY_WITHIN.as_secs()
+        )),
+    }
+    if problems.is_empty() {
+        let probe = async {
+            let mut tx = state.store.begin_write().await?;
+            tx.probe_write().await
+        };
+        match tokio::time::timeout(READY_WITHIN, probe).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "readiness: database refuses writes");
+                problems.push("audit log unwritable: the database refuses writes".to_owned());
+            }
+            Err(_) => problems.push(format!(
+                "audit log unwritable: no write transaction within {}s",
+                READY_WITHIN.as_secs()
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        error_response(StatusCode::SERVICE_UNAVAILABLE, problems)
+    }
+}
+
+/// Vault lets a probe choose the status of a healthy answer (`?activecode=204`); ConfMgr is
+/// always initialized, unsealed and active, so only `activecode` applies.
+#[derive(serde::Deserialize)]
+struct HealthQuery {
+    activecode: Option<u16>,
+}
+
 /// Unauthenticated, bare JSON (no envelope), as Vault answers it.
-async fn health() -> Json<HealthResponse> {
-    Json(HealthResponse {
+async fn health(Query(query): Query<HealthQuery>) -> Response {
+    let status = query
+        .activecode
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = Json(HealthResponse {
         initialized: true,
         sealed: false,
         standby: false,
@@ -29,7 +94,8 @@ async fn health() -> Json<HealthResponse> {
         server_time_utc: chrono::Utc::now().timestamp(),
         version: env!("CARGO_PKG_VERSION").into(),
         cluster_name: "confmgr".into(),
-    })
+    });
+    (status, body).into_response()
 }
 
 /// The vault CLI asks which engine serves a path before every `kv` command; a 404 would make

@@ -11,6 +11,7 @@ mod kv_api;
 mod legacy;
 mod legacy_scripts;
 mod limits;
+mod probes;
 mod process;
 mod rollback;
 mod security;
