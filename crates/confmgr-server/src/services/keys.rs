@@ -247,17 +247,19 @@ pub async fn refresh(store: &Store, root: &RootKey, keyring: &Keyring) -> Result
     Ok(())
 }
 
-async fn rotate_if_due(
+/// Rotates when the active term is older than `rotation_days` or has wrapped
+/// `MAX_WRAPS_PER_TERM` data keys; returns the new term, if any.
+pub async fn rotate_if_due(
     store: &Store,
     root: &RootKey,
     keyring: &Keyring,
     settings: &KeySettings,
-) -> Result<()> {
+) -> Result<Option<i64>> {
     let mut tx = store.begin().await?;
     let usage = tx.term_usage().await?;
     tx.commit().await?;
     let Some(active) = usage.last() else {
-        return Ok(());
+        return Ok(None);
     };
     let age_days = (now_micros() - active.created_at) / (86_400 * 1_000_000);
     let too_old = settings.rotation_days > 0 && age_days >= i64::from(settings.rotation_days);
@@ -268,9 +270,9 @@ async fn rotate_if_due(
             wrapped_keys = active.wrapped_keys,
             "rotating the keyring automatically"
         );
-        rotate(store, root, keyring).await?;
+        return Ok(Some(rotate(store, root, keyring).await?));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The per-process worker: keyring refresh, automatic rotation, and the rewrap while one is

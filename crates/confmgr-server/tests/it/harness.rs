@@ -70,6 +70,8 @@ pub struct TestApp {
     pub token: String,
     pub db_url: String,
     pub store: Store,
+    /// The server's shared state (keyring, root key, ...), for tests that call services.
+    pub state: AppState,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -177,6 +179,7 @@ impl TestApp {
                 ..Default::default()
             },
         );
+        let shared = state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {
             let _ = rx.await;
@@ -212,6 +215,7 @@ impl TestApp {
             token: token.expose().to_owned(),
             db_url,
             store,
+            state: shared,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             _dir: dir,

@@ -483,3 +483,43 @@ async fn rekey_wraps_the_keyring_under_a_new_root_key_and_the_old_one_opens_noth
     assert_eq!((status, &body["data"]["data"]["k"]), (200, &json!("kept")));
     server.stop().await.unwrap();
 }
+
+async fn rotated_if_due(app: &TestApp, rotation_days: u32) -> Option<i64> {
+    let settings = confmgr_server::services::keys::KeySettings {
+        rotation_days,
+        ..Default::default()
+    };
+    let state = &app.state;
+    confmgr_server::services::keys::rotate_if_due(
+        &app.store,
+        &state.root_key,
+        &state.keyring,
+        &settings,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_term_older_than_the_rotation_age_is_rotated_automatically() {
+    let app = TestApp::start(Db::Sqlite).await;
+    // A fresh term is not due.
+    assert_eq!(rotated_if_due(&app, 30).await, None);
+
+    // Term 1 made 31 days ago: due at 30 days, never with rotation by age off (0).
+    let pool = app.raw_db().await;
+    let month_ago = confmgr_core::time::now_micros() - 31 * 86_400 * 1_000_000;
+    sqlx::query("update keyring_terms set created_at = $1 where term = 1")
+        .bind(month_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rotated_if_due(&app, 0).await, None);
+    assert_eq!(rotated_if_due(&app, 30).await, Some(2));
+    assert_eq!(app.state.keyring.active_term(), Some(2));
+    assert_eq!(
+        rotated_if_due(&app, 30).await,
+        None,
+        "the new term is fresh"
+    );
+}
