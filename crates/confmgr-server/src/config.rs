@@ -32,6 +32,9 @@ pub enum Command {
     /// Wrap the keyring under a new root key (CONFMGR_NEW_ROOT_KEY_FILE) and exit; no data
     /// is re-encrypted. Stop every server first; start them with the new key afterwards.
     Rekey,
+    /// Wrap the current root key (CONFMGR_ROOT_KEY_FILE) with AWS KMS (CONFMGR_KMS_KEY_ID)
+    /// and store the blob in the database, so later starts need only CONFMGR_KMS_KEY_ID.
+    KmsMigrate,
 }
 
 #[derive(clap::Args, Clone)]
@@ -61,6 +64,31 @@ pub struct ServerArgs {
     /// File holding the base64 root key (mode 0600 or 0400).
     #[arg(long, env = "CONFMGR_ROOT_KEY_FILE", global = true)]
     pub root_key_file: Option<PathBuf>,
+
+    /// AWS KMS key (key id, key ARN, alias/NAME or alias ARN) that wraps the root key kept in
+    /// the database. Credentials and region come from the usual AWS chain (AWS_REGION,
+    /// AWS_ACCESS_KEY_ID, AWS_PROFILE, web identity, ECS/EC2 role). Replaces CONFMGR_ROOT_KEY_FILE.
+    #[arg(long, env = "CONFMGR_KMS_KEY_ID", global = true)]
+    pub kms_key_id: Option<String>,
+
+    /// The deployment named in the KMS encryption context (`confmgr:deployment`); the key
+    /// policy can require it. [default: confmgr]
+    #[arg(long, env = "CONFMGR_KMS_CONTEXT", global = true)]
+    pub kms_context: Option<String>,
+
+    /// KMS endpoint URL (a VPC endpoint, or a local emulator for tests). Without it the AWS
+    /// SDK's AWS_ENDPOINT_URL_KMS, else the region's endpoint.
+    #[arg(long, env = "CONFMGR_KMS_ENDPOINT", global = true)]
+    pub kms_endpoint: Option<String>,
+
+    /// PEM bundle trusted for the KMS endpoint instead of the system store (needed when
+    /// SSL_CERT_FILE pins PostgreSQL trust, or in an image without CA certificates).
+    #[arg(long, env = "CONFMGR_KMS_CA_FILE", global = true)]
+    pub kms_ca_file: Option<PathBuf>,
+
+    /// Longest each KMS step may take at start-up, retries included, in seconds.
+    #[arg(long, env = "CONFMGR_KMS_TIMEOUT_SECS", default_value_t = crate::kms::DEFAULT_TIMEOUT_SECS, global = true)]
+    pub kms_timeout_secs: u64,
 
     /// `rekey` only: the file holding the new root key (mode 0600 or 0400).
     #[arg(long, env = "CONFMGR_NEW_ROOT_KEY_FILE", global = true)]
@@ -301,6 +329,13 @@ pub enum RootKeySource {
     DevFile(PathBuf),
     /// `migrate` needs no key.
     NotNeeded,
+    /// CONFMGR_KMS_KEY_ID: the root key is kept in the database, wrapped by AWS KMS.
+    Kms(crate::kms::KmsSettings),
+    /// `kms-migrate`: the current root key, to be wrapped by AWS KMS.
+    MigrateToKms {
+        current: RootKey,
+        kms: crate::kms::KmsSettings,
+    },
 }
 
 /// Validated settings: everything the server needs, nothing left to check.
@@ -363,7 +398,7 @@ impl ServerArgs {
             }
         }
 
-        let root_key = match self.root_key_source(&data_dir) {
+        let root_key = match self.root_key_source(&data_dir, command) {
             Ok(source) => source,
             // Migrations touch no key material: `migrate` runs without a root key.
             Err(_) if command == Command::Migrate => Some(RootKeySource::NotNeeded),
@@ -502,7 +537,91 @@ impl ServerArgs {
         }
     }
 
-    fn root_key_source(&self, data_dir: &std::path::Path) -> Result<Option<RootKeySource>, String> {
+    fn root_key_source(
+        &self,
+        data_dir: &std::path::Path,
+        command: Command,
+    ) -> Result<Option<RootKeySource>, String> {
+        let Some(kms) = self.kms_settings()? else {
+            if command == Command::KmsMigrate {
+                return Err("CONFMGR_KMS_KEY_ID: `kms-migrate` needs the AWS KMS key to wrap the root key with".into());
+            }
+            return self.file_root_key_source(data_dir);
+        };
+        let key_given = self.root_key.is_some() || self.root_key_file.is_some();
+        if self.dev {
+            return Err("CONFMGR_KMS_KEY_ID: not with --dev (KMS is for production; --dev keeps a generated root key beside its data)".into());
+        }
+        match command {
+            Command::KmsMigrate if key_given => match self.file_root_key_source(data_dir)? {
+                Some(RootKeySource::Given(current)) => {
+                    Ok(Some(RootKeySource::MigrateToKms { current, kms }))
+                }
+                _ => Err("CONFMGR_ROOT_KEY_FILE: `kms-migrate` needs the current root key".into()),
+            },
+            Command::KmsMigrate => Err("CONFMGR_ROOT_KEY_FILE: `kms-migrate` needs the current root key (CONFMGR_ROOT_KEY_FILE or CONFMGR_ROOT_KEY) to wrap with CONFMGR_KMS_KEY_ID".into()),
+            Command::Rekey => Err("CONFMGR_KMS_KEY_ID: `rekey` works with root key files only; with KMS, rotate the KMS key instead (doc/keys.md)".into()),
+            Command::Migrate => Ok(Some(RootKeySource::Kms(kms))),
+            Command::Serve | Command::Init if key_given => Err(
+                "CONFMGR_KMS_KEY_ID and CONFMGR_ROOT_KEY_FILE/CONFMGR_ROOT_KEY: set one, not both (which root key would be meant?); to move a file key into KMS run `confmgr-server kms-migrate` with both once, then start with CONFMGR_KMS_KEY_ID alone".into(),
+            ),
+            Command::Serve | Command::Init => Ok(Some(RootKeySource::Kms(kms))),
+        }
+    }
+
+    /// The KMS settings if CONFMGR_KMS_KEY_ID is set; the other KMS settings need it.
+    fn kms_settings(&self) -> Result<Option<crate::kms::KmsSettings>, String> {
+        let key_id = match self.kms_key_id.as_deref().map(str::trim) {
+            Some("") => return Err("CONFMGR_KMS_KEY_ID: must not be empty".into()),
+            Some(id) => id.to_owned(),
+            None => {
+                let stray = [
+                    ("CONFMGR_KMS_CONTEXT", self.kms_context.is_some()),
+                    ("CONFMGR_KMS_ENDPOINT", self.kms_endpoint.is_some()),
+                    ("CONFMGR_KMS_CA_FILE", self.kms_ca_file.is_some()),
+                ];
+                return match stray.iter().find(|(_, set)| *set) {
+                    Some((name, _)) => Err(format!("{name}: only used with CONFMGR_KMS_KEY_ID")),
+                    None => Ok(None),
+                };
+            }
+        };
+        let context = match self.kms_context.as_deref() {
+            None => crate::kms::DEFAULT_CONTEXT.to_owned(),
+            Some(c) if c.trim().is_empty() => {
+                return Err("CONFMGR_KMS_CONTEXT: must not be empty".into())
+            }
+            Some(c) => c.to_owned(),
+        };
+        let endpoint = match self.kms_endpoint.as_deref().map(str::trim) {
+            None => None,
+            Some(raw) => match url::Url::parse(raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Some(raw.to_owned())
+                }
+                _ => {
+                    return Err(format!(
+                        "CONFMGR_KMS_ENDPOINT: {raw:?} is not an http(s) URL (scheme and host, e.g. https://HOST:PORT)"
+                    ))
+                }
+            },
+        };
+        if self.kms_timeout_secs == 0 {
+            return Err("CONFMGR_KMS_TIMEOUT_SECS: must be greater than 0".into());
+        }
+        Ok(Some(crate::kms::KmsSettings {
+            key_id,
+            context,
+            endpoint,
+            ca_file: self.kms_ca_file.clone(),
+            timeout: Duration::from_secs(self.kms_timeout_secs),
+        }))
+    }
+
+    fn file_root_key_source(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<Option<RootKeySource>, String> {
         match (&self.root_key, &self.root_key_file) {
             (Some(_), Some(_)) => {
                 Err("CONFMGR_ROOT_KEY and CONFMGR_ROOT_KEY_FILE: set one, not both".into())
@@ -515,7 +634,7 @@ impl ServerArgs {
                 .map_err(|e| format!("CONFMGR_ROOT_KEY_FILE: {e}")),
             (None, None) if self.dev => Ok(Some(RootKeySource::DevFile(data_dir.join("root.key")))),
             (None, None) => Err(
-                "CONFMGR_ROOT_KEY_FILE: required (or CONFMGR_ROOT_KEY), or run with --dev".into(),
+                "CONFMGR_ROOT_KEY_FILE: required (or CONFMGR_ROOT_KEY, or CONFMGR_KMS_KEY_ID), or run with --dev".into(),
             ),
         }
     }

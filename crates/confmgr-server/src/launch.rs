@@ -71,9 +71,18 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
-fn root_key(source: &RootKeySource) -> anyhow::Result<RootKey> {
+async fn root_key(source: &RootKeySource, store: &Store) -> anyhow::Result<RootKey> {
     match source {
-        RootKeySource::Given(key) => Ok(key.clone()),
+        RootKeySource::Given(key) => {
+            if crate::kms::has_blob(store).await? {
+                tracing::warn!("this database's root key is also kept wrapped by AWS KMS: starting with CONFMGR_ROOT_KEY_FILE is the break-glass path; start with CONFMGR_KMS_KEY_ID alone (doc/keys.md)");
+            }
+            Ok(key.clone())
+        }
+        RootKeySource::Kms(kms) => crate::kms::load_root_key(store, kms).await,
+        RootKeySource::MigrateToKms { .. } => {
+            anyhow::bail!("the current root key is only used by `kms-migrate`")
+        }
         RootKeySource::NotNeeded => anyhow::bail!("no root key configured (CONFMGR_ROOT_KEY_FILE)"),
         RootKeySource::DevFile(path) if path.exists() => crate::config::read_root_key_file(path)
             .map_err(|e| anyhow::anyhow!("CONFMGR_ROOT_KEY_FILE: {e}")),
@@ -111,7 +120,8 @@ pub async fn rekey(settings: &Settings) -> anyhow::Result<()> {
         .as_ref()
         .context("CONFMGR_NEW_ROOT_KEY_FILE is required")?;
     let store = open_store(settings).await?;
-    let root = root_key(&settings.root_key)?;
+    let kms_blob = crate::kms::has_blob(&store).await?;
+    let root = root_key(&settings.root_key, &store).await?;
     let terms = bootstrap::rekey(&store, &root, new_root)
         .await
         .map_err(|e| match e {
@@ -120,13 +130,51 @@ pub async fn rekey(settings: &Settings) -> anyhow::Result<()> {
         })?;
     store.close().await;
     println!("rekeyed {terms} keyring term(s): start the servers with the new root key; the old one no longer opens this database");
+    if kms_blob {
+        println!("this database also keeps the root key wrapped by AWS KMS, and that blob still holds the old key: run `confmgr-server kms-migrate` with CONFMGR_ROOT_KEY_FILE set to the new key file and CONFMGR_KMS_KEY_ID before starting servers with KMS");
+    }
+    Ok(())
+}
+
+/// `confmgr-server kms-migrate`: wraps the root key of CONFMGR_ROOT_KEY_FILE with
+/// CONFMGR_KMS_KEY_ID and stores the blob, so later starts need only the KMS key.
+pub async fn kms_migrate(settings: &Settings) -> anyhow::Result<()> {
+    let RootKeySource::MigrateToKms { current, kms } = &settings.root_key else {
+        bail!("`kms-migrate` needs CONFMGR_ROOT_KEY_FILE and CONFMGR_KMS_KEY_ID");
+    };
+    let store = open_store(settings).await?;
+    match bootstrap::unlock(&store, current).await {
+        Ok(_) => {}
+        Err(UnlockError::WrongRootKey) => bail!("CONFMGR_ROOT_KEY_FILE: this root key does not open the database's keyring; nothing was wrapped"),
+        Err(UnlockError::Other(inner)) => return Err(inner.into()),
+        Err(other) => return Err(anyhow::anyhow!(other)),
+    }
+    let done = crate::kms::migrate(&store, current, kms).await?;
+    store.close().await;
+    let (verb, arn) = match &done {
+        crate::kms::Migrated::Wrapped { arn } => ("wrapped", arn),
+        crate::kms::Migrated::Replaced { arn } => {
+            ("wrapped again (replacing the earlier blob)", arn)
+        }
+    };
+    println!(
+        "root key {verb} by AWS KMS key {arn} with encryption context {}={:?} and stored in the database.\n\
+         Start every server with CONFMGR_KMS_KEY_ID (and the same CONFMGR_KMS_CONTEXT) and without CONFMGR_ROOT_KEY_FILE / CONFMGR_ROOT_KEY.\n\
+         Then destroy the root key file, or keep it offline as a break-glass backup: whoever holds it opens a copy of the database without KMS (doc/keys.md, AWS KMS).",
+        crate::kms::CONTEXT_KEY,
+        kms.context
+    );
     Ok(())
 }
 
 /// `confmgr-server init`: prints the root token on stdout, once.
 pub async fn init(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let root = root_key(&settings.root_key)?;
+    let root = match &settings.root_key {
+        // A new root key, wrapped by KMS and stored before the keyring is made with it.
+        RootKeySource::Kms(kms) => crate::kms::init_root_key(&store, kms).await?,
+        source => root_key(source, &store).await?,
+    };
     match bootstrap::initialize(&store, &root, Token::generate()).await {
         Ok(token) => {
             println!(
@@ -154,16 +202,18 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         _ => None,
     };
     let store = open_store(settings).await?;
-    let root = root_key(&settings.root_key)?;
+    let root = root_key(&settings.root_key, &store).await?;
     if settings.dev {
         dev_bootstrap(&store, &root, settings).await?;
     }
-    let keyring = bootstrap::unlock(&store, &root)
-        .await
-        .map_err(|e| match e {
-            UnlockError::Other(inner) => anyhow::Error::from(inner),
-            other => anyhow::anyhow!(other),
-        })?;
+    let keyring = match bootstrap::unlock(&store, &root).await {
+        Ok(keyring) => keyring,
+        Err(UnlockError::WrongRootKey) if matches!(settings.root_key, RootKeySource::Kms(_)) => {
+            bail!("CONFMGR_KMS_KEY_ID: the root key unwrapped through AWS KMS does not open this database's keyring: the stored kms_root_key blob belongs to another database, or the keyring was rekeyed after `kms-migrate`; run `kms-migrate` again with the root key file that opens it")
+        }
+        Err(UnlockError::Other(inner)) => return Err(inner.into()),
+        Err(other) => return Err(anyhow::anyhow!(other)),
+    };
     crate::services::keys::check_no_unknown_terms(&store).await?;
     if !settings.audit.enabled && !settings.dev {
         tracing::warn!("AUDIT IS DISABLED (CONFMGR_AUDIT_ENABLED=false): no access to secrets is being recorded. This is for development only");

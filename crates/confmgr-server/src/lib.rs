@@ -8,6 +8,7 @@ pub mod client_cert;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod kms;
 pub mod launch;
 pub mod login_guard;
 pub mod metrics;

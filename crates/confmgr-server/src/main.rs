@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         Command::Init => launch::init(&settings).await,
         Command::Migrate => launch::migrate(&settings).await,
         Command::Rekey => launch::rekey(&settings).await,
+        Command::KmsMigrate => launch::kms_migrate(&settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ mod client_cert;
 mod harness;
 mod hvac;
 mod keys;
+mod kms;
 mod kv_api;
 mod legacy;
 mod legacy_scripts;
