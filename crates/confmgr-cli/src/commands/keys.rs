@@ -77,6 +77,19 @@ fn int(value: &Value) -> i64 {
     value.as_i64().unwrap_or(0)
 }
 
+/// The newest term in the database, when it is newer than the answering server's active
+/// term: that server has not loaded it yet (servers look for new terms every 500 ms), so its
+/// `active_term` and `pending` are out of date.
+fn unloaded_term(status: &Value) -> Option<i64> {
+    let active = int(&status["active_term"]);
+    status["terms"]
+        .as_array()?
+        .iter()
+        .map(|t| int(&t["term"]))
+        .max()
+        .filter(|newest| *newest > active)
+}
+
 fn time(value: &Value) -> String {
     value.as_str().unwrap_or("-").to_owned()
 }
@@ -118,6 +131,8 @@ fn status_report(status: &Value) -> Report {
             let wrapped = int(&term["wrapped_keys"]);
             let state = if number == active {
                 "active"
+            } else if number > active {
+                "loading"
             } else if wrapped == 0 {
                 retirable.push(number);
                 "retirable"
@@ -135,6 +150,12 @@ fn status_report(status: &Value) -> Report {
     let mut text = columns(&["TERM", "STATE", "CREATED", "DATA KEYS"], &rows);
     text.push('\n');
     text.push_str(&fields(&[("rewrap", rewrap_state(status))]));
+    if let Some(newest) = unloaded_term(status) {
+        text.push_str(&format!(
+            "term {newest} was added but the server that answered has not loaded it yet \
+             (within a second): ask again for an up-to-date status\n"
+        ));
+    }
     match retirable.as_slice() {
         [] => {}
         [term] => text.push_str(&format!(
@@ -168,6 +189,19 @@ async fn rotate(api: &Api) -> Result<Report> {
 }
 
 async fn retire(api: &Api, term: u64) -> Result<Report> {
+    // A server that has not loaded the newest term yet takes an older one for active and
+    // would let the newest, which wraps nothing yet, be retired: refuse that here.
+    if let Ok(status) = fetch_status(api).await {
+        let newest = status["terms"]
+            .as_array()
+            .and_then(|terms| terms.iter().map(|t| int(&t["term"])).max());
+        if i64::try_from(term).ok() == newest {
+            return Err(anyhow::anyhow!(
+                "term {term} is the active term (the newest, which new data keys are wrapped \
+                 by): rotate first, then rewrap, then retire it"
+            ));
+        }
+    }
     match api.post("sys/keys/retire", &json!({ "term": term })).await {
         Ok(_) => Ok(Report::new(
             json!({ "retired": term }),
@@ -185,16 +219,27 @@ async fn rewrap(api: &Api, follow: bool, interval: &str) -> Result<Report> {
     let interval = parse_interval(interval)?;
     api.post("sys/keys/rewrap", &json!({})).await?;
     if !follow {
-        let status = fetch_status(api).await?;
+        let hint = "the servers do it in the background (`confmgr keys status` or \
+                    `confmgr keys rewrap --follow` shows the progress)";
+        // The token may update sys/keys/rewrap without reading sys/keys/status.
+        let Ok(status) = fetch_status(api).await else {
+            return Ok(Report::new(
+                json!({ "requested": true, "active_term": null, "pending": null }),
+                format!("rewrap requested: {hint}"),
+            ));
+        };
+        if let Some(newest) = unloaded_term(&status) {
+            // Counted against an older term: the count would be wrong.
+            return Ok(Report::new(
+                json!({ "requested": true, "active_term": newest, "pending": null }),
+                format!("rewrap requested: data keys move to term {newest}; {hint}"),
+            ));
+        }
         let pending = int(&status["rewrap"]["pending"]);
         let active = int(&status["active_term"]);
         return Ok(Report::new(
             json!({ "requested": true, "active_term": active, "pending": pending }),
-            format!(
-                "rewrap requested: {pending} data keys to move to term {active}; the servers \
-                 do it in the background (`confmgr keys status` or `confmgr keys rewrap \
-                 --follow` shows the progress)"
-            ),
+            format!("rewrap requested: {pending} data keys to move to term {active}; {hint}"),
         ));
     }
     let status = follow_rewrap(api, interval).await?;
@@ -257,6 +302,15 @@ async fn follow_rewrap(api: &Api, interval: Duration) -> Result<Value> {
                     progress.note("reading the rewrap's progress again");
                     failing = false;
                 }
+                if let Some(newest) = unloaded_term(&status) {
+                    // The answer is out of date: ask again once the server has term `newest`.
+                    progress.waiting(newest);
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        () = &mut stop => return Err(progress.interrupted()),
+                    }
+                    continue;
+                }
                 let rewrap = &status["rewrap"];
                 let pending = int(&rewrap["pending"]);
                 let done = int(&rewrap["done"]);
@@ -294,7 +348,10 @@ async fn follow_rewrap(api: &Api, interval: Duration) -> Result<Value> {
             }
             Err(error) => {
                 progress.finish();
-                return Err(error);
+                return Err(error.context(
+                    "the rewrap was requested and goes on in the server, but its progress \
+                     cannot be read (sys/keys/status)",
+                ));
             }
         }
         tokio::select! {
@@ -310,6 +367,7 @@ struct Progress {
     terminal: bool,
     bar: Option<ProgressBar>,
     last: Option<(i64, i64)>,
+    waiting_for: Option<i64>,
 }
 
 impl Progress {
@@ -318,6 +376,7 @@ impl Progress {
             terminal,
             bar: None,
             last: None,
+            waiting_for: None,
         }
     }
 
@@ -346,6 +405,16 @@ impl Progress {
             );
         }
         self.last = Some((done, pending));
+    }
+
+    /// Once per term: the server that answered has not loaded the newest term yet.
+    fn waiting(&mut self, newest: i64) {
+        if self.waiting_for != Some(newest) {
+            self.waiting_for = Some(newest);
+            self.note(&format!(
+                "the server has not loaded term {newest} yet; waiting for it"
+            ));
+        }
     }
 
     fn note(&self, text: &str) {
@@ -471,6 +540,22 @@ mod tests {
         assert!(lines[3].starts_with("3     active"), "{text}");
         assert!(text.contains("`confmgr keys retire 1`"), "{text}");
         assert!(!text.contains("retire 2"), "{text}");
+    }
+
+    #[test]
+    fn a_term_newer_than_the_active_one_is_not_loaded_yet() {
+        let idle = json!({"running": false, "pending": 0, "done": 0,
+                          "requested_time": null, "finished_time": null});
+        let stale = status(1, &[(1, 5), (2, 0)], idle.clone());
+        assert_eq!(unloaded_term(&stale), Some(2));
+        let text = status_report(&stale).text;
+        assert!(
+            text.lines().nth(2).unwrap().starts_with("2     loading"),
+            "{text}"
+        );
+        assert!(!text.contains("retire 2"), "{text}");
+        assert!(text.contains("has not loaded it yet"), "{text}");
+        assert_eq!(unloaded_term(&status(2, &[(1, 5), (2, 0)], idle)), None);
     }
 
     #[test]
