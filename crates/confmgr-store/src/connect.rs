@@ -101,6 +101,12 @@ impl Store {
     }
 
     /// A trivial round trip, for readiness checks.
+    /// (open connections, idle ones) of the pool, for metrics.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())

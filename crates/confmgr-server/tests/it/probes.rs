@@ -42,3 +42,68 @@ async fn probes_answer_and_readiness_fails_while_the_database_takes_no_writes() 
     sqlx::query("rollback").execute(&mut blocker).await.unwrap();
     assert_eq!(get("/readyz").await.0, 200);
 }
+
+#[tokio::test]
+async fn metrics_move_with_requests_and_name_routes_not_paths() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let scrape = || async {
+        let response = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    };
+    let value = |text: &str, prefix: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before = scrape().await;
+    for _ in 0..3 {
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/secret/data/team-x/very-secret-name",
+                Some(serde_json::json!({"data": {"k": "v"}})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app
+        .call(
+            "POST",
+            "/v1/auth/approle/login",
+            Some(serde_json::json!({"role_id": "00000000-0000-4000-8000-000000000000", "secret_id": "x.y"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let after = scrape().await;
+
+    let writes = r#"confmgr_http_requests_total{route="/v1/secret/data/{*path}",method="POST",status="200"}"#;
+    assert_eq!(
+        value(&after, writes) - value(&before, writes),
+        3.0,
+        "{after}"
+    );
+    let failures = r#"confmgr_logins_total{method="approle",outcome="failure"}"#;
+    assert_eq!(value(&after, failures), 1.0, "{after}");
+    let timed = r#"confmgr_http_request_duration_seconds_count{route="/v1/secret/data/{*path}",method="POST"}"#;
+    assert!(value(&after, timed) >= 3.0, "{after}");
+    assert!(
+        value(&after, "confmgr_keyring_active_term") >= 1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"confmgr_db_connections{state="idle"}"#),
+        "{after}"
+    );
+    assert!(
+        !after.contains("very-secret-name"),
+        "paths never become labels"
+    );
+}
