@@ -299,17 +299,5 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    crate::shutdown::on_signal(SHUTDOWN_GRACE).await;
 }

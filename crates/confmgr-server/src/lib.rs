@@ -13,6 +13,7 @@ pub mod launch;
 pub mod login_guard;
 pub mod metrics;
 pub mod services;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod tls;

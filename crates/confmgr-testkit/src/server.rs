@@ -113,6 +113,19 @@ impl ServerProcess {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// The process id, for sending signals (`kill -TERM`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the process to exit on its own; `None` if it is still running.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// Stops the server (SIGKILL: tests that need a graceful stop send their own signal).
     pub async fn stop(mut self) -> Result<()> {
         self.child.kill().await?;

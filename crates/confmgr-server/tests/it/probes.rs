@@ -107,3 +107,82 @@ async fn metrics_move_with_requests_and_name_routes_not_paths() {
         "paths never become labels"
     );
 }
+
+/// SIGTERM with a request half sent and an idle keep-alive connection: the request still
+/// gets its answer, the idle connection is closed, the process exits 0 within the grace.
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    use confmgr_testkit::ServerProcess;
+    use std::path::Path;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut server = ServerProcess::start(
+        Path::new(crate::process::BIN),
+        &[
+            "--dev",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--dev-root-token",
+            "root",
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let addr = server.addr();
+
+    // An idle keep-alive connection: one answered request, then nothing.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let n = idle.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"));
+
+    // A write whose body is half sent when the signal arrives.
+    let body = br#"{"data":{"k":"finished after SIGTERM"}}"#;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/secret/data/shutdown HTTP/1.1\r\nHost: x\r\nX-Vault-Token: root\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let pid = server.pid().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // New connections are refused once shutdown began.
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+
+    slow.write_all(&body[10..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The idle connection was closed by the server (EOF), not left hanging.
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut buffer))
+        .await
+        .expect("idle connection closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let status = server
+        .wait_exit(std::time::Duration::from_secs(10))
+        .await
+        .expect("exited within the grace period");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(
+        server.stderr().contains("shutting down"),
+        "{}",
+        server.stderr()
+    );
+}
