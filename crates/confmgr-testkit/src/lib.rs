@@ -10,12 +10,16 @@
 //!
 //! Each test takes its own database with [`TestPostgres::fresh_database`],
 //! so tests never see each other's rows and need no cleanup.
+//!
+//! A test that must stop and restart PostgreSQL takes a cluster of its own
+//! with [`TestPostgres::private`] (local binaries only).
 
 mod account;
 mod certs;
 mod conn;
 mod docker;
 mod local;
+mod private;
 mod server;
 mod urls;
 mod watchdog;
@@ -28,6 +32,7 @@ use tokio::sync::OnceCell;
 
 pub use certs::CertPaths;
 pub use conn::connect;
+pub use private::PrivatePostgres;
 pub use server::{free_port, ServerProcess};
 
 /// Environment variable naming an existing server to use instead of starting

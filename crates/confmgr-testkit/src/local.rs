@@ -69,9 +69,19 @@ fn debian_bindir() -> Option<PathBuf> {
 
 pub(crate) async fn start(bindir: PathBuf) -> Result<Started> {
     // Process spawning is blocking; keep it off the test's runtime threads.
-    let prepared = tokio::task::spawn_blocking(move || prepare(&bindir))
-        .await
-        .context("cluster setup task")??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::init(&bindir)?;
+        let port = cluster.start_on_free_port()?;
+        Ok::<_, anyhow::Error>(Prepared {
+            started: Started {
+                admin_url: urls::mtls_url(port, "postgres", &cluster.certs),
+                certs: cluster.certs.clone(),
+            },
+            log: cluster.log.clone(),
+        })
+    })
+    .await
+    .context("cluster setup task")??;
     conn::wait_ready(&prepared.started.admin_url, READY_TIMEOUT)
         .await
         .map_err(|err| anyhow!("{err:#}\n{}", log_tail(&prepared.log)))?;
@@ -83,52 +93,146 @@ struct Prepared {
     log: PathBuf,
 }
 
-/// Everything up to a running postmaster: certificates, initdb, config,
-/// `pg_ctl start`.
-fn prepare(bindir: &Path) -> Result<Prepared> {
-    let account = ServerAccount::detect()?;
-    let dir = tempfile::Builder::new()
-        .prefix("confmgr-testpg-")
-        // Private: it holds the client key (and, locally, the socket).
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
-        .context("creating temp dir for the test cluster")?
-        // The watchdog removes it; a TempDir in a static would never drop.
-        .keep();
-    account.give(&dir)?;
-    let data = dir.join("data");
-    let log = dir.join("postgres.log");
-    let pg_ctl = bindir.join("pg_ctl");
+/// An initialised cluster in its own temp dir, started or not.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    pub account: ServerAccount,
+    pub pg_ctl: PathBuf,
+    /// The temp dir holding everything below; removed by the watchdog (and,
+    /// for a private cluster, on drop).
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    pub certs: CertPaths,
+}
 
-    // Armed before anything is started so a failure half way still cleans up.
-    let mut stop = account.argv(&pg_ctl);
-    stop.extend(["-D", &path_str(&data), "stop", "-m", "immediate", "-w"].map(String::from));
-    watchdog::spawn(&[stop, vec!["rm".into(), "-rf".into(), path_str(&dir)]])?;
+impl Cluster {
+    /// Everything up to a cluster ready to start: temp dir, cleanup watchdog,
+    /// certificates, initdb, config.
+    pub fn init(bindir: &Path) -> Result<Self> {
+        let account = ServerAccount::detect()?;
+        let dir = tempfile::Builder::new()
+            .prefix("confmgr-testpg-")
+            // Private: it holds the client key (and, locally, the socket).
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .context("creating temp dir for the test cluster")?
+            // The watchdog removes it; a TempDir in a static would never drop.
+            .keep();
+        account.give(&dir)?;
+        let data = dir.join("data");
+        let log = dir.join("postgres.log");
+        let pg_ctl = bindir.join("pg_ctl");
+        let cluster = Self {
+            account,
+            pg_ctl,
+            dir,
+            data,
+            log,
+            certs: CertPaths::default(),
+        };
 
-    let certs_dir = dir.join("certs");
-    std::fs::create_dir(&certs_dir).with_context(|| format!("creating {}", certs_dir.display()))?;
-    let certs = certs::generate(&certs_dir)?;
-    // PostgreSQL wants its key 0600 *and* owned by the server's user.
-    account.give(&certs.server_key)?;
+        // Armed before anything is started so a failure half way still cleans up.
+        watchdog::spawn(&cluster.cleanup_argvs())?;
 
-    let mut initdb = account.command(&bindir.join("initdb"));
-    initdb
-        .current_dir(&dir)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", DB_USER, "--auth=trust", "--no-sync"])
-        // Without LANG, initdb would pick SQL_ASCII; tests want UTF-8.
-        .args(["--encoding=UTF8", "--locale=C"]);
-    run(&mut initdb, "initdb")?;
+        let certs_dir = cluster.dir.join("certs");
+        std::fs::create_dir(&certs_dir)
+            .with_context(|| format!("creating {}", certs_dir.display()))?;
+        let certs = certs::generate(&certs_dir)?;
+        // PostgreSQL wants its key 0600 *and* owned by the server's user.
+        cluster.account.give(&certs.server_key)?;
 
-    write_config(&data, &dir, &certs)?;
+        let mut initdb = cluster.account.command(&bindir.join("initdb"));
+        initdb
+            .current_dir(&cluster.dir)
+            .arg("-D")
+            .arg(&cluster.data)
+            .args(["-U", DB_USER, "--auth=trust", "--no-sync"])
+            // Without LANG, initdb would pick SQL_ASCII; tests want UTF-8.
+            .args(["--encoding=UTF8", "--locale=C"]);
+        run(&mut initdb, "initdb")?;
 
-    let port = start_postmaster(&account, &pg_ctl, &dir, &data, &log)?;
-    let admin_url = urls::mtls_url(port, "postgres", &certs);
-    Ok(Prepared {
-        started: Started { admin_url, certs },
-        log,
-    })
+        write_config(&cluster.data, &cluster.dir, &certs)?;
+        Ok(Self { certs, ..cluster })
+    }
+
+    /// The commands that stop the postmaster at once and delete the temp dir,
+    /// each allowed to fail (nothing running, already removed).
+    pub fn cleanup_argvs(&self) -> [Vec<String>; 2] {
+        let mut stop = self.account.argv(&self.pg_ctl);
+        stop.extend(
+            ["-D", &path_str(&self.data), "stop", "-m", "immediate", "-w"].map(String::from),
+        );
+        [stop, vec!["rm".into(), "-rf".into(), path_str(&self.dir)]]
+    }
+
+    /// Starts the postmaster on a free port and returns the port. The port
+    /// goes on the command line rather than into postgresql.conf so that a
+    /// retry after losing a port race needs no config rewrite.
+    pub fn start_on_free_port(&self) -> Result<u16> {
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            match self.start_on(port)? {
+                Bound::Yes => return Ok(port),
+                Bound::PortTaken => continue,
+            }
+        }
+        bail!(
+            "pg_ctl start: no free port after {PORT_ATTEMPTS} tries\n{}",
+            log_tail(&self.log)
+        )
+    }
+
+    /// `pg_ctl start` on `port`, waiting until the postmaster reports it is
+    /// up (a real connection is the caller's to wait for).
+    pub fn start_on(&self, port: u16) -> Result<Bound> {
+        let mut cmd = self.account.command(&self.pg_ctl);
+        cmd.current_dir(&self.dir)
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!("-p {port}"))
+            .arg("start");
+        let out = cmd.output().context("running pg_ctl start")?;
+        if out.status.success() {
+            return Ok(Bound::Yes);
+        }
+        let log_text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if log_text.contains("could not bind") {
+            return Ok(Bound::PortTaken);
+        }
+        bail!(
+            "pg_ctl start failed ({}): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            log_tail(&self.log)
+        )
+    }
+
+    /// `pg_ctl stop -m MODE -w`: `fast` disconnects every client and rolls
+    /// back open transactions, `immediate` kills the server outright.
+    pub fn stop(&self, mode: &str) -> Result<()> {
+        let mut cmd = self.account.command(&self.pg_ctl);
+        cmd.current_dir(&self.dir)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["stop", "-m", mode, "-w", "-t", "60"]);
+        run(&mut cmd, "pg_ctl stop").map_err(|err| anyhow!("{err:#}\n{}", log_tail(&self.log)))
+    }
+
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+}
+
+/// Whether `pg_ctl start` got its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    Yes,
+    /// Another process holds it (the log says "could not bind").
+    PortTaken,
 }
 
 fn write_config(data: &Path, dir: &Path, certs: &CertPaths) -> Result<()> {
@@ -163,47 +267,6 @@ fn write_config(data: &Path, dir: &Path, certs: &CertPaths) -> Result<()> {
         "hostssl all all 127.0.0.1/32 cert clientcert=verify-full\n",
     )
     .with_context(|| format!("writing {}", hba_path.display()))
-}
-
-/// Starts the postmaster on a free port and returns the port. The port goes
-/// on the command line rather than into postgresql.conf so that a retry
-/// after losing a port race needs no config rewrite.
-fn start_postmaster(
-    account: &ServerAccount,
-    pg_ctl: &Path,
-    dir: &Path,
-    data: &Path,
-    log: &Path,
-) -> Result<u16> {
-    for _ in 0..PORT_ATTEMPTS {
-        let port = free_port()?;
-        let mut cmd = account.command(pg_ctl);
-        cmd.current_dir(dir)
-            .arg("-D")
-            .arg(data)
-            .arg("-l")
-            .arg(log)
-            .args(["-w", "-t", "60", "-o"])
-            .arg(format!("-p {port}"))
-            .arg("start");
-        let out = cmd.output().context("running pg_ctl start")?;
-        if out.status.success() {
-            return Ok(port);
-        }
-        let log_text = std::fs::read_to_string(log).unwrap_or_default();
-        if !log_text.contains("could not bind") {
-            bail!(
-                "pg_ctl start failed ({}): {}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim(),
-                log_tail(log)
-            );
-        }
-    }
-    bail!(
-        "pg_ctl start: no free port after {PORT_ATTEMPTS} tries\n{}",
-        log_tail(log)
-    )
 }
 
 fn free_port() -> Result<u16> {
