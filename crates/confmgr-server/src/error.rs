@@ -96,7 +96,11 @@ impl IntoResponse for Error {
                 internal()
             }
             Self::Store(ref source) => {
-                tracing::error!(error = %source, "storage error");
+                // "database error" alone tells an operator nothing: name the cause too.
+                let cause = std::error::Error::source(source)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::error!(error = %source, %cause, "storage error");
                 internal()
             }
             Self::Internal(ref detail) => {

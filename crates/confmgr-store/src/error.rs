@@ -34,7 +34,42 @@ impl From<sqlx::Error> for StoreError {
             {
                 Self::Unavailable(error)
             }
+            // PostgreSQL going away under a query or refusing new sessions for a while.
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| is_outage_sqlstate(&c)) => {
+                Self::Unavailable(error)
+            }
             other => Self::Database(other),
+        }
+    }
+}
+
+/// PostgreSQL SQLSTATEs that mean the server is (for now) not there rather than that the
+/// request or the data is wrong: class 08 (connection exception) except `08P01` (protocol
+/// violation: a bug, not an outage); `57P01` admin shutdown (`pg_ctl stop -m fast`
+/// terminating sessions); `57P02` crash shutdown (another backend crashed); `57P03` cannot
+/// connect now (starting up, shutting down, not yet accepting connections in recovery);
+/// `53300` too many connections. SQLSTATEs are five characters; SQLite's numeric codes
+/// never match.
+fn is_outage_sqlstate(code: &str) -> bool {
+    code.len() == 5
+        && ((code.starts_with("08") && code != "08P01")
+            || matches!(code, "57P01" | "57P02" | "57P03" | "53300"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_outage_sqlstate;
+
+    #[test]
+    fn outage_sqlstates() {
+        for code in [
+            "08006", "08001", "08004", "57P01", "57P02", "57P03", "53300",
+        ] {
+            assert!(is_outage_sqlstate(code), "{code}");
+        }
+        // Unique violation, cancel, serialization failure, SQLite busy and constraint codes.
+        for code in ["23505", "57014", "40001", "08P01", "5", "517", "2067", "08"] {
+            assert!(!is_outage_sqlstate(code), "{code}");
         }
     }
 }
