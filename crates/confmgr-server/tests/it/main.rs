@@ -12,6 +12,7 @@ mod kv_api;
 mod legacy;
 mod legacy_scripts;
 mod limits;
+mod outage;
 mod probes;
 mod process;
 mod rollback;
