@@ -148,16 +148,11 @@ impl Drop for PrivatePostgres {
 }
 
 fn no_local_binaries_help() -> String {
-    let backend = match std::env::var(DATABASE_URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => {
-            format!("the shared test server comes from {DATABASE_URL_ENV}, which ")
-        }
-        _ => "a Docker container (if Docker is what the shared tests use) ".to_owned(),
-    };
     format!(
-        "this test needs a private PostgreSQL it can stop and start again (the database \
-         outage test does), which only the local PostgreSQL binaries provide: {backend}cannot \
-         be stopped and restarted by a test. Install them (Debian/Ubuntu: \
+        "this test needs a PostgreSQL of its own that it can stop and start again (the \
+         database outage test does), and only the local PostgreSQL binaries give one: neither \
+         a server named by {DATABASE_URL_ENV} nor a Docker container will do, whichever the \
+         other tests use. No initdb/pg_ctl/postgres was found; install them (Debian/Ubuntu: \
          `apt-get install -y postgresql`; they land in /usr/lib/postgresql/<version>/bin, \
          which is searched, as are PATH and `pg_config --bindir`)"
     )
