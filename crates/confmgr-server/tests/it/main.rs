@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod client_cert;
+mod dashboards;
 mod harness;
 mod hvac;
 mod keys;
