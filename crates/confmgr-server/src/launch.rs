@@ -218,13 +218,14 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     if !settings.audit.enabled && !settings.dev {
         tracing::warn!("AUDIT IS DISABLED (CONFMGR_AUDIT_ENABLED=false): no access to secrets is being recorded. This is for development only");
     }
-    let audit = Audit::start(&store, settings.audit.clone())
+    let metrics = crate::metrics::Metrics::new();
+    let audit = Audit::start(&store, settings.audit.clone(), Arc::clone(&metrics))
         .context("CONFMGR_AUDIT_FILE: cannot open the audit file")?;
     if settings.legacy_api == LegacyApi::Open {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }
     Ok(AppState {
-        metrics: crate::metrics::Metrics::new(),
+        metrics,
         client_cas,
         legacy_api: settings.legacy_api,
         audit,

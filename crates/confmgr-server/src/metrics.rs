@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,6 +40,11 @@ pub struct Metrics {
     rate_limited: Counter,
     db_connections: Family<Labels, Gauge>,
     keyring_active_term: Gauge,
+    audit_batch_size: Histogram,
+    audit_commit_seconds: Histogram,
+    audit_write_failures: Counter,
+    audit_unsealed_events: Gauge,
+    audit_seal_lag_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -98,7 +104,42 @@ impl Metrics {
             "The keyring term wrapping new data keys",
             keyring_active_term.clone(),
         );
+        let audit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "audit_batch_size",
+            "Audit events written per group commit",
+            audit_batch_size.clone(),
+        );
+        let audit_commit_seconds = latency_histogram();
+        registry.register(
+            "audit_commit_seconds",
+            "Time to insert and commit one audit group",
+            audit_commit_seconds.clone(),
+        );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "audit_write_failures",
+            "Audit groups that could not be written (their requests answered 503)",
+            audit_write_failures.clone(),
+        );
+        let audit_unsealed_events = Gauge::default();
+        registry.register(
+            "audit_unsealed_events",
+            "Audit events not yet sealed into the hash chain, at scrape time",
+            audit_unsealed_events.clone(),
+        );
+        let audit_seal_lag_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "audit_seal_lag_seconds",
+            "Age of the oldest unsealed audit event (0 when all are sealed), at scrape time",
+            audit_seal_lag_seconds.clone(),
+        );
         Arc::new(Self {
+            audit_batch_size,
+            audit_commit_seconds,
+            audit_write_failures,
+            audit_unsealed_events,
+            audit_seal_lag_seconds,
             registry,
             certificate_days_left,
             http_requests,
@@ -108,6 +149,15 @@ impl Metrics {
             db_connections,
             keyring_active_term,
         })
+    }
+
+    /// One group commit of the audit writer.
+    pub fn observe_audit_batch(&self, events: usize, seconds: f64, committed: bool) {
+        self.audit_batch_size.observe(events as f64);
+        self.audit_commit_seconds.observe(seconds);
+        if !committed {
+            self.audit_write_failures.inc();
+        }
     }
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -183,6 +233,15 @@ pub async fn track(
     response
 }
 
+async fn unsealed_summary(
+    store: &confmgr_store::Store,
+) -> Result<(i64, Option<i64>), confmgr_store::StoreError> {
+    let mut tx = store.begin().await?;
+    let summary = tx.unsealed_summary().await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
 pub async fn serve(State(state): State<crate::state::AppState>) -> Response {
     let (size, idle) = state.store.pool_connections();
     let metrics = &state.metrics;
@@ -197,6 +256,15 @@ pub async fn serve(State(state): State<crate::state::AppState>) -> Response {
     metrics
         .keyring_active_term
         .set(state.keyring.active_term().unwrap_or(0));
+    if state.audit.settings().enabled {
+        if let Ok((unsealed, oldest)) = unsealed_summary(&state.store).await {
+            metrics.audit_unsealed_events.set(unsealed);
+            let lag = oldest.map_or(0.0, |time| {
+                (confmgr_core::time::now_micros() - time).max(0) as f64 / 1e6
+            });
+            metrics.audit_seal_lag_seconds.set(lag);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -114,6 +114,16 @@ impl StoreTx {
             .transpose()
     }
 
+    /// How many events wait to be sealed, and the time of the oldest (for metrics).
+    pub async fn unsealed_summary(&mut self) -> Result<(i64, Option<i64>), StoreError> {
+        let row = sqlx::query(
+            "select count(*) as n, min(time) as oldest from audit_events where seq is null",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
     /// The oldest unsealed events, in insertion order.
     pub async fn unsealed_events(&mut self, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(&format!(

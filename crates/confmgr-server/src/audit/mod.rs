@@ -43,14 +43,18 @@ pub struct Audit {
 
 impl Audit {
     /// Starts the group writer, the sealer and retention (when enabled).
-    pub fn start(store: &Store, settings: AuditSettings) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        store: &Store,
+        settings: AuditSettings,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> std::io::Result<Arc<Self>> {
         let file = match &settings.file {
             Some(path) => Some(Mutex::new(open_append(path)?)),
             None => None,
         };
         let writer = settings.enabled.then(|| {
             sealer::start(store.clone(), settings.retention_days);
-            GroupWriter::start(store.clone())
+            GroupWriter::start(store.clone(), metrics)
         });
         Ok(Arc::new(Self {
             settings,

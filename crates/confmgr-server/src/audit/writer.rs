@@ -2,8 +2,10 @@
 //! whatever has queued up in one transaction; each caller waits for the commit holding
 //! its event before its response leaves.
 
+use crate::metrics::Metrics;
 use confmgr_core::audit::AuditEvent;
 use confmgr_store::Store;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 const MAX_BATCH: usize = 512;
@@ -17,9 +19,9 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
+        tokio::spawn(run(store, queue, metrics));
         Self { jobs }
     }
 
@@ -33,7 +35,7 @@ impl GroupWriter {
     }
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -42,7 +44,13 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let committed = commit(&store, &batch).await;
+        metrics.observe_audit_batch(
+            batch.len(),
+            started.elapsed().as_secs_f64(),
+            committed.is_ok(),
+        );
         if let Err(error) = &committed {
             tracing::error!(%error, events = batch.len(), "audit log unwritable: failing the requests");
         } else {

@@ -157,7 +157,8 @@ impl TestApp {
             .await
             .unwrap();
         let keyring = bootstrap::unlock(&store, &root).await.unwrap();
-        let audit = Audit::start(&store, audit).unwrap();
+        let metrics = confmgr_server::metrics::Metrics::new();
+        let audit = Audit::start(&store, audit, Arc::clone(&metrics)).unwrap();
         let state = AppState {
             audit,
             store: store.clone(),
@@ -167,7 +168,7 @@ impl TestApp {
             access: Arc::new(access),
             legacy_api,
             client_cas: client_cas.clone(),
-            metrics: confmgr_server::metrics::Metrics::new(),
+            metrics,
         };
         // Keyring refresh and rewrap, as `serve` runs them (fast batches for tests).
         confmgr_server::services::keys::spawn_worker(
