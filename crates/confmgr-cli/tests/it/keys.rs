@@ -319,10 +319,22 @@ async fn retire_emptied_old_term() {
         table.stdout
     );
 
-    let retired = h
-        .root(&["keys", "retire", "1", "--format", "table"])
-        .await
-        .ok();
+    // The server refuses until every replica has surely loaded term 2 (10 s after the
+    // rotation); the refusal says so.
+    let started = std::time::Instant::now();
+    let retired = loop {
+        let run = h.root(&["keys", "retire", "1", "--format", "table"]).await;
+        if run.code == 0 {
+            break run;
+        }
+        assert!(
+            run.stderr.contains("once every replica has loaded it"),
+            "{}",
+            run.stderr
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     assert_eq!(retired.stdout, "term 1 retired: removed from the keyring\n");
 
     let after = status(&h).await;

@@ -20,6 +20,9 @@ const REFRESH_EVERY: Duration = Duration::from_millis(500);
 const AUTO_ROTATE_EVERY: Duration = Duration::from_secs(60);
 /// How often a running rewrap logs its progress.
 const REWRAP_LOG_EVERY: Duration = Duration::from_secs(10);
+/// A term is retired only once the newer term has been active this long, so no replica
+/// still wraps new data keys with it (each refreshes every `REFRESH_EVERY`).
+pub const RETIRE_AFTER_ROTATION: Duration = Duration::from_secs(10);
 const REWRAP_REQUESTED: &str = "rewrap_requested_at";
 const REWRAP_DONE: &str = "rewrap_done";
 const REWRAP_FINISHED: &str = "rewrap_finished_at";
@@ -189,20 +192,33 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
 
 /// Removes a term that is not active and wraps no stored data key.
 pub async fn retire(store: &Store, keyring: &Keyring, term: i64) -> Result<()> {
-    if keyring.active_term() == Some(term) {
-        return Err(Error::Invalid(format!(
-            "term {term} is the active term: rotate first, then rewrap, then retire it"
-        )));
-    }
     let mut tx = audit::begin_write(store).await?;
     let usage = tx.term_usage().await?;
     let Some(found) = usage.iter().find(|u| u.term == term) else {
         return Err(Error::NotFound);
     };
+    // Judged from the database, not this replica's keyring, which may not have loaded a
+    // rotation made elsewhere yet.
+    let newest = usage.last().unwrap_or(found);
+    if newest.term == term || keyring.active_term() == Some(term) {
+        return Err(Error::Invalid(format!(
+            "term {term} is the active term: rotate first, then rewrap, then retire it"
+        )));
+    }
     if found.wrapped_keys > 0 {
         return Err(Error::Invalid(format!(
             "term {term} still wraps {} data keys: run a rewrap (`confmgr keys rewrap`) and retire it when it wraps none",
             found.wrapped_keys
+        )));
+    }
+    let active_for =
+        Duration::from_micros(u64::try_from(now_micros() - newest.created_at).unwrap_or(0));
+    if active_for < RETIRE_AFTER_ROTATION {
+        return Err(Error::Invalid(format!(
+            "term {} became active {}s ago: retire term {term} once every replica has loaded it ({}s after the rotation)",
+            newest.term,
+            active_for.as_secs(),
+            RETIRE_AFTER_ROTATION.as_secs()
         )));
     }
     tx.delete_term(term).await?;

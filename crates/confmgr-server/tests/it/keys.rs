@@ -195,6 +195,23 @@ async fn rewrap_moves_data_keys_without_touching_ciphertext_then_the_old_term_re
                 "data ciphertext of {key:?} is byte-identical"
             );
         }
+        // Not while replicas may still be loading term 2.
+        let (status, body) = app
+            .call("POST", "/v1/sys/keys/retire", Some(json!({"term": 1})))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("once every replica has loaded it"),
+            "{body}"
+        );
+        let pool = app.raw_db().await;
+        sqlx::query("update keyring_terms set created_at = created_at - 60000000 where term = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
         let (status, body) = app
             .call("POST", "/v1/sys/keys/retire", Some(json!({"term": 1})))
             .await;
