@@ -40,6 +40,7 @@ pub struct Metrics {
     rate_limited: Counter,
     db_connections: Family<Labels, Gauge>,
     keyring_active_term: Gauge,
+    keyring_wrapped_keys: Family<Labels, Gauge>,
     audit_batch_size: Histogram,
     audit_commit_seconds: Histogram,
     audit_write_failures: Counter,
@@ -83,7 +84,7 @@ impl Metrics {
         let logins = Family::<Labels, Counter>::default();
         registry.register(
             "logins",
-            "Login attempts by method (approle, cert) and outcome (success, failure, rate_limited)",
+            "Login attempts by method (approle, cert) and outcome (success, failure, rate_limited, error)",
             logins.clone(),
         );
         let rate_limited = Counter::default();
@@ -95,7 +96,7 @@ impl Metrics {
         let db_connections = Family::<Labels, Gauge>::default();
         registry.register(
             "db_connections",
-            "Database pool connections by state (in_use, idle), at scrape time",
+            "Database pool connections by state (in_use, idle) and callers waiting for one (waiting), at scrape time",
             db_connections.clone(),
         );
         let keyring_active_term = Gauge::default();
@@ -103,6 +104,12 @@ impl Metrics {
             "keyring_active_term",
             "The keyring term wrapping new data keys",
             keyring_active_term.clone(),
+        );
+        let keyring_wrapped_keys = Family::<Labels, Gauge>::default();
+        registry.register(
+            "keyring_wrapped_keys",
+            "Stored data keys wrapped by each keyring term, at scrape time (rewrap moves them to the newest term)",
+            keyring_wrapped_keys.clone(),
         );
         let audit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         registry.register(
@@ -148,6 +155,7 @@ impl Metrics {
             rate_limited,
             db_connections,
             keyring_active_term,
+            keyring_wrapped_keys,
         })
     }
 
@@ -184,6 +192,8 @@ impl Metrics {
             let outcome = match status.as_str() {
                 "200" => "success",
                 "429" => "rate_limited",
+                // The server failed, not the caller's credentials.
+                s if s.starts_with('5') => "error",
                 _ => "failure",
             };
             self.logins
@@ -233,36 +243,61 @@ pub async fn track(
     response
 }
 
-async fn unsealed_summary(
+/// What the metrics read from the database at scrape time: the unsealed audit summary
+/// (when audit is on) and the keys each term wraps, in one read transaction.
+struct StoredGauges {
+    unsealed: Option<(i64, Option<i64>)>,
+    terms: Vec<confmgr_store::TermUsage>,
+}
+
+async fn stored_gauges(
     store: &confmgr_store::Store,
-) -> Result<(i64, Option<i64>), confmgr_store::StoreError> {
+    audit_enabled: bool,
+) -> Result<StoredGauges, confmgr_store::StoreError> {
     let mut tx = store.begin().await?;
-    let summary = tx.unsealed_summary().await?;
+    let unsealed = if audit_enabled {
+        Some(tx.unsealed_summary().await?)
+    } else {
+        None
+    };
+    let terms = tx.term_usage().await?;
     tx.commit().await?;
-    Ok(summary)
+    Ok(StoredGauges { unsealed, terms })
 }
 
 pub async fn serve(State(state): State<crate::state::AppState>) -> Response {
-    let (size, idle) = state.store.pool_connections();
+    let pool = state.store.pool_stats();
     let metrics = &state.metrics;
-    metrics
-        .db_connections
-        .get_or_create(&labels(&[("state", "in_use")]))
-        .set(i64::from(size.saturating_sub(idle)));
-    metrics
-        .db_connections
-        .get_or_create(&labels(&[("state", "idle")]))
-        .set(i64::from(idle));
+    for (name, value) in [
+        ("in_use", pool.in_use),
+        ("idle", pool.idle),
+        ("waiting", pool.waiting),
+    ] {
+        metrics
+            .db_connections
+            .get_or_create(&labels(&[("state", name)]))
+            .set(i64::from(value));
+    }
     metrics
         .keyring_active_term
         .set(state.keyring.active_term().unwrap_or(0));
-    if state.audit.settings().enabled {
-        if let Ok((unsealed, oldest)) = unsealed_summary(&state.store).await {
+    // A database outage leaves these at their last values; the request and readiness
+    // metrics show the outage.
+    if let Ok(stored) = stored_gauges(&state.store, state.audit.settings().enabled).await {
+        if let Some((unsealed, oldest)) = stored.unsealed {
             metrics.audit_unsealed_events.set(unsealed);
             let lag = oldest.map_or(0.0, |time| {
                 (confmgr_core::time::now_micros() - time).max(0) as f64 / 1e6
             });
             metrics.audit_seal_lag_seconds.set(lag);
+        }
+        // Retired terms drop out of the series.
+        metrics.keyring_wrapped_keys.clear();
+        for usage in stored.terms {
+            metrics
+                .keyring_wrapped_keys
+                .get_or_create(&labels(&[("term", &usage.term.to_string())]))
+                .set(usage.wrapped_keys);
         }
     }
     (

@@ -29,12 +29,14 @@ pub struct StoredEvent {
 }
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_audit_event(&mut self, event: &AuditEvent) -> Result<(), StoreError> {
         self.insert_audit_events(std::slice::from_ref(event)).await
     }
 
     /// Inserts events with multi-row statements: a group commit is a few round trips, not
     /// one per event.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
         const COLUMNS: usize = 17;
         // Well under both backends' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
@@ -80,6 +82,7 @@ impl StoreTx {
 
     /// True when this transaction may seal: on PostgreSQL it holds the sealer advisory lock
     /// until it ends; SQLite has one writer anyway.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn try_sealer_lock(&mut self) -> Result<bool, StoreError> {
         match self.backend {
             Backend::Sqlite => Ok(true),
@@ -94,6 +97,7 @@ impl StoreTx {
     }
 
     /// The chain's last link: the highest sealed event, else the latest checkpoint, else genesis.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn last_seal(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let row = sqlx::query(
             "select seq, hash from audit_events where seq = (select max(seq) from audit_events)",
@@ -106,6 +110,7 @@ impl StoreTx {
         self.latest_checkpoint().await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn latest_checkpoint(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let row = sqlx::query("select seq, hash from audit_checkpoints order by seq desc limit 1")
             .fetch_optional(&mut *self.tx)
@@ -115,6 +120,7 @@ impl StoreTx {
     }
 
     /// How many events wait to be sealed, and the time of the oldest (for metrics).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unsealed_summary(&mut self) -> Result<(i64, Option<i64>), StoreError> {
         let row = sqlx::query(
             "select count(*) as n, min(time) as oldest from audit_events where seq is null",
@@ -125,6 +131,7 @@ impl StoreTx {
     }
 
     /// The oldest unsealed events, in insertion order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unsealed_events(&mut self, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(&format!(
             "select id, {EVENT_COLUMNS}, seq, prev_hash, hash from audit_events where seq is null order by id limit $1"
@@ -135,6 +142,7 @@ impl StoreTx {
         rows.iter().map(stored_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn apply_seals(&mut self, seals: &[(i64, Seal)], now: i64) -> Result<(), StoreError> {
         for (id, seal) in seals {
             sqlx::query("update audit_events set seq = $2, prev_hash = $3, hash = $4, sealed_at = $5 where id = $1 and seq is null")
@@ -150,6 +158,7 @@ impl StoreTx {
     }
 
     /// Sealed events with `seq > after`, in chain order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sealed_events_after(
         &mut self,
         after: i64,
@@ -166,6 +175,7 @@ impl StoreTx {
     }
 
     /// Events for the events API, newest filters applied, paged by row id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn query_audit_events(
         &mut self,
         filter: &AuditFilter,
@@ -222,6 +232,7 @@ impl StoreTx {
     }
 
     /// (event_id, time) of the oldest unsealed events.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn oldest_unsealed(&mut self, limit: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "select event_id, time from audit_events where seq is null order by id limit $1",
@@ -236,6 +247,7 @@ impl StoreTx {
 
     /// Deletes the sealed prefix of the chain older than `cutoff` and records a checkpoint at
     /// its last link, so verification starts there. Returns (checkpoint seq, events purged).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_sealed_before(
         &mut self,
         cutoff: i64,

@@ -44,6 +44,7 @@ const SECRET_COLUMNS: &str =
 
 impl StoreTx {
     /// Creates or replaces a client's settings (its id and secrets are kept on replace).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn upsert_client(&mut self, client: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "insert into clients ({CLIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
@@ -74,10 +75,12 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_by_name(&mut self, name: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.select_client("name", name).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_by_id(
         &mut self,
         client_id: &str,
@@ -100,6 +103,7 @@ impl StoreTx {
     }
 
     /// Clients that accept at least one kind of client certificate.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn clients_with_cert_bindings(&mut self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "select {CLIENT_COLUMNS} from clients
@@ -111,6 +115,7 @@ impl StoreTx {
         rows.iter().map(client_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_names(&mut self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("select name from clients")
             .fetch_all(&mut *self.tx)
@@ -119,6 +124,7 @@ impl StoreTx {
     }
 
     /// Deletes a client and (by cascade) its secrets. Returns whether it existed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_client(&mut self, client_id: &str) -> Result<bool, StoreError> {
         sqlx::query("delete from client_secrets where client_id = $1")
             .bind(client_id.to_owned())
@@ -131,6 +137,7 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_client_secret(
         &mut self,
         secret: &ClientSecretRecord,
@@ -150,6 +157,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_secret_by_lookup_id(
         &mut self,
         lookup_id: &str,
@@ -157,6 +165,7 @@ impl StoreTx {
         self.select_secret_row("lookup_id", lookup_id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_secret_by_accessor(
         &mut self,
         accessor: &str,
@@ -180,6 +189,7 @@ impl StoreTx {
         row.as_ref().map(secret_from_row).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn client_secret_accessors(
         &mut self,
         client_id: &str,
@@ -191,6 +201,7 @@ impl StoreTx {
         sorted_strings(&rows, "accessor")
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_client_secret(&mut self, accessor: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("delete from client_secrets where accessor = $1")
             .bind(accessor.to_owned())
@@ -199,6 +210,7 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_client_secret_uses(
         &mut self,
         accessor: &str,

@@ -2,6 +2,8 @@ use crate::{StoreError, StoreTx};
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use sqlx::Executor;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -43,10 +45,37 @@ impl Default for StoreOptions {
     }
 }
 
+/// Connections in use and idle, and callers waiting for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub waiting: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Callers waiting for a pooled connection right now (sqlx does not count them).
+    waiting: Arc<AtomicU32>,
+}
+
+/// Counts one caller as waiting for a connection until dropped, so a cancelled or failed
+/// acquire is uncounted too.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Store {
@@ -68,7 +97,11 @@ impl Store {
         }
         .connect(&sqlite_create_if_missing(url))
         .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            waiting: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -85,28 +118,41 @@ impl Store {
     }
 
     /// A transaction for reads.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
-        Ok(StoreTx::new(self.pool.begin().await?, self.backend))
+        let waiting = Waiting::new(&self.waiting);
+        let tx = self.pool.begin().await?;
+        drop(waiting);
+        Ok(StoreTx::new(tx, self.backend))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
     /// (`begin immediate`), so it waits out another writer (busy timeout) instead of failing
     /// when a read transaction cannot be upgraded.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
+        let waiting = Waiting::new(&self.waiting);
         let tx = match self.backend {
             Backend::Postgres => self.pool.begin().await?,
             Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
         };
+        drop(waiting);
         Ok(StoreTx::new(tx, self.backend))
     }
 
-    /// A trivial round trip, for readiness checks.
-    /// (open connections, idle ones) of the pool, for metrics.
-    pub fn pool_connections(&self) -> (u32, u32) {
+    /// The pool's connections and callers, for metrics.
+    pub fn pool_stats(&self) -> PoolStats {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (self.pool.size(), idle)
+        let open = self.pool.size();
+        PoolStats {
+            in_use: open.saturating_sub(idle),
+            idle,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
+    /// A trivial round trip, for readiness checks.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())

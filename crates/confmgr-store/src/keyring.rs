@@ -3,6 +3,7 @@ use confmgr_core::crypto::{SealedVersion, WrappedTerm};
 use sqlx::Row;
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn keyring_terms(&mut self) -> Result<Vec<WrappedTerm>, StoreError> {
         let rows = sqlx::query("select term, nonce, wrapped_key from keyring_terms order by term")
             .fetch_all(&mut *self.tx)
@@ -18,6 +19,7 @@ impl StoreTx {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_term(&mut self, term: &WrappedTerm, now: i64) -> Result<(), StoreError> {
         sqlx::query("insert into keyring_terms (term, nonce, wrapped_key, created_at) values ($1, $2, $3, $4)")
             .bind(term.term)
@@ -48,6 +50,7 @@ pub struct WrappedVersion {
 }
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn term_usage(&mut self) -> Result<Vec<TermUsage>, StoreError> {
         let rows = sqlx::query(
             "select t.term, t.created_at,
@@ -69,6 +72,7 @@ impl StoreTx {
 
     /// Terms named by stored versions that the keyring does not hold: their data is lost
     /// unless the keyring is restored, so start-up refuses to go on.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unknown_terms(&mut self) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query(
             "select distinct term from kv_versions
@@ -81,6 +85,7 @@ impl StoreTx {
     }
 
     /// Up to `limit` versions whose data keys are wrapped by a term older than `active`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn versions_below_term(
         &mut self,
         active: i64,
@@ -115,6 +120,7 @@ impl StoreTx {
 
     /// Stores a re-wrapped data key if the row still has the term it was read with (a
     /// concurrent destroy or rewrap wins). Returns whether the row changed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replace_wrapped_dek(
         &mut self,
         version: &WrappedVersion,
@@ -137,6 +143,7 @@ impl StoreTx {
     }
 
     /// Removes a term that wraps nothing any more.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_term(&mut self, term: i64) -> Result<bool, StoreError> {
         let done = sqlx::query("delete from keyring_terms where term = $1")
             .bind(term)
@@ -146,6 +153,7 @@ impl StoreTx {
     }
 
     /// Rekey: the same terms, wrapped under another root key.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replace_term_wrapping(&mut self, term: &WrappedTerm) -> Result<(), StoreError> {
         sqlx::query("update keyring_terms set nonce = $1, wrapped_key = $2 where term = $3")
             .bind(term.nonce.clone())
@@ -156,6 +164,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn state_value(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("select value from system_state where key = $1")
             .bind(key.to_owned())
@@ -165,6 +174,7 @@ impl StoreTx {
     }
 
     /// Sets (or with `None` removes) one `system_state` entry.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_state_value(
         &mut self,
         key: &str,

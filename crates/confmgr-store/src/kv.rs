@@ -12,11 +12,13 @@ const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas
 const VERSION_COLUMNS: &str = "version, created_at, deletion_time, destroyed";
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn kv_config(&mut self, mount: &str) -> Result<Option<KvConfig>, StoreError> {
         self.select_kv_config(mount, "").await
     }
 
     /// The mount's settings, locked against concurrent config writers.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn kv_config_for_update(
         &mut self,
         mount: &str,
@@ -44,6 +46,7 @@ impl StoreTx {
         .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_kv_config(
         &mut self,
         mount: &str,
@@ -59,6 +62,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn secret(
         &mut self,
         mount: &str,
@@ -68,6 +72,7 @@ impl StoreTx {
     }
 
     /// The secret's metadata, locked against concurrent writers until the transaction ends.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn secret_for_update(
         &mut self,
         mount: &str,
@@ -94,6 +99,7 @@ impl StoreTx {
 
     /// The secret's metadata, creating an empty record first if there is none (rolled back
     /// with the transaction if the caller's change fails).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ensure_secret(
         &mut self,
         mount: &str,
@@ -114,6 +120,7 @@ impl StoreTx {
             .ok_or_else(|| StoreError::Corrupt("secret vanished inside its own transaction".into()))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_secret(
         &mut self,
         mount: &str,
@@ -144,6 +151,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_secret(&mut self, mount: &str, path: &str) -> Result<(), StoreError> {
         for table in ["kv_versions", "kv_secrets"] {
             sqlx::query(&format!(
@@ -157,6 +165,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn versions(
         &mut self,
         mount: &str,
@@ -172,6 +181,7 @@ impl StoreTx {
     }
 
     /// One version's state and, unless destroyed, its encrypted data.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sealed_version(
         &mut self,
         mount: &str,
@@ -204,6 +214,7 @@ impl StoreTx {
         Ok(Some((meta, sealed)))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_version(
         &mut self,
         mount: &str,
@@ -231,6 +242,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn prune_versions_below(
         &mut self,
         mount: &str,
@@ -247,6 +259,7 @@ impl StoreTx {
     }
 
     /// Soft-deletes (`Some(time)`) or undeletes (`None`) versions that are not destroyed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_deletion_time(
         &mut self,
         mount: &str,
@@ -269,6 +282,7 @@ impl StoreTx {
     }
 
     /// Destroys versions: the wrapped data key and the ciphertext are erased, not just flagged.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn destroy_versions(
         &mut self,
         mount: &str,
@@ -291,6 +305,7 @@ impl StoreTx {
     }
 
     /// Every secret path that starts with `prefix` (a folder ending in `/`, or empty).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn paths_with_prefix(
         &mut self,
         mount: &str,

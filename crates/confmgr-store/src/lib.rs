@@ -18,7 +18,7 @@ mod tx;
 
 pub use audit::{AuditFilter, StoredEvent};
 pub use clients::{ClientRecord, ClientSecretRecord};
-pub use connect::{Backend, Store, StoreOptions};
+pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use keyring::{TermUsage, WrappedVersion};
 pub use tls_check::{

@@ -5,6 +5,7 @@ use crate::{StoreError, StoreTx};
 use sqlx::Row;
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn put_policy(&mut self, name: &str, text: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "insert into policies (name, policy, created_at, updated_at) values ($1, $2, $3, $3)
@@ -18,6 +19,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn policy_text(&mut self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("select policy from policies where name = $1")
             .bind(name.to_owned())
@@ -29,6 +31,7 @@ impl StoreTx {
 
     /// The texts of the named policies that exist (missing names are skipped, as in Vault),
     /// in one query: this runs on every authenticated request.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn policy_texts(
         &mut self,
         names: &[String],
@@ -51,6 +54,7 @@ impl StoreTx {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn policy_names(&mut self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("select name from policies")
             .fetch_all(&mut *self.tx)
@@ -58,6 +62,7 @@ impl StoreTx {
         sorted_strings(&rows, "name")
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("delete from policies where name = $1")
             .bind(name.to_owned())

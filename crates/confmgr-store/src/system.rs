@@ -2,6 +2,7 @@ use crate::{StoreError, StoreTx};
 use sqlx::Row;
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn is_initialized(&mut self) -> Result<bool, StoreError> {
         let row =
             sqlx::query("select count(*) as n from system_state where key = 'initialized_at'")
@@ -11,6 +12,7 @@ impl StoreTx {
     }
 
     /// Marks the database initialized; a second call fails, which is what makes `init` run once.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_initialized(&mut self, now: i64) -> Result<(), StoreError> {
         let inserted = sqlx::query(
             "insert into system_state (key, value) values ('initialized_at', $1) on conflict (key) do nothing",
@@ -28,6 +30,7 @@ impl StoreTx {
 impl StoreTx {
     /// A statement only a writable database accepts (PostgreSQL refuses it in a read-only
     /// transaction or on a standby; SQLite needs the write lock); changes nothing.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn probe_write(&mut self) -> Result<(), StoreError> {
         sqlx::query("delete from system_state where key = 'readiness_probe'")
             .execute(&mut *self.tx)

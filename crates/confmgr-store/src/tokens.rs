@@ -30,6 +30,7 @@ pub struct TokenRecord {
 const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta";
 
 impl StoreTx {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "insert into tokens ({TOKEN_COLUMNS})
@@ -55,6 +56,7 @@ impl StoreTx {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn token_by_digest(
         &mut self,
         digest: &[u8],
@@ -68,6 +70,7 @@ impl StoreTx {
         row.as_ref().map(token_from_row).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn token_by_accessor(
         &mut self,
         accessor: &str,
@@ -81,6 +84,7 @@ impl StoreTx {
         row.as_ref().map(token_from_row).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_token_expiry(
         &mut self,
         accessor: &str,
@@ -95,6 +99,7 @@ impl StoreTx {
     }
 
     /// Revokes a token and, transitively, every token created from it. Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token_tree(&mut self, accessor: &str, now: i64) -> Result<u64, StoreError> {
         let mut pending = vec![accessor.to_owned()];
         let mut revoked = 0;
@@ -121,6 +126,7 @@ impl StoreTx {
     }
 
     /// Revokes every live token issued to a client (when the client is deleted).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_client_tokens(
         &mut self,
         client_id: &str,

@@ -25,6 +25,7 @@ impl StoreTx {
         self.audit = Some(event);
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn commit(mut self) -> Result<(), StoreError> {
         if let Some(event) = self.audit.take() {
             self.insert_audit_event(&event).await?;
