@@ -293,6 +293,7 @@ pub struct ServerArgs {
         long,
         env = "CONFMGR_LOG",
         default_value = "info,sqlx=warn",
+        value_parser = log_filter,
         global = true
     )]
     pub log: String,
@@ -683,6 +684,15 @@ fn check_database_url(url: &str, insecure_allowed: bool) -> Result<(), String> {
             .into());
     }
     Ok(())
+}
+
+/// A bad `CONFMGR_LOG` is refused at start-up rather than silently logging at `info`.
+fn log_filter(filter: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|error| {
+            format!("not a log filter ({error}); e.g. `info` or `info,confmgr_server=debug`")
+        })
 }
 
 #[cfg(test)]

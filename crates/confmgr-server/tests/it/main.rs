@@ -13,6 +13,7 @@ mod kv_api;
 mod legacy;
 mod legacy_scripts;
 mod limits;
+mod logs;
 mod outage;
 mod probes;
 mod process;

@@ -98,9 +98,23 @@ async fn metrics_move_with_requests_and_name_routes_not_paths() {
         value(&after, "confmgr_keyring_active_term") >= 1.0,
         "{after}"
     );
+    for state in ["idle", "in_use", "waiting"] {
+        let series = format!(r#"confmgr_db_connections{{state="{state}"}}"#);
+        assert!(after.contains(&series), "{series} missing: {after}");
+    }
+    let term = format!(
+        r#"confmgr_keyring_wrapped_keys{{term="{}"}}"#,
+        value(&after, "confmgr_keyring_active_term")
+    );
+    assert_eq!(
+        value(&after, &term) - value(&before, &term),
+        3.0,
+        "three new versions wrap three data keys under the active term: {after}"
+    );
+    let audited = "confmgr_audit_batch_size_sum";
     assert!(
-        after.contains(r#"confmgr_db_connections{state="idle"}"#),
-        "{after}"
+        value(&after, audited) - value(&before, audited) >= 1.0,
+        "the refused login was audited through the group writer (writes commit their event in their own transaction): {after}"
     );
     assert!(
         !after.contains("very-secret-name"),

@@ -11,7 +11,7 @@ use std::process::Command;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_confmgr-server");
 
-fn root_token(stdout: &str) -> Option<String> {
+pub(crate) fn root_token(stdout: &str) -> Option<String> {
     stdout.lines().find_map(|l| {
         l.split_once("Root token")
             .map(|(_, rest)| rest.rsplit(' ').next().unwrap_or("").to_owned())
