@@ -136,6 +136,9 @@ impl AuditedTx {
     }
 }
 
+/// The least time an audit commit gets, even when the handler used up the request timeout.
+const AUDIT_COMMIT_FLOOR: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The middleware around every route.
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let audit = Arc::clone(&state.audit);
@@ -145,6 +148,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     if !audit.settings.enabled {
         return next.run(request).await;
     }
+    // The audit wait counts against the request timeout, so that no answer comes later
+    // than the timeout (plus a short floor for the commit) even when the database stalls.
+    let deadline = tokio::time::Instant::now() + state.limits.request_timeout;
     let scope: scope::Scope = Arc::new(Mutex::new(draft));
     let response = scope::run(Arc::clone(&scope), next.run(request)).await;
     let (mut event, recorded) = match scope.lock() {
@@ -165,7 +171,14 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         other => other,
     };
     let committed = match &audit.writer {
-        Some(writer) => writer.record(event.clone()).await,
+        Some(writer) => {
+            let deadline = deadline.max(tokio::time::Instant::now() + AUDIT_COMMIT_FLOOR);
+            // Past the deadline the event stays queued and is written when the database
+            // lets it; the answer is withheld either way.
+            tokio::time::timeout_at(deadline, writer.record(event.clone()))
+                .await
+                .unwrap_or(false)
+        }
         None => true,
     };
     if !committed {

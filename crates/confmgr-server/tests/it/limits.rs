@@ -171,6 +171,7 @@ async fn a_request_past_its_timeout_answers_503_and_changes_nothing() {
         .execute(&mut blocker)
         .await
         .unwrap();
+    let started = std::time::Instant::now();
     let (status, body) = app
         .call(
             "POST",
@@ -178,9 +179,16 @@ async fn a_request_past_its_timeout_answers_503_and_changes_nothing() {
             Some(json!({"data": {"v": 2}})),
         )
         .await;
+    let waited = started.elapsed();
     // Timed out; and since the locked database cannot take the request's audit event either,
     // the audit layer fails closed with its own 503.
     assert_eq!(status, 503);
+    // The audit wait counts against the timeout (1 s, plus a 250 ms floor for the commit):
+    // a stalled database does not hold the answer back. The bound is loose on purpose.
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "answered after {waited:?}, past the 1 s timeout"
+    );
     let message = body["errors"][0].as_str().unwrap_or_default();
     assert!(
         message == "request timed out" || message == "audit log unavailable",
@@ -198,4 +206,26 @@ async fn a_request_past_its_timeout_answers_503_and_changes_nothing() {
         body["data"]["metadata"]["version"], 1,
         "the timed-out write left nothing behind"
     );
+    // The timed-out request's event stayed queued and is written once the lock is gone.
+    let mut recorded = false;
+    for _ in 0..100 {
+        let (status, body) = app
+            .call(
+                "GET",
+                "/v1/sys/audit/events?limit=100&path_prefix=data/slow",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        recorded = body["data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["status"] == 503);
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "the 503 of the timed-out write was audited");
 }
