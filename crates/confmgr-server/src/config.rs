@@ -648,8 +648,13 @@ pub fn read_root_key_file(path: &std::path::Path) -> Result<RootKey, String> {
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
+        let access = if mode & 0o044 != 0 {
+            "readable"
+        } else {
+            "writable or executable"
+        };
         return Err(format!(
-            "{} is readable by group or others (mode {mode:o}); run chmod 600 on it",
+            "{} is {access} by group or others (mode {mode:o}); run chmod 600 on it",
             path.display()
         ));
     }
@@ -786,5 +791,9 @@ mod tests {
         assert!(read_root_key_file(&path)
             .err()
             .is_some_and(|e| e.contains("readable by group or others (mode 640)")));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).ok();
+        assert!(read_root_key_file(&path)
+            .err()
+            .is_some_and(|e| e.contains("writable or executable by group or others (mode 620)")));
     }
 }

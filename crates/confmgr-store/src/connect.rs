@@ -82,6 +82,9 @@ impl Store {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite {
+            create_private_sqlite_file(url);
+        }
         let pool_options = AnyPoolOptions::new().acquire_timeout(options.acquire_timeout);
         let pool = match backend {
             Backend::Postgres => pool_options.max_connections(options.max_connections),
@@ -161,6 +164,28 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A new SQLite database file is created 0600 before SQLite opens it (an empty file is an
+/// empty database), so it and its WAL files, which SQLite creates with the same mode, hold
+/// token digests and ciphertext for the server's user only. An existing file is left as
+/// the operator set it.
+fn create_private_sqlite_file(url: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') || url.contains("mode=memory") {
+        return;
+    }
+    // An existing file stays as it is; a missing directory or a permission problem is left
+    // for SQLite to report in its own words.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
 }
 
 fn sqlite_create_if_missing(url: &str) -> String {

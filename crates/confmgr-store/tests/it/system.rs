@@ -58,3 +58,42 @@ async fn tokens_are_found_by_digest() {
         assert_eq!(tx.token_by_digest(&[8; 32]).await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_are_private_to_the_server_user() {
+    use confmgr_store::{Store, StoreOptions};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let store = Store::connect(
+        &format!("sqlite://{}", path.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let mut checked = 0;
+    for name in ["new.db", "new.db-wal", "new.db-shm"] {
+        let Ok(metadata) = std::fs::metadata(dir.path().join(name)) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the database and its WAL exist");
+
+    // An existing file keeps the mode its operator gave it.
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = Store::connect(
+        &format!("sqlite://{}", shared.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
