@@ -4,15 +4,23 @@ use serde_json::Value;
 /// Vault's response envelope. Every Vault-shaped route answers in it, so existing clients
 /// (hvac, the vault CLI, External Secrets) parse ConfMgr's answers unchanged.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VaultResponse<T> {
     pub request_id: String,
     pub lease_id: String,
     pub renewable: bool,
     pub lease_duration: i64,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub data: Option<T>,
+    /// Always null: ConfMgr does not wrap responses.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, required = true))]
     pub wrap_info: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub warnings: Option<Vec<String>>,
+    /// Null except on logins, token creation and renewal.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, required = true))]
     pub auth: Option<Value>,
+    /// `"kv"` on KV routes, absent elsewhere.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mount_type: String,
 }
@@ -40,6 +48,7 @@ impl<T> VaultResponse<T> {
 
 /// Every error answers `{"errors": [...]}`; a missing path answers an empty list, as Vault does.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub errors: Vec<String>,
 }

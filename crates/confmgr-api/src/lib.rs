@@ -2,6 +2,8 @@
 
 pub mod envelope;
 pub mod kv;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod sys;
 
 pub use envelope::{ErrorBody, VaultResponse};

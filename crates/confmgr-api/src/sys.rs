@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/sys/health`, answered bare (not in the envelope), as Vault does.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     pub initialized: bool,
     pub sealed: bool,
@@ -17,15 +18,22 @@ pub struct HealthResponse {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenLookup {
     pub accessor: String,
     pub creation_time: i64,
     pub creation_ttl: i64,
     pub display_name: String,
     pub entity_id: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expire_time: Option<String>,
     pub explicit_max_ttl: i64,
+    /// The token the caller sent (empty for a lookup by accessor).
     pub id: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<std::collections::BTreeMap<String, String>>, required = true)
+    )]
     pub meta: Option<serde_json::Value>,
     pub num_uses: i64,
     pub orphan: bool,

@@ -35,6 +35,9 @@ pub enum Command {
     /// Wrap the current root key (CONFMGR_ROOT_KEY_FILE) with AWS KMS (CONFMGR_KMS_KEY_ID)
     /// and store the blob in the database, so later starts need only CONFMGR_KMS_KEY_ID.
     KmsMigrate,
+    /// Print the OpenAPI 3.1 document (what `/openapi.json` serves) and exit; needs no
+    /// database or key, so CI can generate clients from it.
+    Openapi,
 }
 
 #[derive(clap::Args, Clone)]
@@ -562,7 +565,7 @@ impl ServerArgs {
             },
             Command::KmsMigrate => Err("CONFMGR_ROOT_KEY_FILE: `kms-migrate` needs the current root key (CONFMGR_ROOT_KEY_FILE or CONFMGR_ROOT_KEY) to wrap with CONFMGR_KMS_KEY_ID".into()),
             Command::Rekey => Err("CONFMGR_KMS_KEY_ID: `rekey` works with root key files only; with KMS, rotate the KMS key instead (doc/keys.md)".into()),
-            Command::Migrate => Ok(Some(RootKeySource::Kms(kms))),
+            Command::Migrate | Command::Openapi => Ok(Some(RootKeySource::Kms(kms))),
             Command::Serve | Command::Init if key_given => Err(
                 "CONFMGR_KMS_KEY_ID and CONFMGR_ROOT_KEY_FILE/CONFMGR_ROOT_KEY: set one, not both (which root key would be meant?); to move a file key into KMS run `confmgr-server kms-migrate` with both once, then start with CONFMGR_KMS_KEY_ID alone".into(),
             ),

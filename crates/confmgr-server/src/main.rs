@@ -8,6 +8,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.args.log_format, &cli.args.log);
     let command = cli.command.unwrap_or(Command::Serve);
+    if command == Command::Openapi {
+        println!("{}", confmgr_server::http::openapi_document());
+        return ExitCode::SUCCESS;
+    }
     let settings = match cli.args.validate(command) {
         Ok(settings) => settings,
         Err(problems) => {
@@ -23,6 +27,7 @@ async fn main() -> ExitCode {
         Command::Migrate => launch::migrate(&settings).await,
         Command::Rekey => launch::rekey(&settings).await,
         Command::KmsMigrate => launch::kms_migrate(&settings).await,
+        Command::Openapi => Ok(()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -265,6 +265,15 @@ async fn stored_gauges(
     Ok(StoredGauges { unsealed, terms })
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    description = "Unauthenticated, OpenMetrics text. Labels carry route templates, never secret paths. The metrics are listed in doc/operations.md.",
+    responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text"))
+)]
 pub async fn serve(State(state): State<crate::state::AppState>) -> Response {
     let pool = state.store.pool_stats();
     let metrics = &state.metrics;

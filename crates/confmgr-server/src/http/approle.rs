@@ -2,6 +2,7 @@
 
 use super::flex::Flex;
 use super::render::{auth_response, envelope, no_content, RequestId};
+use super::schemas::{AuthResponse, Keys, Role, RoleId, SecretIdCreated, SecretIdInfo};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
@@ -11,6 +12,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use confmgr_api::{ErrorBody, VaultResponse};
 use confmgr_core::policy::Capability;
 use confmgr_core::time::rfc3339;
 use confmgr_store::ClientSecretRecord;
@@ -58,7 +60,8 @@ fn role_path(name: &str) -> String {
     format!("auth/approle/role/{name}")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApproleLoginRequest)]
 struct LoginRequest {
     #[serde(default)]
     role_id: String,
@@ -66,6 +69,16 @@ struct LoginRequest {
     secret_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/approle/login",
+    tag = "auth/approle",
+    operation_id = "approle_login",
+    summary = "Log in with a role_id and secret_id",
+    description = "Unauthenticated. Answers a token with the client's policies. Failed attempts are limited per client and per source address (429 with Retry-After).",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Logged in", body = AuthResponse), (status = 400, description = "Wrong or missing role_id or secret_id (`invalid role or secret ID`)", body = ErrorBody), (status = 429, description = "Too many failed logins; retry after the Retry-After header's seconds", body = ErrorBody))
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -91,31 +104,42 @@ async fn login(
     Ok(auth_response(id, token.expose(), &record))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct RoleRequest {
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     token_policies: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     policies: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     token_ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     token_max_ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     secret_id_ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Count)]
     secret_id_num_uses: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     secret_id_bound_cidrs: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     token_bound_cidrs: Flex,
     /// ConfMgr: client certificates (`auth/cert/login`) that log in as this client, with
     /// the names of Vault's cert-role fields.
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     allowed_common_names: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     allowed_dns_sans: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     allowed_uri_sans: Flex,
     /// Accepted for compatibility; ConfMgr always requires a secret_id.
     #[serde(default)]
@@ -123,15 +147,30 @@ struct RoleRequest {
     /// Vault settings ConfMgr does not enforce: refused when they would restrict, rather
     /// than silently ignored.
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Count)]
     token_num_uses: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     token_explicit_max_ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     token_period: Flex,
     #[serde(default)]
+    #[schema(value_type = String)]
     token_type: Flex,
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/approle/role/{name}",
+    tag = "auth/approle",
+    operation_id = "approle_write_role",
+    summary = "Create or update an API client (role)",
+    description = "Needs `create` or `update` on `auth/approle/role/<name>`. Absent fields keep their value (defaults on creation). Vault settings ConfMgr does not enforce (`token_num_uses`, `token_explicit_max_ttl`, `token_period`, `token_type` other than service, `bind_secret_id=false`) are refused with 400 rather than ignored.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = RoleRequest,
+    responses((status = 204, description = "Saved"))
+)]
 async fn write_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,6 +226,16 @@ async fn write_role(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/approle/role/{name}",
+    tag = "auth/approle",
+    operation_id = "approle_read_role",
+    summary = "Read an API client (role)",
+    description = "Needs `read` on `auth/approle/role/<name>`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    responses((status = 200, description = "The role", body = VaultResponse<Role>))
+)]
 async fn read_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -223,6 +272,16 @@ async fn read_role(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/approle/role",
+    tag = "auth/approle",
+    operation_id = "approle_list_roles",
+    summary = "List API clients (roles)",
+    description = "Needs `list` on `auth/approle/role/`. Also served at `/v1/auth/approle/role/`; Vault's `LIST` method is accepted.",
+    params(("list" = Option<bool>, Query, description = "Accepted (what Vault's `LIST` method sends); the answer is the list either way")),
+    responses((status = 200, description = "The role names", body = VaultResponse<Keys>))
+)]
 async fn list_roles(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,6 +294,16 @@ async fn list_roles(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/approle/role/{name}",
+    tag = "auth/approle",
+    operation_id = "approle_delete_role",
+    summary = "Delete an API client (role), its secret_ids and tokens",
+    description = "Needs `delete` on `auth/approle/role/<name>`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,6 +314,16 @@ async fn delete_role(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/approle/role/{name}/role-id",
+    tag = "auth/approle",
+    operation_id = "approle_read_role_id",
+    summary = "Read a role's role_id",
+    description = "Needs `read` on `auth/approle/role/<name>/role-id`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    responses((status = 200, description = "The role_id", body = VaultResponse<RoleId>))
+)]
 async fn role_id(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,19 +335,24 @@ async fn role_id(
     Ok(envelope(id, json!({ "role_id": client.client_id })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct SecretIdRequest {
     /// A JSON object of strings, encoded as a string (Vault's shape) or given as an object.
     #[serde(default)]
+    #[schema(value_type = Option<confmgr_api::schema::StringMap>)]
     metadata: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     cidr_list: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Count)]
     num_uses: Flex,
     /// Not supported per secret (set token_bound_cidrs on the client): refused, not ignored.
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     token_bound_cidrs: Flex,
 }
 
@@ -283,6 +367,17 @@ fn metadata_map(raw: Option<Value>) -> Result<BTreeMap<String, String>> {
     }
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/approle/role/{name}/secret-id",
+    tag = "auth/approle",
+    operation_id = "approle_generate_secret_id",
+    summary = "Generate a secret_id",
+    description = "Needs `create` or `update` on `auth/approle/role/<name>/secret-id`. The secret_id is shown once and stored only as an argon2id hash.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = SecretIdRequest,
+    responses((status = 200, description = "The new secret_id", body = VaultResponse<SecretIdCreated>))
+)]
 async fn generate_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -327,6 +422,16 @@ async fn generate_secret(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/approle/role/{name}/secret-id",
+    tag = "auth/approle",
+    operation_id = "approle_list_secret_id_accessors",
+    summary = "List a role's secret_id accessors",
+    description = "Needs `list` on `auth/approle/role/<name>/secret-id/`. Vault's `LIST` method is accepted.",
+    params(("name" = String, Path, description = "The API client's (role's) name"), ("list" = Option<bool>, Query, description = "Accepted (what Vault's `LIST` method sends)")),
+    responses((status = 200, description = "The accessors", body = VaultResponse<Keys>))
+)]
 async fn list_secrets(
     State(state): State<AppState>,
     caller: Caller,
@@ -354,18 +459,30 @@ fn secret_info(record: &ClientSecretRecord) -> Value {
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct SecretIdBody {
     #[serde(default)]
     secret_id: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = SecretIdAccessorBody)]
 struct AccessorBody {
     #[serde(default)]
     secret_id_accessor: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/approle/role/{name}/secret-id/lookup",
+    tag = "auth/approle",
+    operation_id = "approle_lookup_secret_id",
+    summary = "Look up a secret_id by value",
+    description = "Needs `update` on `auth/approle/role/<name>/secret-id/lookup`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = SecretIdBody,
+    responses((status = 200, description = "What is known about it (never its value)", body = VaultResponse<SecretIdInfo>))
+)]
 async fn lookup_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -382,6 +499,17 @@ async fn lookup_secret(
     Ok(envelope(id, secret_info(&record)))
 }
 
+#[utoipa::path(
+    method(post, delete),
+    path = "/v1/auth/approle/role/{name}/secret-id/destroy",
+    tag = "auth/approle",
+    operation_id = "approle_destroy_secret_id",
+    summary = "Destroy a secret_id by value",
+    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id/destroy`. An unknown secret_id is not an error.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = SecretIdBody,
+    responses((status = 204, description = "Destroyed (or never existed)"))
+)]
 async fn destroy_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -400,6 +528,17 @@ async fn destroy_secret(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/approle/role/{name}/secret-id-accessor/lookup",
+    tag = "auth/approle",
+    operation_id = "approle_lookup_secret_id_accessor",
+    summary = "Look up a secret_id by accessor",
+    description = "Needs `update` on `auth/approle/role/<name>/secret-id-accessor/lookup`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = AccessorBody,
+    responses((status = 200, description = "What is known about it", body = VaultResponse<SecretIdInfo>))
+)]
 async fn lookup_accessor(
     State(state): State<AppState>,
     caller: Caller,
@@ -415,6 +554,17 @@ async fn lookup_accessor(
     Ok(envelope(id, secret_info(&record)))
 }
 
+#[utoipa::path(
+    method(post, delete),
+    path = "/v1/auth/approle/role/{name}/secret-id-accessor/destroy",
+    tag = "auth/approle",
+    operation_id = "approle_destroy_secret_id_accessor",
+    summary = "Destroy a secret_id by accessor",
+    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id-accessor/destroy`.",
+    params(("name" = String, Path, description = "The API client's (role's) name")),
+    request_body = AccessorBody,
+    responses((status = 204, description = "Destroyed"))
+)]
 async fn destroy_accessor(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,6 +2,7 @@
 //! `POST sys/audit/verify` (the hash chain).
 
 use super::render::{envelope, RequestId};
+use super::schemas::{AuditPage, VerifyReport};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -10,6 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::DateTime;
+use confmgr_api::VaultResponse;
 use confmgr_core::audit::Outcome;
 use confmgr_core::policy::Capability;
 use confmgr_store::AuditFilter;
@@ -24,15 +26,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sys/audit/verify", post(verify).get(verify))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Events at or after this RFC 3339 time.
     since: Option<String>,
+    /// Events before this RFC 3339 time.
     until: Option<String>,
+    /// The actor's name or token accessor.
     actor: Option<String>,
+    /// Paths starting with this (`secret/data/app/`).
     path_prefix: Option<String>,
+    /// `read`, `create`, `update`, `delete`, `list`, `login`, ...
     operation: Option<String>,
+    /// `ok`, `denied`, `not_found`, `invalid` or `error`.
     outcome: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
+    /// Events per page: 1 to 1,000 (default 100).
     limit: Option<i64>,
 }
 
@@ -50,6 +61,16 @@ fn micros(field: &str, raw: &Option<String>) -> Result<Option<i64>> {
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sys/audit/events",
+    tag = "sys/audit",
+    operation_id = "audit_events",
+    summary = "Read audit events",
+    description = "Needs `read` on `sys/audit/events`. Filters combine with AND; pages of up to 1,000 events in id order.",
+    params(EventsQuery),
+    responses((status = 200, description = "A page of events", body = VaultResponse<AuditPage>))
+)]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,6 +113,15 @@ async fn events(
     ))
 }
 
+#[utoipa::path(
+    method(post, get),
+    path = "/v1/sys/audit/verify",
+    tag = "sys/audit",
+    operation_id = "audit_verify",
+    summary = "Verify the audit hash chain",
+    description = "Needs `read` or `update` on `sys/audit/verify`. Reports the first break (an edited, missing or reordered event, or one left unsealed too long).",
+    responses((status = 200, description = "The report", body = VaultResponse<VerifyReport>))
+)]
 async fn verify(State(state): State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
     caller.authorize_any("sys/audit/verify", &[Capability::Read, Capability::Update])?;
     let report =

@@ -2,6 +2,7 @@
 
 use super::flex::Flex;
 use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
+use super::schemas::{KvConfig, MetadataOrList, ReadNotFound, SubkeysNotFound};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
@@ -14,8 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use confmgr_api::kv::{
     ConfigBody, ListResponse, MetadataPatchRequest, MetadataRequest, MetadataResponse,
-    ReadResponse, VersionSummary, VersionsRequest, WriteOptions, WriteRequest,
+    ReadResponse, SubkeysResponse, VersionMetadata, VersionSummary, VersionsRequest, WriteOptions,
+    WriteRequest,
 };
+use confmgr_api::{ErrorBody, VaultResponse};
 use confmgr_core::duration;
 use confmgr_core::kv::CustomMetadataChange;
 use confmgr_core::path::SecretPath;
@@ -95,6 +98,19 @@ impl VersionQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secret/data/{path}",
+    tag = "kv",
+    operation_id = "kv_read",
+    summary = "Read a secret version",
+    description = "Needs `read` on `secret/data/<path>`. A deleted or destroyed version answers 404 with the envelope (`data` null, its metadata), as Vault does.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is"), ("version" = Option<i64>, Query, description = "A version number; absent or 0: the current version")),
+    responses(
+        (status = 200, description = "The version's data and metadata", body = VaultResponse<ReadResponse>),
+        (status = 404, description = "No such secret or version (`errors` empty), or the version is deleted or destroyed (the envelope with `data` null)", body = ReadNotFound),
+    )
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +171,17 @@ fn cas(options: Option<WriteOptions>) -> Result<Option<i64>> {
     Ok(cas)
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/secret/data/{path}",
+    tag = "kv",
+    operation_id = "kv_write",
+    summary = "Write a new secret version",
+    description = "Needs `create` (new path) or `update` (existing path) on `secret/data/<path>`. With `options.cas`, the write happens only if the current version is `cas` (0: only if the secret does not exist).",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body = WriteRequest,
+    responses((status = 200, description = "The new version's metadata", body = VaultResponse<VersionMetadata>))
+)]
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,10 +201,12 @@ async fn write(
 }
 
 /// `POST secret/rollback/:path`, ConfMgr's extension: `{"version": n, "options": {"cas": c}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RollbackRequest {
-    /// A number, or a string of digits as Vault's other integer fields accept.
+    /// The version whose data to restore: a number, or a string of digits as Vault's other
+    /// integer fields accept.
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Count)]
     version: Flex,
     #[serde(default)]
     options: Option<WriteOptions>,
@@ -185,6 +214,17 @@ struct RollbackRequest {
 
 /// Writes version n's data as a new version. Needs `update` on the data path but not
 /// `read`: restoring a value must not require being able to see it.
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/secret/rollback/{path}",
+    tag = "kv",
+    operation_id = "kv_rollback",
+    summary = "Write an older version's data as a new version (ConfMgr extension)",
+    description = "Needs `update` on `secret/data/<path>`, not `read`: restoring a value does not require seeing it. A deleted or destroyed version cannot be rolled back to (400).",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body = RollbackRequest,
+    responses((status = 200, description = "The new version's metadata", body = VaultResponse<VersionMetadata>))
+)]
 async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,6 +258,20 @@ fn require_merge_patch(headers: &HeaderMap) -> Result<()> {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/secret/data/{path}",
+    tag = "kv",
+    operation_id = "kv_patch",
+    summary = "Merge-patch the current version into a new version",
+    description = "Needs `patch` on `secret/data/<path>`. `data` is a JSON merge patch (RFC 7396): a null value removes that key.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body(content = WriteRequest, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The new version's metadata", body = VaultResponse<VersionMetadata>),
+        (status = 415, description = "Content-Type is not application/merge-patch+json", body = ErrorBody),
+    )
+)]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,6 +288,16 @@ async fn patch(
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/secret/data/{path}",
+    tag = "kv",
+    operation_id = "kv_delete_latest",
+    summary = "Soft-delete the current version",
+    description = "Needs `delete` on `secret/data/<path>`. The data stays recoverable with undelete.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete_latest(
     State(state): State<AppState>,
     caller: Caller,
@@ -246,6 +310,17 @@ async fn delete_latest(
 }
 
 /// `POST|PUT secret/{delete,undelete,destroy}/:path`: one handler, the route names the change.
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/secret/delete/{path}",
+    tag = "kv",
+    operation_id = "kv_delete_versions",
+    summary = "Soft-delete versions",
+    description = "Needs `update` on `secret/delete/<path>`. The same body and answers serve `secret/undelete/<path>` (restore soft-deleted versions) and `secret/destroy/<path>` (crypto-shred: the versions' data keys are erased, for good).",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body = VersionsRequest,
+    responses((status = 204, description = "Done"))
+)]
 async fn change_versions(
     State(state): State<AppState>,
     caller: Caller,
@@ -266,6 +341,16 @@ async fn change_versions(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secret/metadata/{path}",
+    tag = "kv",
+    operation_id = "kv_metadata_or_list",
+    summary = "Read a secret's metadata, or list the keys under a folder",
+    description = "Without `list`: needs `read` on `secret/metadata/<path>` and answers the metadata and version history. With `list=true` (Vault's `LIST` method is accepted and means the same): needs `list` on `secret/metadata/<path>/` and answers the keys directly under the folder, sub-folders with a trailing `/`.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is"), ("list" = Option<bool>, Query, description = "`true`: list the folder instead (what Vault's `LIST` method does)")),
+    responses((status = 200, description = "The metadata (without `list`) or the keys (with `list=true`)", body = MetadataOrList))
+)]
 async fn metadata_or_list(
     State(state): State<AppState>,
     caller: Caller,
@@ -303,6 +388,16 @@ async fn metadata_or_list(
     Ok(Json(kv_envelope(id, body)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secret/metadata",
+    tag = "kv",
+    operation_id = "kv_list_root",
+    summary = "List the keys at the top of the mount",
+    description = "Needs `list` on `secret/metadata/`. Only with `list=true` or the `LIST` method; also served at `/v1/secret/metadata/`.",
+    params(("list" = bool, Query, description = "Must be `true` (or send `LIST`)")),
+    responses((status = 200, description = "The top-level keys", body = VaultResponse<ListResponse>))
+)]
 async fn list_root(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,6 +455,17 @@ fn metadata_update(
     })
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/secret/metadata/{path}",
+    tag = "kv",
+    operation_id = "kv_write_metadata",
+    summary = "Set a secret's settings and custom metadata",
+    description = "Needs `create` or `update` on `secret/metadata/<path>`. Absent fields keep their value; `custom_metadata` replaces the whole map. Creates the secret's metadata if it has none.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body = MetadataRequest,
+    responses((status = 204, description = "Saved"))
+)]
 async fn write_metadata(
     State(state): State<AppState>,
     caller: Caller,
@@ -387,6 +493,20 @@ async fn write_metadata(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/secret/metadata/{path}",
+    tag = "kv",
+    operation_id = "kv_patch_metadata",
+    summary = "Merge-patch a secret's settings and custom metadata",
+    description = "Needs `patch` on `secret/metadata/<path>`. A null `custom_metadata` value removes that key.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    request_body(content = MetadataPatchRequest, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 204, description = "Saved"),
+        (status = 415, description = "Content-Type is not application/merge-patch+json", body = ErrorBody),
+    )
+)]
 async fn patch_metadata(
     State(state): State<AppState>,
     caller: Caller,
@@ -412,6 +532,16 @@ async fn patch_metadata(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/secret/metadata/{path}",
+    tag = "kv",
+    operation_id = "kv_delete_metadata",
+    summary = "Delete a secret: every version and its metadata, for good",
+    description = "Needs `delete` on `secret/metadata/<path>`.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete_metadata(
     State(state): State<AppState>,
     caller: Caller,
@@ -423,6 +553,15 @@ async fn delete_metadata(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secret/config",
+    tag = "kv",
+    operation_id = "kv_read_config",
+    summary = "Read the mount's defaults",
+    description = "Needs `read` on `secret/config`.",
+    responses((status = 200, description = "The mount's defaults", body = VaultResponse<KvConfig>))
+)]
 async fn read_config(
     State(state): State<AppState>,
     caller: Caller,
@@ -438,6 +577,16 @@ async fn read_config(
     Ok(Json(kv_envelope(id, body)).into_response())
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/secret/config",
+    tag = "kv",
+    operation_id = "kv_write_config",
+    summary = "Set the mount's defaults",
+    description = "Needs `create` or `update` on `secret/config`. Absent fields keep their value.",
+    request_body = ConfigBody,
+    responses((status = 204, description = "Saved"))
+)]
 async fn write_config(
     State(state): State<AppState>,
     caller: Caller,
@@ -460,6 +609,19 @@ async fn write_config(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/secret/subkeys/{path}",
+    tag = "kv",
+    operation_id = "kv_subkeys",
+    summary = "Read a version's keys without its values",
+    description = "Needs `read` on `secret/subkeys/<path>`. Every leaf value is null.",
+    params(("path" = String, Path, description = "The secret's path under the mount; may contain `/` (`app/prod/db`), sent as is"), ("version" = Option<i64>, Query, description = "A version number; absent or 0: the current version"), ("depth" = Option<u32>, Query, description = "How deep to descend into nested objects; 0 (default): all the way")),
+    responses(
+        (status = 200, description = "The keys", body = VaultResponse<SubkeysResponse>),
+        (status = 404, description = "No such secret or version (`errors` empty), or the version is deleted or destroyed (the envelope with `subkeys` null)", body = SubkeysNotFound),
+    )
+)]
 async fn subkeys(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,6 +5,7 @@
 //! holders whose policies allow it (`token`), or anyone (`open`).
 
 use super::kv::{acl_path, kv};
+use super::schemas::{LegacyCreated, LegacyFetched};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::config::LegacyApi;
@@ -17,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::{Json, Router};
+use confmgr_api::ErrorBody;
 use confmgr_core::policy::Capability;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -73,18 +75,34 @@ impl Access {
 
 /// Fields are taken as any JSON so that a wrong type is refused in our words: serde's
 /// would quote the value, and the value may be a secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LegacyCreateRequest)]
 struct CreateRequest {
+    /// The secret's bytes, base64 (standard alphabet, padded).
     #[serde(default)]
+    #[schema(value_type = String)]
     secret: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LegacyFetchRequest)]
 struct FetchRequest {
+    /// The id `create` answered.
     #[serde(default)]
+    #[schema(value_type = String)]
     secret_id: Value,
 }
 
+#[utoipa::path(
+    post,
+    path = "/vault/secret/create/",
+    tag = "legacy",
+    operation_id = "legacy_create",
+    summary = "Store a secret (legacy API)",
+    description = "Only when `CONFMGR_LEGACY_API` is `token` (the token needs `create` or `update` on the KV path behind the id) or `open`; otherwise 404 like an unknown route. Also served without the trailing slash.",
+    request_body = CreateRequest,
+    responses((status = 200, description = "Stored", body = LegacyCreated), (status = 400, description = "`secret` missing or not base64", body = ErrorBody), (status = 404, description = "The legacy API is off", body = ErrorBody), (status = 405, description = "Not POST", body = ErrorBody))
+)]
 async fn create(
     State(state): State<AppState>,
     access: Access,
@@ -103,6 +121,16 @@ async fn create(
     Ok(Json(json!({ "secret_id": id })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/vault/secret/fetch",
+    tag = "legacy",
+    operation_id = "legacy_fetch",
+    summary = "Fetch a secret (legacy API)",
+    description = "Only when `CONFMGR_LEGACY_API` is `token` (the token needs `read` on the KV path behind the id) or `open`; otherwise 404 like an unknown route. Also served with a trailing slash.",
+    request_body = FetchRequest,
+    responses((status = 200, description = "The secret, base64", body = LegacyFetched), (status = 400, description = "`secret_id` missing or not a string", body = ErrorBody), (status = 404, description = "No secret with this id, or the legacy API is off", body = ErrorBody), (status = 405, description = "Not POST", body = ErrorBody))
+)]
 async fn fetch(
     State(state): State<AppState>,
     access: Access,

@@ -4,13 +4,16 @@
 mod approle;
 mod audit;
 mod cert;
+mod docs;
 mod flex;
 mod keys;
 mod kv;
 mod legacy;
 mod middleware;
+mod openapi;
 mod policies;
 mod render;
+mod schemas;
 mod sys;
 mod token;
 
@@ -25,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use middleware::rewrite_list_method;
+pub use openapi::document as openapi_document;
 
 pub fn api_router() -> Router<AppState> {
     Router::new()
@@ -37,6 +41,8 @@ pub fn api_router() -> Router<AppState> {
         .merge(policies::router())
         .merge(audit::router())
         .route("/metrics", axum::routing::get(crate::metrics::serve))
+        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .merge(docs::router())
         .merge(legacy::router())
 }
 

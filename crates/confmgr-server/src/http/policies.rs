@@ -2,6 +2,7 @@
 //! `create_or_update_policy` uses).
 
 use super::render::{envelope, no_content, RequestId};
+use super::schemas::{Policy, PolicyNames};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
@@ -11,6 +12,7 @@ use axum::extract::{MatchedPath, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use confmgr_api::VaultResponse;
 use confmgr_core::policy::Capability;
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +32,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PolicyBody {
     #[serde(default)]
     policy: Option<String>,
@@ -43,17 +45,46 @@ fn acl_path(name: &str) -> String {
     format!("sys/policies/acl/{name}")
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sys/policies/acl",
+    tag = "sys/policies",
+    operation_id = "policies_list",
+    summary = "List ACL policies",
+    description = "Needs `list` on `sys/policies/acl/`. Also served at `/v1/sys/policies/acl/`; Vault's `LIST` method is accepted.",
+    params(("list" = Option<bool>, Query, description = "Accepted (what Vault's `LIST` method sends)")),
+    responses((status = 200, description = "The policy names", body = VaultResponse<PolicyNames>))
+)]
 async fn list(State(state): State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
     caller.authorize_list("sys/policies/acl/")?;
     let keys = policies::list(&state.store).await?;
     Ok(envelope(id, json!({ "keys": keys, "policies": keys })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sys/policy",
+    tag = "sys/policies",
+    operation_id = "policy_list_legacy",
+    summary = "List ACL policies (older API)",
+    description = "Needs `list` on `sys/policies/acl/`.",
+    responses((status = 200, description = "The policy names", body = VaultResponse<PolicyNames>))
+)]
 async fn list_legacy(state: State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
     list(state, caller, id).await
 }
 
 /// Both APIs answer the same policy; the older one calls its text `rules`.
+#[utoipa::path(
+    get,
+    path = "/v1/sys/policies/acl/{name}",
+    tag = "sys/policies",
+    operation_id = "policies_read",
+    summary = "Read an ACL policy",
+    description = "Needs `read` on `sys/policies/acl/<name>`. The older `/v1/sys/policy/{name}` answers the same with the text in `rules`.",
+    params(("name" = String, Path, description = "The policy's name")),
+    responses((status = 200, description = "The policy", body = VaultResponse<Policy>))
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,6 +102,17 @@ async fn read(
     Ok(envelope(id, json!({ "name": name, field: text })))
 }
 
+#[utoipa::path(
+    method(put, post),
+    path = "/v1/sys/policies/acl/{name}",
+    tag = "sys/policies",
+    operation_id = "policies_write",
+    summary = "Create or replace an ACL policy",
+    description = "Needs `create` or `update` on `sys/policies/acl/<name>`. The text is HCL or JSON; a policy that does not parse is refused (400). Also served at `/v1/sys/policy/{name}`.",
+    params(("name" = String, Path, description = "The policy's name")),
+    request_body = PolicyBody,
+    responses((status = 204, description = "Saved"))
+)]
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +128,16 @@ async fn write(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/sys/policies/acl/{name}",
+    tag = "sys/policies",
+    operation_id = "policies_delete",
+    summary = "Delete an ACL policy",
+    description = "Needs `delete` on `sys/policies/acl/<name>`. Also served at `/v1/sys/policy/{name}`.",
+    params(("name" = String, Path, description = "The policy's name")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,

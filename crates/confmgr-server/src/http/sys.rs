@@ -1,6 +1,7 @@
 //! `sys/*` routes that Vault clients call before anything else.
 
 use super::render::{envelope, RequestId};
+use super::schemas::{MountInfo, Status};
 use crate::auth::Caller;
 use crate::error::error_response;
 use crate::error::{Error, Result};
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use confmgr_api::sys::HealthResponse;
+use confmgr_api::{ErrorBody, VaultResponse};
 use serde_json::json;
 use std::time::Duration;
 
@@ -24,6 +26,15 @@ pub fn router() -> Router<AppState> {
 
 /// Liveness: the process answers. Nothing else is checked, so a database outage never gets
 /// the pod restarted (that is what readiness is for).
+#[utoipa::path(
+    method(get, head),
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    summary = "Liveness",
+    description = "The process answers. Nothing else is checked, so a database outage never gets the pod restarted.",
+    responses((status = 200, description = "Alive", body = Status))
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -34,6 +45,15 @@ const READY_WITHIN: Duration = Duration::from_secs(2);
 /// Readiness: the database answers and accepts writes (every audited request needs one), each
 /// within `READY_WITHIN`. 503 names what failed; details go to the log, not to this
 /// unauthenticated answer.
+#[utoipa::path(
+    method(get, head),
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    summary = "Readiness",
+    description = "The database answers and accepts writes (every audited request needs one), each within 2 s. Unauthenticated; details go to the server log.",
+    responses((status = 200, description = "Ready", body = Status), (status = 503, description = "Storage unreachable or the audit log unwritable: `errors` names which", body = ErrorBody))
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
@@ -79,6 +99,16 @@ struct HealthQuery {
 }
 
 /// Unauthenticated, bare JSON (no envelope), as Vault answers it.
+#[utoipa::path(
+    method(get, head),
+    path = "/v1/sys/health",
+    tag = "sys",
+    operation_id = "sys_health",
+    summary = "Vault-style health",
+    description = "Unauthenticated, bare JSON (no envelope), as Vault answers it. ConfMgr is always initialized, unsealed and active.",
+    params(("activecode" = Option<u16>, Query, description = "The status to answer when healthy (default 200)")),
+    responses((status = 200, description = "Healthy (or the `activecode` status)", body = HealthResponse))
+)]
 async fn health(Query(query): Query<HealthQuery>) -> Response {
     let status = query
         .activecode
@@ -100,6 +130,16 @@ async fn health(Query(query): Query<HealthQuery>) -> Response {
 
 /// The vault CLI asks which engine serves a path before every `kv` command; a 404 would make
 /// it fall back to KV v1, so the `secret` mount answers as KV v2.
+#[utoipa::path(
+    get,
+    path = "/v1/sys/internal/ui/mounts/{path}",
+    tag = "sys",
+    operation_id = "sys_mount_info",
+    summary = "Describe the mount that serves a path",
+    description = "Any valid token. The vault CLI asks this before every `kv` command; paths under `secret/` answer KV v2, others 404.",
+    params(("path" = String, Path, description = "A path such as `secret/app/db`; may contain `/`")),
+    responses((status = 200, description = "The mount", body = VaultResponse<MountInfo>))
+)]
 async fn mount_info(_caller: Caller, id: RequestId, Path(raw): Path<String>) -> Result<Response> {
     let first = raw.trim_start_matches('/').split('/').next().unwrap_or("");
     if first != "secret" {

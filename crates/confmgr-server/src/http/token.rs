@@ -3,6 +3,7 @@
 
 use super::flex::Flex;
 use super::render::{auth_response, envelope, no_content, RequestId};
+use super::schemas::AuthResponse;
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::Result;
@@ -13,6 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use confmgr_api::sys::TokenLookup;
+use confmgr_api::VaultResponse;
 use confmgr_core::policy::Capability;
 use confmgr_core::time::{now_micros, rfc3339};
 use confmgr_store::TokenRecord;
@@ -79,16 +81,36 @@ fn lookup_body(token: TokenRecord, id: String) -> TokenLookup {
     }
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/auth/token/lookup-self",
+    tag = "auth/token",
+    operation_id = "token_lookup_self",
+    summary = "Look up the calling token",
+    description = "Any valid token may call it (no policy needed).",
+    responses((status = 200, description = "The token", body = VaultResponse<TokenLookup>))
+)]
 async fn lookup_self(caller: Caller, id: RequestId) -> Response {
     envelope(id, lookup_body(caller.token, caller.presented))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct RenewRequest {
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     increment: Flex,
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/renew-self",
+    tag = "auth/token",
+    operation_id = "token_renew_self",
+    summary = "Renew the calling token",
+    description = "Any valid token may call it. Extends the TTL by `increment` (default: the token's TTL), never past its maximum.",
+    request_body = RenewRequest,
+    responses((status = 200, description = "The token", body = AuthResponse))
+)]
 async fn renew_self(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,18 +126,31 @@ async fn renew_self(
     Ok(auth_response(id, &caller.presented, &renewed))
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/revoke-self",
+    tag = "auth/token",
+    operation_id = "token_revoke_self",
+    summary = "Revoke the calling token and its children",
+    description = "Any valid token may call it.",
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke_self(State(state): State<AppState>, caller: Caller) -> Result<Response> {
     tokens::revoke_accessor(&state.store, &caller.token.accessor).await?;
     Ok(no_content())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = TokenCreateRequest)]
 struct CreateRequest {
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
     policies: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     ttl: Flex,
     #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
     explicit_max_ttl: Flex,
     #[serde(default)]
     display_name: Option<String>,
@@ -158,6 +193,16 @@ async fn create_token(
     Ok(auth_response(id, token.expose(), &record))
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/create",
+    tag = "auth/token",
+    operation_id = "token_create",
+    summary = "Create a child token",
+    description = "Needs `create` or `update` on `auth/token/create`. The child's policies must be a subset of the caller's; it is revoked with its parent unless `no_parent` is set.",
+    request_body = CreateRequest,
+    responses((status = 200, description = "The token", body = AuthResponse))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +212,16 @@ async fn create(
     create_token(state, caller, id, request, false).await
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/create-orphan",
+    tag = "auth/token",
+    operation_id = "token_create_orphan",
+    summary = "Create a token without a parent",
+    description = "Needs `create` or `update` on `auth/token/create-orphan`. Policies must be a subset of the caller's.",
+    request_body = CreateRequest,
+    responses((status = 200, description = "The token", body = AuthResponse))
+)]
 async fn create_orphan(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,18 +231,29 @@ async fn create_orphan(
     create_token(state, caller, id, request, true).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct TokenBody {
     #[serde(default)]
     token: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = TokenAccessorBody)]
 struct AccessorBody {
     #[serde(default)]
     accessor: String,
 }
 
+#[utoipa::path(
+    method(post, get),
+    path = "/v1/auth/token/lookup",
+    tag = "auth/token",
+    operation_id = "token_lookup",
+    summary = "Look up a token",
+    description = "Needs `read` or `update` on `auth/token/lookup`.",
+    request_body = TokenBody,
+    responses((status = 200, description = "The token", body = VaultResponse<TokenLookup>))
+)]
 async fn lookup(
     State(state): State<AppState>,
     caller: Caller,
@@ -199,6 +265,16 @@ async fn lookup(
     Ok(envelope(id, lookup_body(record, body.token)))
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/lookup-accessor",
+    tag = "auth/token",
+    operation_id = "token_lookup_accessor",
+    summary = "Look up a token by accessor",
+    description = "Needs `update` on `auth/token/lookup-accessor`. `id` is empty in the answer.",
+    request_body = AccessorBody,
+    responses((status = 200, description = "The token", body = VaultResponse<TokenLookup>))
+)]
 async fn lookup_accessor(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,6 +286,16 @@ async fn lookup_accessor(
     Ok(envelope(id, lookup_body(record, String::new())))
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/revoke",
+    tag = "auth/token",
+    operation_id = "token_revoke",
+    summary = "Revoke a token and its children",
+    description = "Needs `update` on `auth/token/revoke`.",
+    request_body = TokenBody,
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,6 +307,16 @@ async fn revoke(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/revoke-accessor",
+    tag = "auth/token",
+    operation_id = "token_revoke_accessor",
+    summary = "Revoke a token by accessor",
+    description = "Needs `update` on `auth/token/revoke-accessor`.",
+    request_body = AccessorBody,
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke_accessor(
     State(state): State<AppState>,
     caller: Caller,

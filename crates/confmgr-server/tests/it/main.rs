@@ -14,6 +14,7 @@ mod legacy;
 mod legacy_scripts;
 mod limits;
 mod logs;
+mod openapi;
 mod outage;
 mod probes;
 mod process;
