@@ -1,7 +1,9 @@
 //! Token authentication: `X-Vault-Token` or `Authorization: Bearer`, looked up by SHA-256
-//! digest on every request (no cache, so a revocation is seen by every replica at once),
-//! then the token's policies become the caller's ACL.
+//! digest, then the token's policies become the caller's ACL. Both come from the auth cache
+//! when this replica looked them up less than its TTL ago (at most one second, the
+//! revocation bound); expiry and bound CIDRs are checked on every request.
 
+use crate::auth_cache::{AuthCache, CachedToken};
 use crate::error::Error;
 use crate::services::policies;
 use crate::state::AppState;
@@ -13,13 +15,14 @@ use confmgr_core::time::now_micros;
 use confmgr_core::token;
 use confmgr_store::TokenRecord;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 /// The caller, authenticated, with what its policies allow.
 pub struct Caller {
     pub token: TokenRecord,
     /// What the caller presented (only ever echoed back to that caller by lookup-self).
     pub presented: String,
-    pub acl: Acl,
+    pub acl: Arc<Acl>,
 }
 
 impl Caller {
@@ -94,27 +97,67 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let presented = presented_token(parts).ok_or(Error::PermissionDenied)?;
         let address = remote_address(parts);
-        let mut tx = state.store.begin().await?;
-        let record = tx.token_by_digest(&token::digest(&presented)).await?;
-        // Identify the caller in the audit event even when its token is refused.
-        if let Some(token) = &record {
-            crate::audit::scope::note_actor(
-                &token.display_name,
-                &token.accessor,
-                &token.issuer,
-                token.client_id.as_deref().unwrap_or_default(),
-            );
-        }
-        let token = match record {
-            Some(token) if usable(&token, now_micros(), address) => token,
-            _ => return Err(Error::PermissionDenied),
+        let digest = token::digest(&presented);
+        let cache = &state.access.auth_cache;
+        let found = match cache.token(&digest) {
+            // A cached token that has expired since is looked up again: it may have been
+            // renewed on another replica.
+            Some(cached) if cached.record.expires_at.is_none_or(|at| at > now_micros()) => {
+                Some(cached)
+            }
+            _ => look_up(state, cache, digest).await?,
         };
-        let acl = policies::acl_for(&mut tx, &token.policies).await?;
-        tx.commit().await?;
+        let Some(CachedToken { record, acl }) = found else {
+            return Err(Error::PermissionDenied);
+        };
+        // Identify the caller in the audit event even when its token is refused.
+        note_actor(&record);
+        if !usable(&record, now_micros(), address) {
+            return Err(Error::PermissionDenied);
+        }
         Ok(Self {
-            token,
+            token: record,
             presented,
             acl,
         })
     }
+}
+
+fn note_actor(token: &TokenRecord) {
+    crate::audit::scope::note_actor(
+        &token.display_name,
+        &token.accessor,
+        &token.issuer,
+        token.client_id.as_deref().unwrap_or_default(),
+    );
+}
+
+/// The token and its ACL from the database, cached when the token is usable. A refused
+/// token is never cached, so the next request sees its state afresh.
+async fn look_up(
+    state: &AppState,
+    cache: &AuthCache,
+    digest: Vec<u8>,
+) -> Result<Option<CachedToken>, Error> {
+    let generation = cache.generation();
+    let mut reads = state.store.reads().await?;
+    let Some(record) = reads.token_by_digest(&digest).await? else {
+        return Ok(None);
+    };
+    if record.revoked_at.is_some() || record.expires_at.is_some_and(|at| at <= now_micros()) {
+        note_actor(&record);
+        return Err(Error::PermissionDenied);
+    }
+    let acl = match cache.acl(&record.policies) {
+        Some(acl) => acl,
+        None => {
+            let acl = Arc::new(policies::acl_for(&mut reads, &record.policies).await?);
+            cache.put_acl(generation, record.policies.clone(), acl.clone());
+            acl
+        }
+    };
+    reads.commit().await?;
+    let found = CachedToken { record, acl };
+    cache.put_token(generation, digest, found.clone());
+    Ok(Some(found))
 }

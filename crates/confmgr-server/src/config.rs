@@ -282,6 +282,16 @@ pub struct ServerArgs {
     )]
     pub login_concurrent_hashes: usize,
 
+    /// Milliseconds a token lookup and a policy ACL are reused by this server (0: never).
+    /// At most 1000: a revocation must reach every replica within one second.
+    #[arg(
+        long,
+        env = "CONFMGR_AUTH_CACHE_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub auth_cache_ms: u64,
+
     #[arg(
         long,
         env = "CONFMGR_LOG_FORMAT",
@@ -357,6 +367,7 @@ pub struct Settings {
     pub login_failures_per_client: u32,
     pub login_failures_per_address: u32,
     pub login_concurrent_hashes: usize,
+    pub auth_cache: Duration,
     pub keys: crate::services::keys::KeySettings,
     pub audit: crate::audit::AuditSettings,
     pub tls: Option<crate::tls::TlsFiles>,
@@ -503,6 +514,13 @@ impl ServerArgs {
         if self.request_timeout_secs == 0 {
             problems.push("CONFMGR_REQUEST_TIMEOUT_SECS: must be greater than 0".into());
         }
+        let auth_cache = Duration::from_millis(self.auth_cache_ms);
+        if auth_cache > crate::auth_cache::MAX_TTL {
+            problems.push(format!(
+                "CONFMGR_AUTH_CACHE_MS: {} is more than 1000; a revoked token must be refused by every server within one second",
+                self.auth_cache_ms
+            ));
+        }
 
         match (listen, database_url, root_key, problems.is_empty()) {
             (Some(listen), Some(database_url), Some(root_key), true) => Ok(Settings {
@@ -522,6 +540,7 @@ impl ServerArgs {
                 login_failures_per_client: self.login_failures_per_client,
                 login_failures_per_address: self.login_failures_per_address,
                 login_concurrent_hashes: self.login_concurrent_hashes,
+                auth_cache,
                 tls,
                 legacy_api: self.legacy_api,
                 new_root_key,
@@ -735,6 +754,28 @@ mod tests {
             "--insecure-database",
         ]);
         assert!(ok.validate(Command::Serve).is_ok());
+    }
+
+    #[test]
+    fn the_auth_cache_may_not_outlive_the_one_second_revocation_bound() {
+        let key = RootKey::generate().to_base64();
+        let base = ["--database-url", "sqlite://x.db", "--root-key", &key];
+        let default = args(&base).validate(Command::Serve).unwrap();
+        assert_eq!(default.auth_cache, Duration::from_millis(500));
+        let mut longest = base.to_vec();
+        longest.extend(["--auth-cache-ms", "1000"]);
+        assert_eq!(
+            args(&longest).validate(Command::Serve).unwrap().auth_cache,
+            Duration::from_secs(1)
+        );
+        let mut too_long = base.to_vec();
+        too_long.extend(["--auth-cache-ms", "1001"]);
+        let problems = args(&too_long).validate(Command::Serve).err().unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("CONFMGR_AUTH_CACHE_MS:") && problems[0].contains("one second"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -232,17 +232,20 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         store,
         keyring: Arc::new(keyring),
         root_key: Arc::new(root),
-        access: Arc::new(AccessSettings::new(
-            settings.token_default_ttl,
-            settings.token_max_ttl,
-            HashCost::PRODUCTION,
-            LoginGuard::new(
-                settings.login_failures_per_client,
-                settings.login_failures_per_address,
-                std::time::Duration::from_secs(60),
-                settings.login_concurrent_hashes,
-            ),
-        )),
+        access: Arc::new(
+            AccessSettings::new(
+                settings.token_default_ttl,
+                settings.token_max_ttl,
+                HashCost::PRODUCTION,
+                LoginGuard::new(
+                    settings.login_failures_per_client,
+                    settings.login_failures_per_address,
+                    std::time::Duration::from_secs(60),
+                    settings.login_concurrent_hashes,
+                ),
+            )
+            .with_auth_cache(settings.auth_cache),
+        ),
         limits: Limits {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod auth_cache;
 pub mod body;
 pub mod cert_expiry;
 pub mod client_cert;

@@ -1,4 +1,5 @@
 use crate::audit::Audit;
+use crate::auth_cache::{self, AuthCache};
 use crate::login_guard::LoginGuard;
 use confmgr_core::credentials::HashCost;
 use confmgr_core::crypto::Keyring;
@@ -45,6 +46,8 @@ pub struct AccessSettings {
     pub max_token_ttl: i64,
     pub hash_cost: HashCost,
     pub login_guard: LoginGuard,
+    /// Recent token lookups and ACLs (see `auth_cache` for why this is safe).
+    pub auth_cache: AuthCache,
 }
 
 impl AccessSettings {
@@ -59,6 +62,13 @@ impl AccessSettings {
             max_token_ttl,
             hash_cost,
             login_guard,
+            auth_cache: AuthCache::new(auth_cache::DEFAULT_TTL),
         }
+    }
+
+    /// How long token lookups and ACLs are reused (capped at one second; zero: never).
+    pub fn with_auth_cache(mut self, ttl: Duration) -> Self {
+        self.auth_cache = AuthCache::new(ttl);
+        self
     }
 }

@@ -129,6 +129,16 @@ impl Store {
         Ok(StoreTx::new(tx, self.backend))
     }
 
+    /// Reads in autocommit mode: each statement sees the latest committed data, with no
+    /// `begin`/`commit` round trips. For reads whose statements need no common snapshot.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn reads(&self) -> Result<StoreTx, StoreError> {
+        let waiting = Waiting::new(&self.waiting);
+        let conn = self.pool.acquire().await?;
+        drop(waiting);
+        Ok(StoreTx::autocommit(conn, self.backend))
+    }
+
     /// A transaction that will write. On SQLite it takes the write lock up front
     /// (`begin immediate`), so it waits out another writer (busy timeout) instead of failing
     /// when a read transaction cannot be upgraded.

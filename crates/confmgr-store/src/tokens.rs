@@ -5,7 +5,7 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// A token as stored: its digest, never the token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenRecord {
     pub digest: Vec<u8>,
     pub accessor: String,

@@ -1,11 +1,42 @@
 use crate::{Backend, StoreError};
 use confmgr_core::audit::AuditEvent;
-use sqlx::{Any, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Transaction};
+use std::ops::{Deref, DerefMut};
+
+/// What a `StoreTx` runs its statements on.
+pub(crate) enum Handle {
+    Tx(Transaction<'static, Any>),
+    /// A pooled connection in autocommit mode, for reads that need no snapshot across
+    /// statements: it saves the `begin` and `commit` round trips.
+    Autocommit(PoolConnection<Any>),
+}
+
+impl Deref for Handle {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Self::Tx(tx) => tx,
+            Self::Autocommit(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Handle {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Self::Tx(tx) => tx,
+            Self::Autocommit(conn) => conn,
+        }
+    }
+}
 
 /// One database transaction. Every change ConfMgr makes runs inside exactly one, so a
-/// failed request leaves storage as it was.
+/// failed request leaves storage as it was. (`Store::reads` makes one in autocommit mode,
+/// for reads only.)
 pub struct StoreTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: Handle,
     pub(crate) backend: Backend,
     /// The audit event of the change, inserted by `commit` in this same transaction, so
     /// there is no change without its record (DESIGN.md section 5).
@@ -15,7 +46,15 @@ pub struct StoreTx {
 impl StoreTx {
     pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
         Self {
-            tx,
+            tx: Handle::Tx(tx),
+            backend,
+            audit: None,
+        }
+    }
+
+    pub(crate) fn autocommit(conn: PoolConnection<Any>, backend: Backend) -> Self {
+        Self {
+            tx: Handle::Autocommit(conn),
             backend,
             audit: None,
         }
@@ -30,7 +69,11 @@ impl StoreTx {
         if let Some(event) = self.audit.take() {
             self.insert_audit_event(&event).await?;
         }
-        self.tx.commit().await?;
+        match self.tx {
+            Handle::Tx(tx) => tx.commit().await?,
+            // Each statement committed as it ran; the connection goes back to the pool.
+            Handle::Autocommit(_) => {}
+        }
         Ok(())
     }
 

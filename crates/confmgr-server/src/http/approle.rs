@@ -310,7 +310,7 @@ async fn delete_role(
     Path(name): Path<String>,
 ) -> Result<Response> {
     caller.authorize(&role_path(&name), Capability::Delete)?;
-    approle::delete_role(&state.store, &name).await?;
+    approle::delete_role(&state.store, &state.access.auth_cache, &name).await?;
     Ok(no_content())
 }
 

@@ -124,7 +124,7 @@ async fn write(
         .policy
         .or(body.rules)
         .ok_or_else(|| Error::Invalid("'policy' parameter not supplied or empty".into()))?;
-    policies::write(&state.store, &name, &text).await?;
+    policies::write(&state.store, &state.access.auth_cache, &name, &text).await?;
     Ok(no_content())
 }
 
@@ -144,6 +144,6 @@ async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response> {
     caller.authorize(&acl_path(&name), Capability::Delete)?;
-    policies::delete(&state.store, &name).await?;
+    policies::delete(&state.store, &state.access.auth_cache, &name).await?;
     Ok(no_content())
 }

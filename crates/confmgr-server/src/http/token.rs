@@ -119,6 +119,7 @@ async fn renew_self(
 ) -> Result<Response> {
     let renewed = tokens::renew(
         &state.store,
+        &state.access.auth_cache,
         &caller.token,
         request.increment.seconds("increment")?,
     )
@@ -136,7 +137,12 @@ async fn renew_self(
     responses((status = 204, description = "Revoked"))
 )]
 async fn revoke_self(State(state): State<AppState>, caller: Caller) -> Result<Response> {
-    tokens::revoke_accessor(&state.store, &caller.token.accessor).await?;
+    tokens::revoke_accessor(
+        &state.store,
+        &state.access.auth_cache,
+        &caller.token.accessor,
+    )
+    .await?;
     Ok(no_content())
 }
 
@@ -303,7 +309,7 @@ async fn revoke(
 ) -> Result<Response> {
     caller.authorize("auth/token/revoke", Capability::Update)?;
     let record = tokens::by_token(&state.store, &body.token).await?;
-    tokens::revoke_accessor(&state.store, &record.accessor).await?;
+    tokens::revoke_accessor(&state.store, &state.access.auth_cache, &record.accessor).await?;
     Ok(no_content())
 }
 
@@ -323,6 +329,6 @@ async fn revoke_accessor(
     JsonBody(body): JsonBody<AccessorBody>,
 ) -> Result<Response> {
     caller.authorize("auth/token/revoke-accessor", Capability::Update)?;
-    tokens::revoke_accessor(&state.store, &body.accessor).await?;
+    tokens::revoke_accessor(&state.store, &state.access.auth_cache, &body.accessor).await?;
     Ok(no_content())
 }

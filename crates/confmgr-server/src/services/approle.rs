@@ -1,6 +1,7 @@
 //! API clients as AppRole roles: settings, client secrets (argon2id only) and login.
 
 use crate::audit;
+use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use crate::services::tokens::{self, NewToken};
 use crate::state::AccessSettings;
@@ -132,7 +133,7 @@ pub async fn list_roles(store: &Store) -> Result<Vec<String>> {
 }
 
 /// Deletes a client, its secrets, and revokes every token it holds.
-pub async fn delete_role(store: &Store, name: &str) -> Result<()> {
+pub async fn delete_role(store: &Store, cache: &AuthCache, name: &str) -> Result<()> {
     let name = credentials::validate_client_name(name)?;
     let mut tx = audit::begin_write(store).await?;
     if let Some(client) = tx.client_by_name(&name).await? {
@@ -141,6 +142,7 @@ pub async fn delete_role(store: &Store, name: &str) -> Result<()> {
         tx.delete_client(&client.client_id).await?;
     }
     tx.commit().await?;
+    cache.forget_all();
     Ok(())
 }
 

@@ -80,15 +80,17 @@ impl Kv<'_> {
 
     /// Whether the path has metadata (decides `create` versus `update` in policies).
     pub async fn exists(&self, path: &SecretPath) -> Result<bool> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.reads().await?;
         let found = tx.secret(self.mount, path.as_str()).await?.is_some();
         tx.commit().await?;
         Ok(found)
     }
 
     /// Reads a version (`None` or 0: the current one).
+    /// Two autocommit statements: a version is inserted in the same transaction that makes
+    /// it current, so the second statement finds what the first one named.
     pub async fn read(&self, path: &SecretPath, version: Option<i64>) -> Result<Read> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.reads().await?;
         let meta = tx
             .secret(self.mount, path.as_str())
             .await?

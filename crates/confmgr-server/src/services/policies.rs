@@ -1,6 +1,7 @@
 //! ACL policies: stored as HCL, parsed on write (so a stored policy always parses) and on use.
 
 use crate::audit;
+use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
 use confmgr_core::time::now_micros;
@@ -28,7 +29,7 @@ fn is_root_name(name: &str) -> bool {
     name.eq_ignore_ascii_case(ROOT_POLICY)
 }
 
-pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
+pub async fn write(store: &Store, cache: &AuthCache, name: &str, text: &str) -> Result<()> {
     if is_root_name(name) {
         return Err(Error::Invalid("cannot update the root policy".into()));
     }
@@ -37,6 +38,7 @@ pub async fn write(store: &Store, name: &str, text: &str) -> Result<()> {
     let mut tx = audit::begin_write(store).await?;
     tx.put_policy(&name, text, now_micros()).await?;
     tx.commit().await?;
+    cache.forget_all();
     Ok(())
 }
 
@@ -61,7 +63,7 @@ pub async fn list(store: &Store) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub async fn delete(store: &Store, name: &str) -> Result<()> {
+pub async fn delete(store: &Store, cache: &AuthCache, name: &str) -> Result<()> {
     if is_root_name(name) {
         return Err(Error::Invalid("cannot delete the root policy".into()));
     }
@@ -69,5 +71,6 @@ pub async fn delete(store: &Store, name: &str) -> Result<()> {
     let mut tx = audit::begin_write(store).await?;
     tx.delete_policy(&name).await?;
     tx.commit().await?;
+    cache.forget_all();
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Token lifecycle: minting, child tokens, renewal, revocation (with children).
 
 use crate::audit;
+use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
@@ -146,6 +147,7 @@ pub async fn create_child(
 /// Extends the token by `increment` seconds (default: its TTL), never past its max TTL.
 pub async fn renew(
     store: &Store,
+    cache: &AuthCache,
     token: &TokenRecord,
     increment: Option<i64>,
 ) -> Result<TokenRecord> {
@@ -158,6 +160,7 @@ pub async fn renew(
     let mut tx = audit::begin_write(store).await?;
     tx.set_token_expiry(&token.accessor, Some(new_end)).await?;
     tx.commit().await?;
+    cache.forget_all();
     Ok(TokenRecord {
         expires_at: Some(new_end),
         ..token.clone()
@@ -165,13 +168,14 @@ pub async fn renew(
 }
 
 /// Revokes the token with this accessor and every token created from it.
-pub async fn revoke_accessor(store: &Store, accessor: &str) -> Result<()> {
+pub async fn revoke_accessor(store: &Store, cache: &AuthCache, accessor: &str) -> Result<()> {
     let mut tx = audit::begin_write(store).await?;
     if tx.token_by_accessor(accessor).await?.is_none() {
         return Err(Error::Invalid("invalid accessor".into()));
     }
     tx.revoke_token_tree(accessor, now_micros()).await?;
     tx.commit().await?;
+    cache.forget_all();
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use confmgr_core::credentials::HashCost;
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::state::{AccessSettings, Limits};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const APP_POLICY: &str = r#"
 path "secret/data/app/*" { capabilities = ["read"] }
@@ -509,6 +510,9 @@ path "secret/data/*" { capabilities = ["read"] }"#}),
         .execute(&pool)
         .await
         .unwrap();
+    // A change made behind the server's back (not through its API) is seen
+    // once the auth cache entry is older than its TTL.
+    tokio::time::sleep(confmgr_server::auth_cache::DEFAULT_TTL + Duration::from_millis(100)).await;
     assert_eq!(
         as_token(&app, &short, "GET", "/v1/secret/data/any", None)
             .await
