@@ -27,7 +27,7 @@ ci:
 migrate:
     cargo run -p confmgr-server -- migrate
 
-# Audited read throughput on PostgreSQL (mTLS, fsync on): audit on vs off in one run
+# Benchmark (about 12 min): wrk on a release server next to pgbench references; writes bench/results/ (needs wrk: apt-get install -y wrk)
 bench:
     cargo build --release --locked -p confmgr-server
     cargo run --release --locked -p confmgr-bench

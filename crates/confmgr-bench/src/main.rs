@@ -1,42 +1,56 @@
-//! `just bench`: authenticated read throughput of a release `confmgr-server` on PostgreSQL
-//! over mutual TLS (fsync on), with audit on and with audit off, measured in the same run
-//! as ratios (absolute numbers drift on a shared machine; ratios in one run do not).
+//! `just bench`: a release `confmgr-server` on PostgreSQL over mutual TLS (fsync and
+//! synchronous commit on, audit on), loaded by wrk, side by side with pgbench references
+//! doing per transaction what one request does, in the same run. Each referenced step is
+//! bracketed by its references (before and after) and discarded when they moved more than
+//! 10 %: on a shared machine only ratios within one quiet window mean anything.
 //!
-//! Steps: refuse on a busy machine; start a durable throwaway PostgreSQL; `init`; seed
-//! secrets; start one server with audit and one without on the same database; run the read
-//! load against "off", "on", then "off" again, and discard the run if the two "off"
-//! measurements differ by more than 10 %. Writes bench/results/<timestamp>.{json,md}.
+//! Writes bench/results/<timestamp>.json, .md and .svg. Settings: CONFMGR_BENCH_SECS (step
+//! length, default 30), CONFMGR_BENCH_SERVER (another server binary, e.g. an older build),
+//! CONFMGR_BENCH_FORCE=1 (run on a busy machine).
 
-mod load;
+mod bracket;
+mod chart;
+mod pgbench;
+mod report;
+mod seed;
+mod step;
+mod system;
+mod wrk;
 
 use anyhow::{bail, Context, Result};
+use bracket::{Bench, Probe};
 use confmgr_testkit::{ServerProcess, TestPostgres};
-use load::{run_load, LoadResult};
-use serde_json::json;
+use pgbench::{Pgbench, Workload};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use wrk::{WrkFiles, WrkLoad};
 
-const SECRETS: usize = 1000;
-const CONNECTIONS: usize = 32;
+pub const CLIENTS: usize = 1000;
+pub const SECRETS_PER_CLIENT: usize = 100;
+pub const CONNECTIONS: usize = 32;
+pub const THREADS: usize = 2;
 
-fn step_duration() -> Duration {
-    let secs = std::env::var("CONFMGR_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    Duration::from_secs(secs)
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0.0)
+fn step_duration() -> Result<Duration> {
+    match std::env::var("CONFMGR_BENCH_SECS") {
+        Err(_) => Ok(Duration::from_secs(30)),
+        Ok(text) => match text.parse::<u64>() {
+            Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
+            _ => bail!(
+                "CONFMGR_BENCH_SECS must be a whole number of seconds, at least 1 (got {text:?})"
+            ),
+        },
+    }
 }
 
 fn server_binary() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let binary = root.join("target/release/confmgr-server");
+    let binary = match std::env::var_os("CONFMGR_BENCH_SERVER") {
+        Some(path) => PathBuf::from(path),
+        None => repo_root().join("target/release/confmgr-server"),
+    };
     if !binary.exists() {
         bail!(
             "{} is missing: run `cargo build --release -p confmgr-server` (just bench does)",
@@ -48,104 +62,195 @@ fn server_binary() -> Result<PathBuf> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as f64;
-    let load = load_average();
-    if load > cores * 0.5 && std::env::var("CONFMGR_BENCH_FORCE").is_err() {
-        bail!("the machine is busy (1-minute load average {load:.2} on {cores} cores): results would be noise. Retry when idle, or set CONFMGR_BENCH_FORCE=1");
+    let started = Instant::now();
+    let cores = system::cores();
+    let load_average = system::load_average();
+    if load_average > cores as f64 * 0.5 && std::env::var_os("CONFMGR_BENCH_FORCE").is_none() {
+        bail!("the machine is busy (1-minute load average {load_average:.2} on {cores} cores): the numbers would be noise. Retry when it is idle, or set CONFMGR_BENCH_FORCE=1");
     }
-    std::env::set_var("CONFMGR_TESTKIT_DURABLE", "1");
+    wrk::check_installed()?;
+    let pgbench_program = Pgbench::find()?;
+    let duration = step_duration()?;
     let binary = server_binary()?;
+
+    std::env::set_var("CONFMGR_TESTKIT_DURABLE", "1");
     let pg = TestPostgres::shared().await?;
     let url = pg.fresh_database().await?;
-    let work = tempfile_dir()?;
+    let pgbench_url = pg.fresh_database().await?;
+    let work = std::env::temp_dir().join(format!("confmgr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
     let key = work.join("root.key");
     write_key(&key)?;
-    let init = std::process::Command::new(&binary)
-        .args(["init", "--database-url", &url, "--root-key-file"])
-        .arg(&key)
+    let root_token = init(&binary, &url, &key)?;
+
+    let key_arg = key.to_string_lossy().into_owned();
+    let env = [
+        ("CONFMGR_DATABASE_URL", url.as_str()),
+        ("CONFMGR_ROOT_KEY_FILE", key_arg.as_str()),
+        ("CONFMGR_LOG", "warn"),
+    ];
+    let server = ServerProcess::start(&binary, &[], &env).await?;
+    let mut uncached_env = env.to_vec();
+    uncached_env.push(("CONFMGR_AUTH_CACHE_MS", "0"));
+    let uncached = ServerProcess::start(&binary, &[], &uncached_env).await?;
+    let rss = system::RssSampler::start(server.pid().context("server pid")?);
+
+    eprintln!("bench: seeding {CLIENTS} clients with {SECRETS_PER_CLIENT} secrets each");
+    let seeded = seed::seed(
+        &server.url(),
+        &root_token,
+        CLIENTS,
+        SECRETS_PER_CLIENT,
+        &work,
+    )
+    .await?;
+    reference_tokens(&url).await?;
+    Pgbench::initialize(&pgbench_program, &pgbench_url, 10).await?;
+    let seeding = started.elapsed();
+
+    let files = WrkFiles {
+        script: wrk::script_path(&repo_root()),
+        tokens: seeded.tokens,
+        approles: seeded.approles,
+        secrets_per_client: SECRETS_PER_CLIENT,
+    };
+    let database = Pgbench {
+        program: pgbench_program.clone(),
+        url: url.clone(),
+        clients: CONNECTIONS,
+        threads: THREADS,
+        log_dir: work.clone(),
+    };
+    let builtin = Pgbench {
+        url: pgbench_url,
+        ..database.clone()
+    };
+    let mut bench = Bench::new(files, database, builtin, duration);
+    bench.watch_memory_of(server.pid().context("server pid")?);
+    let scripts = repo_root().join("bench/pgbench");
+    let load = |base: &ServerProcess, mode, connections, threads| WrkLoad {
+        mode,
+        base_url: base.url(),
+        threads,
+        connections,
+    };
+    let on = |base: &ServerProcess, mode| Probe::Wrk(load(base, mode, CONNECTIONS, THREADS));
+    let read_ref = (
+        "ref: read",
+        Probe::Pg(Workload::Script(scripts.join("read.sql"))),
+    );
+    let read_no_audit_ref = (
+        "ref: read without audit",
+        Probe::Pg(Workload::Script(scripts.join("read_no_audit.sql"))),
+    );
+    let select_only_ref = (
+        "ref: select-only",
+        Probe::Pg(Workload::Builtin("select-only")),
+    );
+    let write_ref = (
+        "ref: write",
+        Probe::Pg(Workload::Script(scripts.join("write.sql"))),
+    );
+
+    // a short warm-up so the first step does not pay for cold caches
+    bench
+        .measure_once("warm-up", &on(&server, "read"), Duration::from_secs(5))
+        .await?;
+    bench
+        .bracketed(
+            &[
+                ("reads", on(&server, "read")),
+                ("reads, auth cache off", on(&uncached, "read")),
+            ],
+            &[read_ref, read_no_audit_ref, select_only_ref],
+        )
+        .await?;
+    bench
+        .bracketed(&[("writes", on(&server, "write"))], &[write_ref])
+        .await?;
+    bench
+        .bracketed(
+            &[("lookup-self", on(&server, "lookup-self"))],
+            &[("healthz", on(&server, "healthz"))],
+        )
+        .await?;
+    bench
+        .unbracketed("logins", &[load(&server, "login", CONNECTIONS, THREADS)])
+        .await?;
+    bench
+        .unbracketed(
+            "reads during a login flood",
+            &[
+                load(&server, "read", CONNECTIONS / 2, 1),
+                load(&server, "login", CONNECTIONS / 2, 1),
+            ],
+        )
+        .await?;
+
+    let peak_rss_mib = rss.peak_mib();
+    drop(rss);
+    server.stop().await?;
+    uncached.stop().await?;
+    let _ = std::fs::remove_dir_all(&work);
+
+    let context = report::Context {
+        load_average_at_start: load_average,
+        cores,
+        step_secs: duration.as_secs(),
+        seeding_secs: seeding.as_secs(),
+        total_secs: started.elapsed().as_secs(),
+        server_binary: binary.display().to_string(),
+        peak_rss_mib,
+    };
+    let written = report::write(
+        &repo_root().join("bench/results"),
+        &context,
+        bench.records(),
+    )?;
+    println!("{}", written.summary);
+    eprintln!("bench: wrote {}", written.files.join(", "));
+    if bench.any_discarded() {
+        bail!("some steps were discarded: their references moved more than 10 % (the machine was not quiet); see the report");
+    }
+    Ok(())
+}
+
+/// `confmgr-server init`; answers the root token it prints.
+fn init(binary: &Path, url: &str, key: &Path) -> Result<String> {
+    let init = std::process::Command::new(binary)
+        .args(["init", "--database-url", url, "--root-key-file"])
+        .arg(key)
         .output()
         .context("confmgr-server init")?;
     let stdout = String::from_utf8_lossy(&init.stdout);
-    let token = stdout
+    stdout
         .split_whitespace()
-        .find(|w| w.starts_with("cmt."))
+        .find(|word| word.starts_with("cmt."))
         .map(str::to_owned)
         .with_context(|| {
             format!(
                 "init printed no token: {}",
                 String::from_utf8_lossy(&init.stderr)
             )
-        })?;
-
-    let key_arg = key.to_string_lossy().into_owned();
-    let base_env = [
-        ("CONFMGR_DATABASE_URL", url.as_str()),
-        ("CONFMGR_ROOT_KEY_FILE", key_arg.as_str()),
-        ("CONFMGR_LOG", "warn"),
-    ];
-    let audited = ServerProcess::start(&binary, &[], &base_env).await?;
-    let mut unaudited_env = base_env.to_vec();
-    unaudited_env.push(("CONFMGR_AUDIT_ENABLED", "false"));
-    let unaudited = ServerProcess::start(&binary, &[], &unaudited_env).await?;
-
-    eprintln!("bench: seeding {SECRETS} secrets");
-    load::seed(&audited.url(), &token, SECRETS).await?;
-    let duration = step_duration();
-    eprintln!(
-        "bench: {CONNECTIONS} connections, {}s per step",
-        duration.as_secs()
-    );
-    run_load(
-        &unaudited.url(),
-        &token,
-        SECRETS,
-        CONNECTIONS,
-        Duration::from_secs(3),
-    )
-    .await?; // warm-up
-    let off_before = run_load(&unaudited.url(), &token, SECRETS, CONNECTIONS, duration).await?;
-    eprintln!("bench: audit off  {}", off_before.summary());
-    let on = run_load(&audited.url(), &token, SECRETS, CONNECTIONS, duration).await?;
-    eprintln!("bench: audit on   {}", on.summary());
-    let off_after = run_load(&unaudited.url(), &token, SECRETS, CONNECTIONS, duration).await?;
-    eprintln!("bench: audit off  {}", off_after.summary());
-    audited.stop().await?;
-    unaudited.stop().await?;
-
-    let drift =
-        (off_before.throughput - off_after.throughput).abs() / off_before.throughput.max(1.0);
-    let reference = (off_before.throughput + off_after.throughput) / 2.0;
-    let ratio = on.throughput / reference.max(1.0);
-    let valid = drift <= 0.10;
-    write_results(
-        &[
-            ("audit_off_before", &off_before),
-            ("audit_on", &on),
-            ("audit_off_after", &off_after),
-        ],
-        ratio,
-        drift,
-        valid,
-        load,
-    )?;
-    if !valid {
-        bail!("discarded: the audit-off reference moved {:.1} % between its two runs (machine not quiet)", drift * 100.0);
-    }
-    println!(
-        "audited reads: {:.0} req/s = {:.0} % of unaudited ({:.0} req/s); target >= 70 %",
-        on.throughput,
-        ratio * 100.0,
-        reference
-    );
-    Ok(())
+        })
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("confmgr-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// Token rows the pgbench scripts can find by digest: the digest of `bench-ref-<i>`, with
+/// client i's policy, shaped like the server's own rows.
+async fn reference_tokens(url: &str) -> Result<()> {
+    let pool = confmgr_testkit::connect(url).await?;
+    sqlx::query(
+        "insert into tokens (digest, accessor, display_name, policies, created_at, issuer, ttl, bound_cidrs, meta)
+         select sha256(convert_to('bench-ref-' || n, 'UTF8')), 'bench-ref-' || n, 'bench', '[\"bench-c' || n || '\"]', 0, 'confmgr', 0, '[]', '{}'
+         from generate_series(0, $1) as n",
+    )
+    .bind(CLIENTS as i64 - 1)
+    .execute(&pool)
+    .await
+    .context("inserting the pgbench reference tokens")?;
+    sqlx::query("analyze").execute(&pool).await?;
+    pool.close().await;
+    Ok(())
 }
 
 fn write_key(path: &Path) -> Result<()> {
@@ -162,47 +267,5 @@ fn write_key(path: &Path) -> Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(encoded.as_bytes())?;
-    Ok(())
-}
-
-fn write_results(
-    steps: &[(&str, &LoadResult)],
-    ratio: f64,
-    drift: f64,
-    valid: bool,
-    load: f64,
-) -> Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
-    std::fs::create_dir_all(&dir)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let json = json!({
-        "time": stamp,
-        "connections": CONNECTIONS,
-        "secrets": SECRETS,
-        "load_average_at_start": load,
-        "steps": steps.iter().map(|(name, r)| json!({"step": name, "requests": r.requests, "errors": r.errors, "throughput": r.throughput, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms})).collect::<Vec<_>>(),
-        "audit_on_over_off": ratio,
-        "reference_drift": drift,
-        "valid": valid,
-    });
-    std::fs::write(
-        dir.join(format!("{stamp}.json")),
-        serde_json::to_string_pretty(&json)?,
-    )?;
-    let mut md = format!("# Benchmark {stamp}\n\n{CONNECTIONS} connections, authenticated reads of {SECRETS} secrets, PostgreSQL over mutual TLS with fsync on.\n\n| step | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n");
-    for (name, r) in steps {
-        md.push_str(&format!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} |\n",
-            r.throughput, r.p50_ms, r.p99_ms, r.errors
-        ));
-    }
-    md.push_str(&format!(
-        "\nAudit on / audit off: **{:.0} %** (target ≥ 70 %). Reference drift {:.1} %{}.\n",
-        ratio * 100.0,
-        drift * 100.0,
-        if valid { "" } else { " — run discarded" }
-    ));
-    std::fs::write(dir.join(format!("{stamp}.md")), md)?;
-    eprintln!("bench: wrote bench/results/{stamp}.json and .md");
     Ok(())
 }

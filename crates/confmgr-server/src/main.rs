@@ -3,6 +3,12 @@ use confmgr_server::config::{Cli, Command};
 use confmgr_server::{launch, telemetry};
 use std::process::ExitCode;
 
+// glibc's malloc keeps each thread arena's peak: argon2id's 19 MiB blocks, hashed on
+// whichever blocking thread is free, left the server holding hundreds of MiB after a burst
+// of logins (doc/performance.md). mimalloc returns freed pages to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

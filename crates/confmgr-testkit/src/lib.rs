@@ -32,6 +32,8 @@ use tokio::sync::OnceCell;
 
 pub use certs::CertPaths;
 pub use conn::connect;
+/// Where the PostgreSQL server programs (and pgbench) are, for tools beyond the harness.
+pub use local::find_bindir as postgres_bindir;
 pub use private::PrivatePostgres;
 pub use server::{free_port, ServerProcess};
 

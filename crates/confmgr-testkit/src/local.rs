@@ -26,7 +26,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: on PATH, then
 /// `pg_config --bindir`, then the highest `/usr/lib/postgresql/<v>/bin`
 /// (Debian and Ubuntu install there without touching PATH).
-pub(crate) fn find_bindir() -> Option<PathBuf> {
+pub fn find_bindir() -> Option<PathBuf> {
     let on_path = which("initdb")
         .and_then(|initdb| initdb.canonicalize().ok())
         .and_then(|initdb| initdb.parent().map(Path::to_path_buf));
