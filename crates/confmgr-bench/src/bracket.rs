@@ -1,5 +1,6 @@
-//! Steps and the references around them: a service step counts only when each of its
-//! references measured the same (within 10 %) before and after it.
+//! Steps and the references around them: a service step counts only when its first
+//! reference measured the same (within 10 %) before and after it. Further references are
+//! context: a target computed from one that moved is reported as not decided.
 
 use crate::pgbench::{Pgbench, Workload};
 use crate::step::{drift, StepResult};
@@ -33,6 +34,8 @@ pub struct ReferencePair {
     pub before: StepResult,
     pub after: StepResult,
     pub drift: f64,
+    /// Whether this reference decides if its group is kept.
+    pub gates: bool,
 }
 
 impl ReferencePair {
@@ -142,16 +145,19 @@ impl Bench {
                 });
             }
             let mut pairs = Vec::new();
-            for ((name, probe), before) in references.iter().zip(before) {
+            for (index, ((name, probe), before)) in references.iter().zip(before).enumerate() {
                 let after = self.measure(name, probe).await?;
                 pairs.push(ReferencePair {
                     name: (*name).to_owned(),
                     drift: drift(before.throughput, after.throughput),
                     before,
                     after,
+                    gates: index == 0,
                 });
             }
-            let discarded = pairs.iter().any(|pair| pair.drift > MAX_DRIFT);
+            let discarded = pairs
+                .iter()
+                .any(|pair| pair.gates && pair.drift > MAX_DRIFT);
             if discarded {
                 eprintln!("bench: a reference moved more than {:.0} % around {}: attempt {attempt} of {ATTEMPTS} discarded", MAX_DRIFT * 100.0, services[0].0);
             }

@@ -39,6 +39,11 @@ impl Caller {
         }
     }
 
+    /// Whether the caller holds every one of `capabilities` on `path` (no audit note).
+    pub fn holds_all(&self, path: &str, capabilities: &[Capability]) -> bool {
+        capabilities.iter().all(|c| self.acl.allows(path, *c))
+    }
+
     /// `list` is looked up as Vault does: a rule for the folder without its trailing `/`
     /// counts too.
     pub fn authorize_list(&self, path: &str) -> Result<(), Error> {

@@ -106,6 +106,10 @@ impl StoreTx {
         path: &str,
         now: i64,
     ) -> Result<SecretMeta, StoreError> {
+        // Most writes go to a path that exists: one locking read is then all it takes.
+        if let Some(meta) = self.secret_for_update(mount, path).await? {
+            return Ok(meta);
+        }
         sqlx::query(
             "insert into kv_secrets (mount, path, created_at, updated_at) values ($1, $2, $3, $3)
              on conflict (mount, path) do nothing",

@@ -148,12 +148,23 @@ pub(super) fn acl_path(kind: &str, path: &SecretPath) -> String {
 }
 
 /// Vault asks for `create` on a path that does not exist yet and `update` on one that does.
-async fn create_or_update(service: &Kv<'_>, path: &SecretPath) -> Result<Capability> {
-    Ok(if service.exists(path).await? {
+/// A caller holding both needs no database round trip to learn which applies.
+async fn authorize_write(
+    caller: &Caller,
+    service: &Kv<'_>,
+    kind: &str,
+    path: &SecretPath,
+) -> Result<()> {
+    let acl = acl_path(kind, path);
+    if caller.holds_all(&acl, &[Capability::Create, Capability::Update]) {
+        return Ok(());
+    }
+    let needed = if service.exists(path).await? {
         Capability::Update
     } else {
         Capability::Create
-    })
+    };
+    Ok(caller.authorize(&acl, needed)?)
 }
 
 fn write_parts(request: WriteRequest) -> Result<(serde_json::Map<String, Value>, Option<i64>)> {
@@ -191,10 +202,7 @@ async fn write(
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
     let service = kv(&state);
-    caller.authorize(
-        &acl_path("data", &path),
-        create_or_update(&service, &path).await?,
-    )?;
+    authorize_write(&caller, &service, "data", &path).await?;
     let (data, cas) = write_parts(request)?;
     let view = service.write(&path, data, cas).await?;
     Ok(Json(kv_envelope(id, version_metadata(&view))).into_response())
@@ -474,10 +482,7 @@ async fn write_metadata(
 ) -> Result<Response> {
     let path = SecretPath::parse(&raw)?;
     let service = kv(&state);
-    caller.authorize(
-        &acl_path("metadata", &path),
-        create_or_update(&service, &path).await?,
-    )?;
+    authorize_write(&caller, &service, "metadata", &path).await?;
     let custom = request
         .custom_metadata
         .map_or(CustomMetadataChange::Keep, CustomMetadataChange::Replace);
