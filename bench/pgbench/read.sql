@@ -5,6 +5,6 @@
 \set s random(0, 99)
 select accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta from tokens where digest = sha256(convert_to('bench-ref-' || :c, 'UTF8'));
 select name, policy from policies where name in ('bench-c' || :c);
-select current_version from kv_secrets where mount = 'secret' and path = 'bench/c' || :c || '/s' || :s \gset
-select version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext from kv_versions where mount = 'secret' and path = 'bench/c' || :c || '/s' || :s and version = :current_version;
-insert into audit_events (event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status) values (gen_random_uuid()::text, 0, gen_random_uuid()::text, 'bench', 'bench-ref-' || :c, 'confmgr', '', '127.0.0.1', 'pgbench', 'read', 'secret', 'bench/c' || :c || '/s' || :s, :current_version, 'ok', 200);
+select current_version from kv_secrets where mount = 'secret' and path = 'ref/bench/c' || :c || '/s' || :s \gset
+select version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext from kv_versions where mount = 'secret' and path = 'ref/bench/c' || :c || '/s' || :s and version = :current_version;
+insert into audit_events (event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status) values (gen_random_uuid()::text, 0, gen_random_uuid()::text, 'bench', 'bench-ref-' || :c, 'confmgr', '', '127.0.0.1', 'pgbench', 'read', 'secret', 'ref/bench/c' || :c || '/s' || :s, :current_version, 'ok', 200);

@@ -133,10 +133,14 @@ impl Bench {
     ) -> Result<()> {
         let mut group = None;
         for attempt in 1..=ATTEMPTS {
+            // Before in reverse order, so that the deciding reference runs right next to
+            // the steps on both sides: the less time between its two runs, the less the
+            // machine drifts in between.
             let mut before = Vec::new();
-            for (name, probe) in references {
+            for (name, probe) in references.iter().rev() {
                 before.push(self.measure(name, probe).await?);
             }
+            before.reverse();
             let mut measured = Vec::new();
             for (name, probe) in services {
                 measured.push(Measured {

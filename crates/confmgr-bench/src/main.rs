@@ -104,7 +104,7 @@ async fn main() -> Result<()> {
         &work,
     )
     .await?;
-    reference_tokens(&url).await?;
+    reference_rows(&url).await?;
     Pgbench::initialize(&pgbench_program, &pgbench_url, 10).await?;
     let seeding = started.elapsed();
 
@@ -188,6 +188,17 @@ async fn main() -> Result<()> {
         .await?;
 
     let peak_rss_mib = rss.peak_mib();
+    // The servers log at warn: anything there explains errors in the steps.
+    for (name, process) in [("server", &server), ("server, auth cache off", &uncached)] {
+        let log = process.stderr();
+        if !log.trim().is_empty() {
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!("bench: last lines the {name} logged:");
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+    }
     drop(rss);
     server.stop().await?;
     uncached.stop().await?;
@@ -235,20 +246,35 @@ fn init(binary: &Path, url: &str, key: &Path) -> Result<String> {
         })
 }
 
-/// Token rows the pgbench scripts can find by digest: the digest of `bench-ref-<i>`, with
-/// client i's policy, shaped like the server's own rows.
-async fn reference_tokens(url: &str) -> Result<()> {
+/// The pgbench scripts' own rows, so that they never touch what the server reads: a token
+/// row per client whose digest is that of `bench-ref-<i>`, with client i's policy, and a
+/// copy of every seeded secret (metadata and sealed versions) under `ref/`.
+async fn reference_rows(url: &str) -> Result<()> {
     let pool = confmgr_testkit::connect(url).await?;
     sqlx::query(
         "insert into tokens (digest, accessor, display_name, policies, created_at, issuer, ttl, bound_cidrs, meta)
          select sha256(convert_to('bench-ref-' || n, 'UTF8')), 'bench-ref-' || n, 'bench', '[\"bench-c' || n || '\"]', 0, 'confmgr', 0, '[]', '{}'
-         from generate_series(0, $1) as n",
+         from generate_series(0, $1 - 1) as n",
     )
-    .bind(CLIENTS as i64 - 1)
+    .bind(CLIENTS as i64)
     .execute(&pool)
     .await
     .context("inserting the pgbench reference tokens")?;
-    sqlx::query("analyze").execute(&pool).await?;
+    let copies = [
+        "insert into kv_secrets (mount, path, current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at)
+         select mount, 'ref/' || path, current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at
+         from kv_secrets where path like 'bench/%'",
+        "insert into kv_versions (mount, path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext)
+         select mount, 'ref/' || path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext
+         from kv_versions where path like 'bench/%'",
+        "analyze",
+    ];
+    for statement in copies {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .with_context(|| format!("copying the seeded secrets for pgbench: {statement}"))?;
+    }
     pool.close().await;
     Ok(())
 }
