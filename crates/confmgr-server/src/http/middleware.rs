@@ -53,3 +53,20 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     };
     error_response(status, vec![message])
 }
+
+/// Runs the rest of the request in its own task. When a client hangs up, hyper drops the
+/// request's future; without this, a database call in flight would be cancelled midway,
+/// and a cancelled `begin` can leave its pooled connection inside a transaction
+/// (sqlx#2805). The work now finishes, audit event included; only the answer is lost.
+pub async fn finish_despite_hang_up(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "request task failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec!["internal error".into()],
+            )
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod client_cert;
 mod dashboards;
+mod disconnect;
 mod harness;
 mod hvac;
 mod keys;
