@@ -43,6 +43,10 @@ impl ReferencePair {
         (self.before.throughput + self.after.throughput) / 2.0
     }
 
+    pub fn p50_ms(&self) -> f64 {
+        (self.before.p50_ms + self.after.p50_ms) / 2.0
+    }
+
     pub fn p99_ms(&self) -> f64 {
         (self.before.p99_ms + self.after.p99_ms) / 2.0
     }

@@ -1,7 +1,8 @@
 //! Reference workloads: PostgreSQL's own pgbench against the same database, same run.
 
 use crate::step::{quantile, StepResult};
-use anyhow::{bail, Context, Result};
+use crate::system;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,17 +34,9 @@ impl Pgbench {
 
     /// `pgbench -i`: the tables of the built-in workloads, in the database of `url`.
     pub async fn initialize(program: &Path, url: &str, scale: u32) -> Result<()> {
-        let output = tokio::process::Command::new(program)
-            .args(["-i", "-q", "-s", &scale.to_string(), url])
-            .output()
-            .await
-            .context("running pgbench -i")?;
-        if !output.status.success() {
-            bail!(
-                "pgbench -i failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        let mut command = tokio::process::Command::new(program);
+        command.args(["-i", "-q", "-s", &scale.to_string(), url]);
+        system::stdout_of(&mut command, "pgbench -i").await?;
         Ok(())
     }
 
@@ -68,16 +61,8 @@ impl Pgbench {
             Workload::Script(path) => command.arg("-f").arg(path),
             Workload::Builtin(builtin) => command.arg("-b").arg(builtin),
         };
-        command.arg(&self.url).kill_on_drop(true);
-        let output = command.output().await.context("running pgbench")?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            bail!(
-                "pgbench {name} failed ({}): {stdout}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        command.arg(&self.url);
+        let stdout = system::stdout_of(&mut command, &format!("pgbench {name}")).await?;
         let mut latencies_ms = Vec::new();
         let mut failed = 0u64;
         for log in self.logs_of(&prefix)? {

@@ -45,8 +45,18 @@ fn service<'a>(groups: &'a [Group], name: &str) -> Option<(&'a Group, &'a StepRe
     })
 }
 
-fn reference<'a>(group: &'a Group, name: &str) -> Option<&'a ReferencePair> {
-    group.references.iter().find(|pair| pair.name == name)
+/// A step and a reference of its group, unless the group was discarded.
+fn kept<'a>(
+    groups: &'a [Group],
+    step: &str,
+    reference: &str,
+) -> Option<(&'a StepResult, &'a ReferencePair)> {
+    let (group, result) = service(groups, step)?;
+    let pair = group
+        .references
+        .iter()
+        .find(|pair| pair.name == reference)?;
+    (!group.discarded).then_some((result, pair))
 }
 
 /// `service / reference` throughput against a minimum share.
@@ -58,10 +68,8 @@ fn ratio_target(
     minimum: f64,
 ) -> Target {
     let goal = format!("≥ {:.0} % of {reference_name}", minimum * 100.0);
-    match service(groups, step)
-        .and_then(|(group, result)| Some((group, result, reference(group, reference_name)?)))
-    {
-        Some((group, result, pair)) if !group.discarded => {
+    match kept(groups, step, reference_name) {
+        Some((result, pair)) => {
             let ratio = result.throughput / pair.throughput().max(1e-9);
             let steady = pair.drift <= MAX_DRIFT;
             let caveat = if steady {
@@ -94,10 +102,8 @@ fn p99_target(
     slack_ms: f64,
 ) -> Target {
     let goal = format!("≤ p99 of {reference_name} + {slack_ms:.0} ms");
-    match service(groups, step)
-        .and_then(|(group, result)| Some((group, result, reference(group, reference_name)?)))
-    {
-        Some((group, result, pair)) if !group.discarded => Target {
+    match kept(groups, step, reference_name) {
+        Some((result, pair)) => Target {
             what: what.to_owned(),
             measured: format!(
                 "{:.2} ms (reference {:.2} ms)",
@@ -180,14 +186,13 @@ pub fn targets(groups: &[Group], context: &Context) -> Vec<Target> {
 }
 
 fn row(md: &mut String, group: &str, name: &str, result: &StepResult) {
-    let statuses = result
-        .error_statuses
-        .iter()
-        .map(|(status, count)| format!(", {count}×{status}"))
-        .collect::<String>();
     md.push_str(&format!(
-        "| {group} | {name} | {:.0} | {:.2} | {:.2} | {}{statuses} |\n",
-        result.throughput, result.p50_ms, result.p99_ms, result.errors
+        "| {group} | {name} | {:.0} | {:.2} | {:.2} | {}{} |\n",
+        result.throughput,
+        result.p50_ms,
+        result.p99_ms,
+        result.errors,
+        result.statuses(", ")
     ));
 }
 
@@ -265,7 +270,7 @@ pub fn write(dir: &Path, context: &Context, groups: &[Group]) -> Result<Written>
             );
             chart.push(ChartStep {
                 name: pair.name.clone(),
-                p50_ms: (pair.before.p50_ms + pair.after.p50_ms) / 2.0,
+                p50_ms: pair.p50_ms(),
                 p99_ms: pair.p99_ms(),
             });
         }

@@ -19,15 +19,23 @@ pub struct StepResult {
 
 impl StepResult {
     pub fn summary(&self) -> String {
-        let statuses = self
-            .error_statuses
-            .iter()
-            .map(|(status, count)| format!(" {count}×{status}"))
-            .collect::<String>();
         format!(
-            "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors of {}{statuses}",
-            self.throughput, self.p50_ms, self.p99_ms, self.errors, self.requests
+            "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors of {}{}",
+            self.throughput,
+            self.p50_ms,
+            self.p99_ms,
+            self.errors,
+            self.requests,
+            self.statuses(" ")
         )
+    }
+
+    /// The non-2xx answers as `<separator><count>×<status>` each, e.g. ` 3×429`.
+    pub fn statuses(&self, separator: &str) -> String {
+        self.error_statuses
+            .iter()
+            .map(|(status, count)| format!("{separator}{count}×{status}"))
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The machine: is it quiet enough to measure, and how much memory does the server hold.
 
+use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,24 @@ pub fn load_average() -> f64 {
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Runs a load tool to the end; its standard output, or an error with everything it printed.
+pub async fn stdout_of(command: &mut tokio::process::Command, what: &str) -> Result<String> {
+    let output = command
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "{what} failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
 }
 
 /// Resident set size of a process, in KiB.

@@ -1,6 +1,7 @@
 //! Load on the server from wrk (Debian's `wrk` package) driven by bench/confmgr.lua.
 
 use crate::step::StepResult;
+use crate::system;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -64,19 +65,8 @@ pub async fn run(load: &WrkLoad, files: &WrkFiles, duration: Duration) -> Result
         .env("BENCH_MODE", load.mode)
         .env("BENCH_TOKENS", &files.tokens)
         .env("BENCH_APPROLES", &files.approles)
-        .env("BENCH_SECRETS", files.secrets_per_client.to_string())
-        .kill_on_drop(true);
-    let output = command.output().await.context("running wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk {} failed ({}): {}{}",
-            load.mode,
-            output.status,
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+        .env("BENCH_SECRETS", files.secrets_per_client.to_string());
+    let stdout = system::stdout_of(&mut command, &format!("wrk {}", load.mode)).await?;
     parse(&stdout).with_context(|| format!("wrk {} printed no RESULT line: {stdout}", load.mode))
 }
 

@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Caller {
             Some(cached) if cached.record.expires_at.is_none_or(|at| at > now_micros()) => {
                 Some(cached)
             }
-            _ => look_up(state, cache, digest).await?,
+            _ => look_up(state, cache, digest, address).await?,
         };
         let Some(CachedToken { record, acl }) = found else {
             return Err(Error::PermissionDenied);
@@ -143,13 +143,14 @@ async fn look_up(
     state: &AppState,
     cache: &AuthCache,
     digest: Vec<u8>,
+    address: IpAddr,
 ) -> Result<Option<CachedToken>, Error> {
     let generation = cache.generation();
     let mut reads = state.store.reads().await?;
     let Some(record) = reads.token_by_digest(&digest).await? else {
         return Ok(None);
     };
-    if record.revoked_at.is_some() || record.expires_at.is_some_and(|at| at <= now_micros()) {
+    if !usable(&record, now_micros(), address) {
         note_actor(&record);
         return Err(Error::PermissionDenied);
     }
