@@ -31,3 +31,8 @@ migrate:
 bench:
     cargo build --release --locked -p confmgr-server
     cargo run --release --locked -p confmgr-bench
+
+# Profile (about 5 min more than bench): the bench with perf sampling the server in extra passes; flame graphs in bench/results/ (needs perf: apt-get install -y linux-perf)
+profile:
+    cargo build --profile profiling --locked -p confmgr-server
+    CONFMGR_BENCH_PROFILE=1 CONFMGR_BENCH_SERVER=target/profiling/confmgr-server cargo run --release --locked -p confmgr-bench

@@ -1,6 +1,6 @@
 -- wrk script for `just bench` (crates/confmgr-bench starts wrk with it).
 --
--- BENCH_MODE     read | write | login | lookup-self | healthz
+-- BENCH_MODE     read | write | login | lookup-self | mount-info | healthz
 -- BENCH_TOKENS   file: one token per line; line i belongs to client i
 -- BENCH_APPROLES file: "role_id secret_id" per line (login mode)
 -- BENCH_SECRETS  secrets per client; client i owns bench/c<i>/s<0..n-1>
@@ -72,6 +72,9 @@ function request()
   local headers = { ["X-Vault-Token"] = tokens[client] }
   if mode == "lookup-self" then
     return wrk.format("GET", "/v1/auth/token/lookup-self", headers)
+  elseif mode == "mount-info" then
+    -- what the vault CLI asks before every kv command: any valid token, no database, not audited
+    return wrk.format("GET", string.format("/v1/sys/internal/ui/mounts/secret/bench/c%d", client - 1), headers)
   elseif mode == "write" then
     headers["Content-Type"] = "application/json"
     local body = string.format('{"data":{"user":"u%d","password":"%d"}}', client, math.random(1, 1000000000))

@@ -6,11 +6,13 @@
 //!
 //! Writes bench/results/<timestamp>.json, .md and .svg. Settings: CONFMGR_BENCH_SECS (step
 //! length, default 30), CONFMGR_BENCH_SERVER (another server binary, e.g. an older build),
-//! CONFMGR_BENCH_FORCE=1 (run on a busy machine).
+//! CONFMGR_BENCH_FORCE=1 (run on a busy machine), CONFMGR_BENCH_PROFILE=1 (then perf samples
+//! the server in extra, unmeasured passes and bench/results gets flame graphs: `just profile`).
 
 mod bracket;
 mod chart;
 mod pgbench;
+mod profile;
 mod report;
 mod seed;
 mod step;
@@ -69,6 +71,9 @@ async fn main() -> Result<()> {
         bail!("the machine is busy (1-minute load average {load_average:.2} on {cores} cores): the numbers would be noise. Retry when it is idle, or set CONFMGR_BENCH_FORCE=1");
     }
     wrk::check_installed()?;
+    if profile::requested() {
+        profile::check_installed()?;
+    }
     let pgbench_program = Pgbench::find()?;
     let duration = step_duration()?;
     let binary = server_binary()?;
@@ -170,7 +175,10 @@ async fn main() -> Result<()> {
         .await?;
     bench
         .bracketed(
-            &[("lookup-self", on(&server, "lookup-self"))],
+            &[
+                ("mount info", on(&server, "mount-info")),
+                ("lookup-self", on(&server, "lookup-self")),
+            ],
             &[("healthz", on(&server, "healthz"))],
         )
         .await?;
@@ -188,6 +196,16 @@ async fn main() -> Result<()> {
         .await?;
 
     let peak_rss_mib = rss.peak_mib();
+    if profile::requested() {
+        let pid = server.pid().context("server pid")?;
+        profile_passes(
+            &bench,
+            pid,
+            &[on(&server, "read"), on(&server, "write")],
+            &work,
+        )
+        .await?;
+    }
     // The servers log at warn: anything there explains errors in the steps.
     for (name, process) in [("server", &server), ("server, auth cache off", &uncached)] {
         let log = process.stderr();
@@ -222,6 +240,27 @@ async fn main() -> Result<()> {
     eprintln!("bench: wrote {}", written.files.join(", "));
     if bench.any_discarded() {
         bail!("some steps were discarded: their references moved more than 10 % (the machine was not quiet); see the report");
+    }
+    Ok(())
+}
+
+/// Runs each load again, unmeasured, with perf sampling the server: flame graphs and the
+/// hottest frames go to bench/results/profile-<stamp>-<mode>.{svg,txt}.
+async fn profile_passes(bench: &Bench, pid: u32, loads: &[Probe], work: &Path) -> Result<()> {
+    let dir = repo_root().join("bench/results");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    for probe in loads {
+        let Probe::Wrk(load) = probe else { continue };
+        let recording = profile::Recording::start(pid, &work.join("perf.data")).await?;
+        let name = format!("profile: {}", load.mode);
+        bench
+            .measure_once(&name, probe, Duration::from_secs(15))
+            .await?;
+        let stem = dir.join(format!("profile-{stamp}-{}", load.mode));
+        let text = recording.finish(&stem, &name).await?;
+        eprintln!("{text}");
+        eprintln!("bench: wrote {}.svg and .txt", stem.display());
     }
     Ok(())
 }

@@ -148,7 +148,15 @@ pub fn targets(groups: &[Group], context: &Context) -> Vec<Target> {
         p99_target(groups, "write p99", "writes", "ref: write", 5.0),
         ratio_target(
             groups,
-            "authenticated, no database",
+            "authenticated, no database (sys/internal/ui/mounts)",
+            "mount info",
+            "healthz",
+            0.6,
+        ),
+        // DESIGN.md section 5: lookup-self is audited, so it answers after its audit commit
+        ratio_target(
+            groups,
+            "authenticated and audited (lookup-self)",
             "lookup-self",
             "healthz",
             0.6,

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// What one wrk run asks of the server.
 #[derive(Clone, Debug)]
 pub struct WrkLoad {
-    /// `read`, `write`, `login`, `lookup-self` or `healthz` (see bench/confmgr.lua).
+    /// `read`, `write`, `login`, `lookup-self`, `mount-info` or `healthz` (see bench/confmgr.lua).
     pub mode: &'static str,
     pub base_url: String,
     pub threads: usize,
