@@ -1,7 +1,7 @@
 //! KV v2 tables: mounts' config, secrets' metadata and their encrypted versions.
 
 use crate::rows::{as_flag, flag};
-use crate::{StoreError, StoreTx};
+use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::crypto::SealedVersion;
 use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
 use sqlx::any::AnyRow;
@@ -79,6 +79,40 @@ impl StoreTx {
         path: &str,
     ) -> Result<Option<SecretMeta>, StoreError> {
         self.select_secret(mount, path, self.for_update()).await
+    }
+
+    /// A write's one read: the mount's settings and the secret's metadata, the secret locked
+    /// against concurrent writers. `None` when the path has no metadata yet (or the mount
+    /// does not exist): the caller then reads the settings on their own.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn secret_and_config_for_update(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<(KvConfig, SecretMeta)>, StoreError> {
+        let sql = format!(
+            "select {SECRET_COLUMNS},
+                    (select max_versions from kv_mounts m where m.mount = $1) as mount_max_versions,
+                    (select cas_required from kv_mounts m where m.mount = $1) as mount_cas_required,
+                    (select delete_version_after from kv_mounts m where m.mount = $1) as mount_delete_version_after
+             from kv_secrets where mount = $1 and path = $2{}",
+            self.for_update()
+        );
+        let row = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(max_versions) = row.try_get::<Option<i64>, _>("mount_max_versions")? else {
+            return Ok(None);
+        };
+        let config = KvConfig {
+            max_versions,
+            cas_required: flag(&row, "mount_cas_required")?,
+            delete_version_after: row.try_get("mount_delete_version_after")?,
+        };
+        Ok(Some((config, secret_from_row(&row)?)))
     }
 
     async fn select_secret(
@@ -241,6 +275,56 @@ impl StoreTx {
         .bind(sealed.wrapped_dek.clone())
         .bind(sealed.nonce.clone())
         .bind(sealed.ciphertext.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a version and makes it current: inserts it, deletes the versions below
+    /// `prune_below` and stores the secret's metadata. One statement on PostgreSQL, so a
+    /// write pays one round trip for all three; SQLite runs in process and takes them apart.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn append_version(
+        &mut self,
+        mount: &str,
+        path: &str,
+        version: &VersionMeta,
+        sealed: &SealedVersion,
+        meta: &SecretMeta,
+        prune_below: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            self.insert_version(mount, path, version, sealed).await?;
+            if let Some(below) = prune_below {
+                self.prune_versions_below(mount, path, below).await?;
+            }
+            return self.update_secret(mount, path, meta).await;
+        }
+        sqlx::query(
+            "with inserted as (
+                 insert into kv_versions (mount, path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext)
+                 values ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11)
+             ), pruned as (
+                 delete from kv_versions where mount = $1 and path = $2 and version < $12
+             )
+             update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15
+             where mount = $1 and path = $2",
+        )
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(version.version)
+        .bind(version.created_at)
+        .bind(version.deletion_time)
+        .bind(sealed.format)
+        .bind(sealed.term)
+        .bind(sealed.dek_nonce.clone())
+        .bind(sealed.wrapped_dek.clone())
+        .bind(sealed.nonce.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(prune_below)
+        .bind(meta.current_version)
+        .bind(meta.oldest_version)
+        .bind(meta.updated_at)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

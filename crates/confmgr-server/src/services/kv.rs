@@ -70,6 +70,29 @@ impl Kv<'_> {
         tx.kv_config(self.mount).await?.ok_or(Error::NotFound)
     }
 
+    /// A change's first read: the mount's settings and the secret's metadata, the secret
+    /// locked until the transaction ends. One statement when the path exists, as it mostly does.
+    async fn lock_for_write(
+        &self,
+        tx: &mut StoreTx,
+        path: &SecretPath,
+        if_missing: IfMissing,
+        now: Micros,
+    ) -> Result<(KvConfig, SecretMeta)> {
+        if let Some(found) = tx
+            .secret_and_config_for_update(self.mount, path.as_str())
+            .await?
+        {
+            return Ok(found);
+        }
+        let config = self.config(tx).await?;
+        let meta = match if_missing {
+            IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
+            IfMissing::NotFound => return Err(Error::NotFound),
+        };
+        Ok((config, meta))
+    }
+
     fn at<'p>(&'p self, path: &'p SecretPath, version: i64) -> VersionAddress<'p> {
         VersionAddress {
             mount: self.mount,
@@ -125,8 +148,9 @@ impl Kv<'_> {
     ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let config = self.config(&mut tx).await?;
-        let mut meta = tx.ensure_secret(self.mount, path.as_str(), now).await?;
+        let (config, mut meta) = self
+            .lock_for_write(&mut tx, path, IfMissing::Create, now)
+            .await?;
         meta.check_cas(&config, cas)?;
         let view = self
             .append_version(&mut tx, path, &mut meta, &config, &data, now)
@@ -144,11 +168,9 @@ impl Kv<'_> {
     ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let config = self.config(&mut tx).await?;
-        let mut meta = tx
-            .secret_for_update(self.mount, path.as_str())
-            .await?
-            .ok_or(Error::NotFound)?;
+        let (config, mut meta) = self
+            .lock_for_write(&mut tx, path, IfMissing::NotFound, now)
+            .await?;
         let mut data = self
             .open_version(&mut tx, path, meta.current_version, now)
             .await?
@@ -173,11 +195,9 @@ impl Kv<'_> {
     ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let config = self.config(&mut tx).await?;
-        let mut meta = tx
-            .secret_for_update(self.mount, path.as_str())
-            .await?
-            .ok_or(Error::NotFound)?;
+        let (config, mut meta) = self
+            .lock_for_write(&mut tx, path, IfMissing::NotFound, now)
+            .await?;
         let data = self
             .open_version(&mut tx, path, version, now)
             .await?
@@ -237,16 +257,14 @@ impl Kv<'_> {
             destroyed: false,
         };
         audit::scope::note_version(version);
-        tx.insert_version(self.mount, path.as_str(), &info, &sealed)
-            .await?;
         meta.current_version = version;
         meta.updated_at = now;
-        if let Some(below) = meta.prune_below(config) {
-            tx.prune_versions_below(self.mount, path.as_str(), below)
-                .await?;
+        let prune_below = meta.prune_below(config);
+        if let Some(below) = prune_below {
             meta.oldest_version = below;
         }
-        tx.update_secret(self.mount, path.as_str(), meta).await?;
+        tx.append_version(self.mount, path.as_str(), &info, &sealed, meta, prune_below)
+            .await?;
         Ok(VersionView {
             meta: info,
             custom_metadata: meta.custom_metadata.clone(),
@@ -318,14 +336,7 @@ impl Kv<'_> {
     ) -> Result<()> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        self.config(&mut tx).await?;
-        let mut meta = match if_missing {
-            IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
-            IfMissing::NotFound => tx
-                .secret_for_update(self.mount, path.as_str())
-                .await?
-                .ok_or(Error::NotFound)?,
-        };
+        let (_, mut meta) = self.lock_for_write(&mut tx, path, if_missing, now).await?;
         if let Some(max) = update.max_versions {
             meta.max_versions = max;
         }

@@ -82,3 +82,51 @@ async fn batched_inserts_round_trip_and_filter() {
         assert_eq!(tx.oldest_unsealed(2).await.unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn seals_are_written_in_batches_and_only_onto_unsealed_events() {
+    use confmgr_core::audit::{seal_events, GENESIS_HASH};
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        // more than one statement's worth (1,000 rows), with a short last chunk
+        let events: Vec<AuditEvent> = (0..1201).map(event).collect();
+        let mut tx = store.begin_write().await.unwrap();
+        tx.insert_audit_events(&events).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin_write().await.unwrap();
+        let pending = tx.unsealed_events(5000).await.unwrap();
+        assert_eq!(pending.len(), 1201);
+        let stored: Vec<AuditEvent> = pending.iter().map(|p| p.event.clone()).collect();
+        let seals = seal_events(0, &GENESIS_HASH, &stored);
+        let rows: Vec<_> = pending.iter().map(|p| p.id).zip(seals.clone()).collect();
+        tx.apply_seals(&rows, 42).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.unsealed_events(10).await.unwrap().is_empty());
+        let sealed = tx.sealed_events_after(0, 5000).await.unwrap();
+        assert_eq!(sealed.len(), 1201);
+        for (row, seal) in sealed.iter().zip(&seals) {
+            assert_eq!(row.seal.as_ref(), Some(seal), "seq {}", seal.seq);
+        }
+        assert_eq!(sealed[1000].event, events[1000]);
+        assert_eq!(
+            tx.last_seal().await.unwrap(),
+            Some((1201, seals[1200].hash.clone()))
+        );
+        tx.commit().await.unwrap();
+
+        // sealing a sealed event again is refused and changes nothing
+        let mut tx = store.begin_write().await.unwrap();
+        let again = seal_events(5000, &GENESIS_HASH, &stored[..1]);
+        let refused = tx
+            .apply_seals(&[(pending[0].id, again[0].clone())], 43)
+            .await;
+        assert!(refused.is_err(), "an already sealed event was sealed again");
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        let first = tx.sealed_events_after(0, 1).await.unwrap();
+        assert_eq!(first[0].seal.as_ref(), Some(&seals[0]));
+    }
+}

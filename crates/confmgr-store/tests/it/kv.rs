@@ -142,3 +142,94 @@ async fn prefix_listing_is_literal() {
         assert_eq!(tx.kv_config("secret").await.unwrap(), Some(config));
     }
 }
+
+#[tokio::test]
+async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
+    let backends = Backends::new().await;
+    let ring = Keyring::from_terms([TermKey::generate(1)]);
+    for store in &backends.stores {
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.secret_and_config_for_update("secret", "app/api")
+                .await
+                .unwrap(),
+            None,
+            "no metadata yet"
+        );
+        let config = KvConfig {
+            max_versions: 2,
+            cas_required: true,
+            delete_version_after: 0,
+        };
+        tx.set_kv_config("secret", &config).await.unwrap();
+        let mut meta = tx.ensure_secret("secret", "app/api", 1).await.unwrap();
+        for v in 1..=3 {
+            let at = VersionAddress {
+                mount: "secret",
+                path: "app/api",
+                version: v,
+            };
+            let sealed = ring.seal(at, format!("value-{v}").as_bytes()).unwrap();
+            meta.current_version = v;
+            meta.updated_at = 10 * v;
+            let prune_below = (v == 3).then_some(2);
+            if let Some(below) = prune_below {
+                meta.oldest_version = below;
+            }
+            tx.append_version(
+                "secret",
+                "app/api",
+                &version(v),
+                &sealed,
+                &meta,
+                prune_below,
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let (read_config, read_meta) = tx
+            .secret_and_config_for_update("secret", "app/api")
+            .await
+            .unwrap()
+            .expect("the secret and its mount");
+        assert_eq!(read_config, config);
+        assert_eq!(read_meta, meta);
+        assert_eq!(read_meta.current_version, 3);
+        assert_eq!(read_meta.oldest_version, 2);
+        assert_eq!(read_meta.updated_at, 30);
+        assert_eq!(
+            tx.versions("secret", "app/api")
+                .await
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>(),
+            vec![2, 3],
+            "version 1 pruned, 3 inserted, in the same call"
+        );
+        let (_, sealed) = tx
+            .sealed_version("secret", "app/api", 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let at = VersionAddress {
+            mount: "secret",
+            path: "app/api",
+            version: 3,
+        };
+        assert_eq!(
+            ring.open(at, &sealed.unwrap()).unwrap().as_slice(),
+            b"value-3"
+        );
+        assert_eq!(
+            tx.secret_and_config_for_update("other-mount", "app/api")
+                .await
+                .unwrap(),
+            None,
+            "a mount that does not exist"
+        );
+    }
+}
