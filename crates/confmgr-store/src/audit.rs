@@ -20,6 +20,11 @@ pub struct AuditFilter {
     pub outcome: Option<String>,
 }
 
+/// Events per multi-row insert: well under both backends' bound-parameter limits (SQLite
+/// 32766, PostgreSQL 65535) at 17 columns. A batch of at most this many is one statement,
+/// atomic without a transaction around it.
+pub const AUDIT_ROWS_PER_STATEMENT: usize = 500;
+
 /// An event as stored: its row id (paging cursor) and its seal once sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -39,9 +44,7 @@ impl StoreTx {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
         const COLUMNS: usize = 17;
-        // Well under both backends' bound-parameter limits (SQLite 32766, PostgreSQL 65535).
-        const ROWS_PER_STATEMENT: usize = 500;
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
                     let params: Vec<String> = (1..=COLUMNS)

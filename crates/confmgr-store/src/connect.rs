@@ -131,8 +131,14 @@ impl Store {
 
     /// Reads in autocommit mode: each statement sees the latest committed data, with no
     /// `begin`/`commit` round trips. For reads whose statements need no common snapshot.
-    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reads(&self) -> Result<StoreTx, StoreError> {
+        self.autocommit().await
+    }
+
+    /// Autocommit mode: each statement commits on its own, with no `begin`/`commit` round
+    /// trips. For reads, and for a change that is one statement.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn autocommit(&self) -> Result<StoreTx, StoreError> {
         let waiting = Waiting::new(&self.waiting);
         let conn = self.pool.acquire().await?;
         drop(waiting);

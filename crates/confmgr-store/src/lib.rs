@@ -16,7 +16,7 @@ mod tls_check;
 mod tokens;
 mod tx;
 
-pub use audit::{AuditFilter, StoredEvent};
+pub use audit::{AuditFilter, StoredEvent, AUDIT_ROWS_PER_STATEMENT};
 pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;

@@ -8,7 +8,8 @@ use std::ops::{Deref, DerefMut};
 pub(crate) enum Handle {
     Tx(Transaction<'static, Any>),
     /// A pooled connection in autocommit mode, for reads that need no snapshot across
-    /// statements: it saves the `begin` and `commit` round trips.
+    /// statements and for changes that are one statement: it saves the `begin` and `commit`
+    /// round trips.
     Autocommit(PoolConnection<Any>),
 }
 

@@ -1,14 +1,19 @@
-//! Group commit: read events (and failed requests) go to one writer task that inserts
-//! whatever has queued up in one transaction; each caller waits for the commit holding
-//! its event before its response leaves.
+//! Group commit: read events (and failed requests) go to writer tasks that insert whatever
+//! has queued up as one multi-row statement; each caller waits for the commit holding its
+//! event before its response leaves.
+//!
+//! On PostgreSQL two writers take turns at the queue, so one batch fills while the other
+//! commits (PostgreSQL makes concurrent commits share their WAL flush). SQLite has one
+//! writer at a time anyway, so it gets one.
 
 use crate::metrics::Metrics;
 use confmgr_core::audit::AuditEvent;
-use confmgr_store::Store;
+use confmgr_store::{Backend, Store, AUDIT_ROWS_PER_STATEMENT};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-const MAX_BATCH: usize = 512;
+/// One statement's worth, so a batch commits atomically without `begin` and `commit`.
+const MAX_BATCH: usize = AUDIT_ROWS_PER_STATEMENT;
 const QUEUE: usize = 8192;
 
 type Job = (AuditEvent, oneshot::Sender<bool>);
@@ -21,7 +26,14 @@ pub struct GroupWriter {
 impl GroupWriter {
     pub fn start(store: Store, metrics: Arc<Metrics>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue, metrics));
+        let queue = Arc::new(Mutex::new(queue));
+        let writers = match store.backend() {
+            Backend::Postgres => 2,
+            Backend::Sqlite => 1,
+        };
+        for _ in 0..writers {
+            tokio::spawn(run(store.clone(), Arc::clone(&queue), Arc::clone(&metrics)));
+        }
         Self { jobs }
     }
 
@@ -35,15 +47,8 @@ impl GroupWriter {
     }
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<Metrics>) {
+    while let Some(batch) = next_batch(&queue).await {
         let started = std::time::Instant::now();
         let committed = commit(&store, &batch).await;
         metrics.observe_audit_batch(
@@ -62,9 +67,24 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, metrics: Arc<Metrics>
     }
 }
 
+/// Whatever has queued up, at most `MAX_BATCH`; `None` once the queue is closed. The queue is
+/// held only while the batch is taken, so the other writer can take the next one meanwhile.
+async fn next_batch(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut queue = queue.lock().await;
+    let first = queue.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 async fn commit(store: &Store, batch: &[Job]) -> Result<(), confmgr_store::StoreError> {
     let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.autocommit().await?;
     tx.insert_audit_events(&events).await?;
     tx.commit().await
 }
