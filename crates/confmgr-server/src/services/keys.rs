@@ -4,7 +4,7 @@
 
 use crate::audit;
 use crate::error::{Error, Result};
-use confmgr_core::crypto::{Keyring, RootKey, TermKey, VersionAddress};
+use confmgr_core::crypto::{Keyring, RootKey, TermKey, VersionAddress, WrappedTerm};
 use confmgr_core::time::now_micros;
 use confmgr_store::{Store, TermUsage};
 use serde::Serialize;
@@ -249,14 +249,24 @@ pub async fn refresh(store: &Store, root: &RootKey, keyring: &Keyring) -> Result
     let mut tx = store.begin().await?;
     let wrapped = tx.keyring_terms().await?;
     tx.commit().await?;
+    reconcile(root, keyring, &wrapped)
+}
+
+/// `refresh` once it has read the stored terms (which may be older than what this replica
+/// holds by then).
+fn reconcile(root: &RootKey, keyring: &Keyring, wrapped: &[WrappedTerm]) -> Result<()> {
     let held = keyring.terms();
     for term in wrapped.iter().filter(|w| !held.contains(&w.term)) {
         keyring.add(root.unwrap_term(term)?);
         tracing::info!(term = term.term, "keyring term added by another replica");
     }
+    // Only terms older than the newest one read can have been retired: a term above it was
+    // rotated in here after this read began (the active term is never retired), and
+    // forgetting it would seal new versions under the old term and fail to open its own.
+    let newest_read = wrapped.iter().map(|w| w.term).max().unwrap_or(0);
     for term in held
         .iter()
-        .filter(|t| !wrapped.iter().any(|w| w.term == **t))
+        .filter(|t| **t < newest_read && !wrapped.iter().any(|w| w.term == **t))
     {
         keyring.remove(*term);
     }
@@ -351,4 +361,25 @@ async fn rewrap_pending(store: &Store) -> Result<bool> {
     let requested = tx.state_value(REWRAP_REQUESTED).await?;
     tx.commit().await?;
     Ok(requested.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_that_read_before_a_local_rotation_keeps_the_new_term() {
+        let root = RootKey::generate();
+        let (one, two, three) = (
+            TermKey::generate(1),
+            TermKey::generate(2),
+            TermKey::generate(3),
+        );
+        let stored = [root.wrap_term(&two).unwrap()];
+        // term 1 was retired elsewhere; term 3 was rotated in here after the read
+        let keyring = Keyring::from_terms([one, two, three]);
+        reconcile(&root, &keyring, &stored).unwrap();
+        assert_eq!(keyring.terms(), vec![2, 3]);
+        assert_eq!(keyring.active_term(), Some(3));
+    }
 }
