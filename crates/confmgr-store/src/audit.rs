@@ -25,6 +25,9 @@ pub struct AuditFilter {
 /// atomic without a transaction around it.
 pub const AUDIT_ROWS_PER_STATEMENT: usize = 500;
 
+/// Multi-row inserts up to this many rows stay prepared on their connection.
+const PREPARED_UP_TO_ROWS: usize = 16;
+
 /// An event as stored: its row id (paging cursor) and its seal once sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -57,7 +60,10 @@ impl StoreTx {
                 "insert into audit_events ({EVENT_COLUMNS}) values {}",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            // Each batch size is its own statement text: keeping every one prepared on every
+            // pooled connection would grow the server by megabytes per size seen. Small ones
+            // (the usual case, and a change's single event) stay prepared, saving a round trip.
+            let mut query = sqlx::query(&sql).persistent(chunk.len() <= PREPARED_UP_TO_ROWS);
             for event in chunk {
                 query = query
                     .bind(event.event_id.clone())
@@ -175,7 +181,9 @@ impl StoreTx {
                  from (values {}) as v where audit_events.id = v.column1 and audit_events.seq is null",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(now);
+            // not prepared for reuse: a pass's size varies, and a kept statement of thousands of
+            // parameters per size would grow every pooled connection (and its backend)
+            let mut query = sqlx::query(&sql).persistent(false).bind(now);
             for (id, seal) in chunk {
                 query = query
                     .bind(*id)
