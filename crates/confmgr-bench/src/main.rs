@@ -6,7 +6,8 @@
 //!
 //! Writes bench/results/<timestamp>.json, .md and .svg. Settings: CONFMGR_BENCH_SECS (step
 //! length, default 30), CONFMGR_BENCH_SERVER (another server binary, e.g. an older build),
-//! CONFMGR_BENCH_FORCE=1 (run on a busy machine), CONFMGR_BENCH_PROFILE=1 (then perf samples
+//! CONFMGR_BENCH_FORCE=1 (run on a busy machine), CONFMGR_BENCH_GROUPS (some groups only),
+//! CONFMGR_BENCH_PROFILE=1 (then perf samples
 //! the server in extra, unmeasured passes and bench/results gets flame graphs: `just profile`).
 
 mod bracket;
@@ -46,6 +47,28 @@ fn step_duration() -> Result<Duration> {
             ),
         },
     }
+}
+
+const GROUPS: [&str; 5] = ["reads", "writes", "lookup-self", "logins", "flood"];
+
+/// CONFMGR_BENCH_GROUPS=reads,writes runs only those groups (all when unset), for a quicker
+/// look at one change; a report of some groups has the other targets "discarded".
+fn selected_groups() -> Result<Option<Vec<&'static str>>> {
+    let Ok(text) = std::env::var("CONFMGR_BENCH_GROUPS") else {
+        return Ok(None);
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| match GROUPS.iter().find(|group| **group == name) {
+            Some(group) => Ok(*group),
+            None => bail!(
+                "CONFMGR_BENCH_GROUPS: unknown group {name:?}; the groups are {}",
+                GROUPS.join(", ")
+            ),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 fn server_binary() -> Result<PathBuf> {
@@ -161,39 +184,51 @@ async fn main() -> Result<()> {
     bench
         .measure_once("warm-up", &on(&server, "read"), Duration::from_secs(5))
         .await?;
-    bench
-        .bracketed(
-            &[
-                ("reads", on(&server, "read")),
-                ("reads, auth cache off", on(&uncached, "read")),
-            ],
-            &[read_ref, read_no_audit_ref, select_only_ref],
-        )
-        .await?;
-    bench
-        .bracketed(&[("writes", on(&server, "write"))], &[write_ref])
-        .await?;
-    bench
-        .bracketed(
-            &[
-                ("mount info", on(&server, "mount-info")),
-                ("lookup-self", on(&server, "lookup-self")),
-            ],
-            &[("healthz", on(&server, "healthz"))],
-        )
-        .await?;
-    bench
-        .unbracketed("logins", &[load(&server, "login", CONNECTIONS, THREADS)])
-        .await?;
-    bench
-        .unbracketed(
-            "reads during a login flood",
-            &[
-                load(&server, "read", CONNECTIONS / 2, 1),
-                load(&server, "login", CONNECTIONS / 2, 1),
-            ],
-        )
-        .await?;
+    let wanted = selected_groups()?;
+    let wanted = |group: &str| wanted.as_ref().is_none_or(|list| list.contains(&group));
+    if wanted("reads") {
+        bench
+            .bracketed(
+                &[
+                    ("reads", on(&server, "read")),
+                    ("reads, auth cache off", on(&uncached, "read")),
+                ],
+                &[read_ref, read_no_audit_ref, select_only_ref],
+            )
+            .await?;
+    }
+    if wanted("writes") {
+        bench
+            .bracketed(&[("writes", on(&server, "write"))], &[write_ref])
+            .await?;
+    }
+    if wanted("lookup-self") {
+        bench
+            .bracketed(
+                &[
+                    ("mount info", on(&server, "mount-info")),
+                    ("lookup-self", on(&server, "lookup-self")),
+                ],
+                &[("healthz", on(&server, "healthz"))],
+            )
+            .await?;
+    }
+    if wanted("logins") {
+        bench
+            .unbracketed("logins", &[load(&server, "login", CONNECTIONS, THREADS)])
+            .await?;
+    }
+    if wanted("flood") {
+        bench
+            .unbracketed(
+                "reads during a login flood",
+                &[
+                    load(&server, "read", CONNECTIONS / 2, 1),
+                    load(&server, "login", CONNECTIONS / 2, 1),
+                ],
+            )
+            .await?;
+    }
 
     let peak_rss_mib = rss.peak_mib();
     if profile::requested() {

@@ -9,6 +9,9 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 
 const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at";
+/// A version's state and, unless destroyed, its encrypted data.
+pub type StoredVersion = (VersionMeta, Option<SealedVersion>);
+
 const VERSION_COLUMNS: &str = "version, created_at, deletion_time, destroyed";
 
 impl StoreTx {
@@ -225,7 +228,7 @@ impl StoreTx {
         mount: &str,
         path: &str,
         version: i64,
-    ) -> Result<Option<(VersionMeta, Option<SealedVersion>)>, StoreError> {
+    ) -> Result<Option<StoredVersion>, StoreError> {
         let sql = format!(
             "select {VERSION_COLUMNS}, format, term, dek_nonce, wrapped_dek, nonce, ciphertext
              from kv_versions where mount = $1 and path = $2 and version = $3"
@@ -237,19 +240,51 @@ impl StoreTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let meta = version_from_row(&row)?;
-        let sealed = match row.try_get::<Option<i64>, _>("format")? {
-            None => None,
-            Some(format) => Some(SealedVersion {
-                format,
-                term: row.try_get("term")?,
-                dek_nonce: row.try_get("dek_nonce")?,
-                wrapped_dek: row.try_get("wrapped_dek")?,
-                nonce: row.try_get("nonce")?,
-                ciphertext: row.try_get("ciphertext")?,
-            }),
+        Ok(Some((version_from_row(&row)?, sealed_from_row(&row)?)))
+    }
+
+    /// A read's one statement: the secret's metadata and one version (`None`: the current
+    /// one) with its encrypted data. `None` when the path has no metadata; the version is
+    /// `None` when there is no such version.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn secret_with_version(
+        &mut self,
+        mount: &str,
+        path: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(SecretMeta, Option<StoredVersion>)>, StoreError> {
+        // The version's columns are renamed where they share a name with the secret's.
+        let sql = format!(
+            "select {}, v.version, v.created_at as version_created_at, v.deletion_time, v.destroyed,
+                    v.format, v.term, v.dek_nonce, v.wrapped_dek, v.nonce, v.ciphertext
+             from kv_secrets s
+             left join kv_versions v
+               on v.mount = s.mount and v.path = s.path and v.version = coalesce($3, s.current_version)
+             where s.mount = $1 and s.path = $2",
+            SECRET_COLUMNS
+                .split(", ")
+                .map(|column| format!("s.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let row = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(version)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let meta = secret_from_row(&row)?;
+        let Some(number) = row.try_get::<Option<i64>, _>("version")? else {
+            return Ok(Some((meta, None)));
         };
-        Ok(Some((meta, sealed)))
+        let info = VersionMeta {
+            version: number,
+            created_at: row.try_get("version_created_at")?,
+            deletion_time: row.try_get("deletion_time")?,
+            destroyed: flag(&row, "destroyed")?,
+        };
+        Ok(Some((meta, Some((info, sealed_from_row(&row)?)))))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -429,6 +464,21 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretMeta, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// A version's encrypted data, `None` once destroyed.
+fn sealed_from_row(row: &AnyRow) -> Result<Option<SealedVersion>, StoreError> {
+    let Some(format) = row.try_get::<Option<i64>, _>("format")? else {
+        return Ok(None);
+    };
+    Ok(Some(SealedVersion {
+        format,
+        term: row.try_get("term")?,
+        dek_nonce: row.try_get("dek_nonce")?,
+        wrapped_dek: row.try_get("wrapped_dek")?,
+        nonce: row.try_get("nonce")?,
+        ciphertext: row.try_get("ciphertext")?,
+    }))
 }
 
 fn version_from_row(row: &AnyRow) -> Result<VersionMeta, StoreError> {

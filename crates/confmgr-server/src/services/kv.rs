@@ -109,21 +109,16 @@ impl Kv<'_> {
         Ok(found)
     }
 
-    /// Reads a version (`None` or 0: the current one).
-    /// Two autocommit statements: a version is inserted in the same transaction that makes
-    /// it current, so the second statement finds what the first one named.
+    /// Reads a version (`None` or 0: the current one), metadata and version in one statement.
     pub async fn read(&self, path: &SecretPath, version: Option<i64>) -> Result<Read> {
         let mut tx = self.store.reads().await?;
-        let meta = tx
-            .secret(self.mount, path.as_str())
-            .await?
-            .ok_or(Error::NotFound)?;
-        let version = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
-        let (info, sealed) = tx
-            .sealed_version(self.mount, path.as_str(), version)
+        let (meta, found) = tx
+            .secret_with_version(self.mount, path.as_str(), version.filter(|v| *v > 0))
             .await?
             .ok_or(Error::NotFound)?;
         tx.commit().await?;
+        let (info, sealed) = found.ok_or(Error::NotFound)?;
+        let version = info.version;
         audit::scope::note_version(version);
         let mut view = VersionView {
             meta: info,

@@ -67,8 +67,11 @@ async fn log_lines_carry_the_request_id_route_and_storage_spans() {
         .collect();
     assert!(!lines.is_empty(), "JSON log lines: {stderr}");
     // The write's audit insert runs in `commit`; the read's ciphertext comes from
-    // `sealed_version`.
-    for (id, storage_span) in [(given, "commit"), (generated.as_str(), "sealed_version")] {
+    // `secret_with_version`.
+    for (id, storage_span) in [
+        (given, "commit"),
+        (generated.as_str(), "secret_with_version"),
+    ] {
         let of_request: Vec<&Value> = lines
             .iter()
             .filter(|line| spans(line).1.is_some_and(|r| r["request_id"] == id))

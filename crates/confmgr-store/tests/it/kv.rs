@@ -224,6 +224,49 @@ async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
             ring.open(at, &sealed.unwrap()).unwrap().as_slice(),
             b"value-3"
         );
+
+        // a read's one statement: the current version, a named one, a pruned one, no path
+        let (read_meta, current) = tx
+            .secret_with_version("secret", "app/api", None)
+            .await
+            .unwrap()
+            .expect("the secret");
+        assert_eq!(read_meta, meta);
+        let (info, current_sealed) = current.expect("the current version");
+        assert_eq!(info, version(3));
+        assert_eq!(
+            ring.open(at, &current_sealed.unwrap()).unwrap().as_slice(),
+            b"value-3"
+        );
+        let (_, second) = tx
+            .secret_with_version("secret", "app/api", Some(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.expect("version 2").0, version(2));
+        let (_, pruned) = tx
+            .secret_with_version("secret", "app/api", Some(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pruned, None, "version 1 was pruned");
+        assert_eq!(
+            tx.secret_with_version("secret", "app/none", None)
+                .await
+                .unwrap(),
+            None
+        );
+        tx.destroy_versions("secret", "app/api", &[3])
+            .await
+            .unwrap();
+        let (_, destroyed) = tx
+            .secret_with_version("secret", "app/api", None)
+            .await
+            .unwrap()
+            .unwrap();
+        let (info, sealed) = destroyed.expect("a destroyed version keeps its metadata");
+        assert!(info.destroyed);
+        assert_eq!(sealed, None);
         assert_eq!(
             tx.secret_and_config_for_update("other-mount", "app/api")
                 .await
