@@ -236,7 +236,11 @@ async fn main() -> Result<()> {
         profile_passes(
             &bench,
             pid,
-            &[on(&server, "read"), on(&server, "write")],
+            &[
+                on(&server, "read"),
+                on(&server, "write"),
+                on(&server, "mount-info"),
+            ],
             &work,
         )
         .await?;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// The caller, authenticated, with what its policies allow.
 pub struct Caller {
-    pub token: TokenRecord,
+    pub token: Arc<TokenRecord>,
     /// What the caller presented (only ever echoed back to that caller by lookup-self).
     pub presented: String,
     pub acl: Arc<Acl>,
@@ -163,7 +163,10 @@ async fn look_up(
         }
     };
     reads.commit().await?;
-    let found = CachedToken { record, acl };
+    let found = CachedToken {
+        record: Arc::new(record),
+        acl,
+    };
     cache.put_token(generation, digest, found.clone());
     Ok(Some(found))
 }

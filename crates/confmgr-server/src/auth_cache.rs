@@ -24,7 +24,7 @@ const MAX_ENTRIES: usize = 50_000;
 /// A token found usable, with the ACL of its policies.
 #[derive(Clone)]
 pub struct CachedToken {
-    pub record: TokenRecord,
+    pub record: Arc<TokenRecord>,
     pub acl: Arc<Acl>,
 }
 
@@ -136,10 +136,10 @@ mod tests {
 
     fn token(accessor: &str) -> CachedToken {
         CachedToken {
-            record: TokenRecord {
+            record: Arc::new(TokenRecord {
                 accessor: accessor.into(),
                 ..TokenRecord::default()
-            },
+            }),
             acl: Arc::new(Acl::root()),
         }
     }

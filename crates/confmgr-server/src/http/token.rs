@@ -91,7 +91,13 @@ fn lookup_body(token: TokenRecord, id: String) -> TokenLookup {
     responses((status = 200, description = "The token", body = VaultResponse<TokenLookup>))
 )]
 async fn lookup_self(caller: Caller, id: RequestId) -> Response {
-    envelope(id, lookup_body(caller.token, caller.presented))
+    envelope(
+        id,
+        lookup_body(
+            std::sync::Arc::unwrap_or_clone(caller.token),
+            caller.presented,
+        ),
+    )
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
