@@ -5,7 +5,7 @@ use crate::client_cert::ClientCas;
 use crate::config::{ClientAuth, LegacyApi, RootKeySource, Settings};
 use crate::login_guard::LoginGuard;
 use crate::services::bootstrap::{self, UnlockError};
-use crate::state::{AccessSettings, AppState, Limits};
+use crate::state::{AccessSettings, AppState, Limits, Shared};
 use crate::tls::TlsFiles;
 use anyhow::{bail, Context};
 use confmgr_core::credentials::HashCost;
@@ -224,7 +224,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     if settings.legacy_api == LegacyApi::Open {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }
-    Ok(AppState {
+    Ok(AppState::from(Shared {
         metrics,
         client_cas,
         legacy_api: settings.legacy_api,
@@ -250,7 +250,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
             max_body_bytes: settings.max_body_bytes,
             request_timeout: settings.request_timeout,
         },
-    })
+    }))
 }
 
 async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> anyhow::Result<()> {

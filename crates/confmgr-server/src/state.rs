@@ -8,8 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Shared by every request. Key material arrives here explicitly from start-up, never from a global.
+/// One `Arc`: axum clones the state for every middleware layer of every request, and one
+/// counter is cheaper to move than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+/// What `AppState` holds.
+pub struct Shared {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     /// Wraps new keyring terms (rotation). Zeroized on drop, never logged.

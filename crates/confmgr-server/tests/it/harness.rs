@@ -8,7 +8,7 @@ use confmgr_server::client_cert::ClientCas;
 use confmgr_server::config::{ClientAuth, LegacyApi};
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::services::bootstrap;
-use confmgr_server::state::{AccessSettings, AppState, Limits};
+use confmgr_server::state::{AccessSettings, AppState, Limits, Shared};
 use confmgr_server::tls::TlsFiles;
 use confmgr_store::{Store, StoreOptions};
 use confmgr_testkit::TestPostgres;
@@ -159,7 +159,7 @@ impl TestApp {
         let keyring = bootstrap::unlock(&store, &root).await.unwrap();
         let metrics = confmgr_server::metrics::Metrics::new();
         let audit = Audit::start(&store, audit, Arc::clone(&metrics)).unwrap();
-        let state = AppState {
+        let state = AppState::from(Shared {
             audit,
             store: store.clone(),
             keyring: Arc::new(keyring),
@@ -169,7 +169,7 @@ impl TestApp {
             legacy_api,
             client_cas: client_cas.clone(),
             metrics,
-        };
+        });
         // Keyring refresh and rewrap, as `serve` runs them (fast batches for tests).
         confmgr_server::services::keys::spawn_worker(
             store.clone(),
