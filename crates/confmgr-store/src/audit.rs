@@ -2,10 +2,12 @@
 
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::audit::{AuditEvent, Outcome, Seal};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
-const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status, cert_subject, cert_fingerprint";
+pub(crate) const EVENT_COLUMNS: &str = "event_id, time, request_id, actor_name, actor_accessor, issuer, client_id, remote_addr, user_agent, operation, mount, path, version, outcome, status, cert_subject, cert_fingerprint";
+const EVENT_COLUMN_COUNT: usize = 17;
 /// Advisory lock key that makes one sealer at a time across replicas ("confmgr" in ASCII).
 const SEALER_LOCK: i64 = 0x0063_6f6e_666d_6772;
 
@@ -46,15 +48,9 @@ impl StoreTx {
     /// one per event.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        const COLUMNS: usize = 17;
         for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let params: Vec<String> = (1..=COLUMNS)
-                        .map(|col| format!("${}", row * COLUMNS + col))
-                        .collect();
-                    format!("({})", params.join(", "))
-                })
+                .map(|row| format!("({})", event_params(row * EVENT_COLUMN_COUNT + 1)))
                 .collect();
             let sql = format!(
                 "insert into audit_events ({EVENT_COLUMNS}) values {}",
@@ -65,24 +61,7 @@ impl StoreTx {
             // (the usual case, and a change's single event) stay prepared, saving a round trip.
             let mut query = sqlx::query(&sql).persistent(chunk.len() <= PREPARED_UP_TO_ROWS);
             for event in chunk {
-                query = query
-                    .bind(event.event_id.clone())
-                    .bind(event.time)
-                    .bind(event.request_id.clone())
-                    .bind(event.actor_name.clone())
-                    .bind(event.actor_accessor.clone())
-                    .bind(event.issuer.clone())
-                    .bind(event.client_id.clone())
-                    .bind(event.remote_addr.clone())
-                    .bind(event.user_agent.clone())
-                    .bind(event.operation.clone())
-                    .bind(event.mount.clone())
-                    .bind(event.path.clone())
-                    .bind(event.version)
-                    .bind(event.outcome.as_str().to_owned())
-                    .bind(i64::from(event.status))
-                    .bind(event.cert_subject.clone())
-                    .bind(event.cert_fingerprint.clone());
+                query = bind_event(query, event);
             }
             query.execute(&mut *self.tx).await?;
         }
@@ -380,4 +359,37 @@ fn stored_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
         event,
         seal,
     })
+}
+
+/// `$first, …` for one event's columns, in `EVENT_COLUMNS` order.
+pub(crate) fn event_params(first: usize) -> String {
+    (first..first + EVENT_COLUMN_COUNT)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Binds one event's columns, in `EVENT_COLUMNS` order.
+pub(crate) fn bind_event<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    event: &AuditEvent,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(event.event_id.clone())
+        .bind(event.time)
+        .bind(event.request_id.clone())
+        .bind(event.actor_name.clone())
+        .bind(event.actor_accessor.clone())
+        .bind(event.issuer.clone())
+        .bind(event.client_id.clone())
+        .bind(event.remote_addr.clone())
+        .bind(event.user_agent.clone())
+        .bind(event.operation.clone())
+        .bind(event.mount.clone())
+        .bind(event.path.clone())
+        .bind(event.version)
+        .bind(event.outcome.as_str().to_owned())
+        .bind(i64::from(event.status))
+        .bind(event.cert_subject.clone())
+        .bind(event.cert_fingerprint.clone())
 }

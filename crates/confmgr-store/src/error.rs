@@ -15,6 +15,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("invalid database URL: {0}")]
     Url(String),
+    /// A PostgreSQL-only operation called on SQLite: a bug in the caller.
+    #[error("{0} is not supported on SQLite")]
+    NotOnSqlite(&'static str),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -4,13 +4,23 @@ use crate::rows::{as_flag, flag};
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::crypto::SealedVersion;
 use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 use std::collections::BTreeMap;
 
 const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at";
 /// A version's state and, unless destroyed, its encrypted data.
 pub type StoredVersion = (VersionMeta, Option<SealedVersion>);
+
+/// A version to add and make current: its state, its sealed data, the secret's metadata
+/// after the change, and the versions below `prune_below` to delete (`max_versions`).
+pub struct NewVersion<'a> {
+    pub info: &'a VersionMeta,
+    pub sealed: &'a SealedVersion,
+    pub meta: &'a SecretMeta,
+    pub prune_below: Option<i64>,
+}
 
 const VERSION_COLUMNS: &str = "version, created_at, deletion_time, destroyed";
 
@@ -93,29 +103,16 @@ impl StoreTx {
         mount: &str,
         path: &str,
     ) -> Result<Option<(KvConfig, SecretMeta)>, StoreError> {
-        let sql = format!(
-            "select {SECRET_COLUMNS},
-                    (select max_versions from kv_mounts m where m.mount = $1) as mount_max_versions,
-                    (select cas_required from kv_mounts m where m.mount = $1) as mount_cas_required,
-                    (select delete_version_after from kv_mounts m where m.mount = $1) as mount_delete_version_after
-             from kv_secrets where mount = $1 and path = $2{}",
-            self.for_update()
-        );
+        let sql = secret_and_config_sql("", self.for_update());
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .bind(path.to_owned())
             .fetch_optional(&mut *self.tx)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let Some(max_versions) = row.try_get::<Option<i64>, _>("mount_max_versions")? else {
-            return Ok(None);
-        };
-        let config = KvConfig {
-            max_versions,
-            cas_required: flag(&row, "mount_cas_required")?,
-            delete_version_after: row.try_get("mount_delete_version_after")?,
-        };
-        Ok(Some((config, secret_from_row(&row)?)))
+        row.as_ref()
+            .map(secret_and_config_from_row)
+            .transpose()
+            .map(Option::flatten)
     }
 
     async fn select_secret(
@@ -323,19 +320,17 @@ impl StoreTx {
         &mut self,
         mount: &str,
         path: &str,
-        version: &VersionMeta,
-        sealed: &SealedVersion,
-        meta: &SecretMeta,
-        prune_below: Option<i64>,
+        new: &NewVersion<'_>,
     ) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            self.insert_version(mount, path, version, sealed).await?;
-            if let Some(below) = prune_below {
+            self.insert_version(mount, path, new.info, new.sealed)
+                .await?;
+            if let Some(below) = new.prune_below {
                 self.prune_versions_below(mount, path, below).await?;
             }
-            return self.update_secret(mount, path, meta).await;
+            return self.update_secret(mount, path, new.meta).await;
         }
-        sqlx::query(
+        let query = sqlx::query(
             "with inserted as (
                  insert into kv_versions (mount, path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext)
                  values ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11)
@@ -344,24 +339,10 @@ impl StoreTx {
              )
              update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15
              where mount = $1 and path = $2",
-        )
-        .bind(mount.to_owned())
-        .bind(path.to_owned())
-        .bind(version.version)
-        .bind(version.created_at)
-        .bind(version.deletion_time)
-        .bind(sealed.format)
-        .bind(sealed.term)
-        .bind(sealed.dek_nonce.clone())
-        .bind(sealed.wrapped_dek.clone())
-        .bind(sealed.nonce.clone())
-        .bind(sealed.ciphertext.clone())
-        .bind(prune_below)
-        .bind(meta.current_version)
-        .bind(meta.oldest_version)
-        .bind(meta.updated_at)
-        .execute(&mut *self.tx)
-        .await?;
+        );
+        bind_new_version(query, mount, path, new)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -488,4 +469,57 @@ fn version_from_row(row: &AnyRow) -> Result<VersionMeta, StoreError> {
         deletion_time: row.try_get("deletion_time")?,
         destroyed: flag(row, "destroyed")?,
     })
+}
+
+/// Selects the secret's metadata with its mount's settings (`extra` adds columns, `lock`
+/// ends the statement); `$1` is the mount, `$2` the path.
+pub(crate) fn secret_and_config_sql(extra: &str, lock: &str) -> String {
+    format!(
+        "select {SECRET_COLUMNS}{extra},
+                (select max_versions from kv_mounts m where m.mount = $1) as mount_max_versions,
+                (select cas_required from kv_mounts m where m.mount = $1) as mount_cas_required,
+                (select delete_version_after from kv_mounts m where m.mount = $1) as mount_delete_version_after
+         from kv_secrets where mount = $1 and path = $2{lock}"
+    )
+}
+
+/// `None` when the mount does not exist.
+pub(crate) fn secret_and_config_from_row(
+    row: &AnyRow,
+) -> Result<Option<(KvConfig, SecretMeta)>, StoreError> {
+    let Some(max_versions) = row.try_get::<Option<i64>, _>("mount_max_versions")? else {
+        return Ok(None);
+    };
+    let config = KvConfig {
+        max_versions,
+        cas_required: flag(row, "mount_cas_required")?,
+        delete_version_after: row.try_get("mount_delete_version_after")?,
+    };
+    Ok(Some((config, secret_from_row(row)?)))
+}
+
+/// Binds `$1` to `$15` of a statement that adds a version: mount, path, the version's 9
+/// columns, `prune_below`, then the secret's current and oldest version and update time.
+pub(crate) fn bind_new_version<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    mount: &str,
+    path: &str,
+    new: &NewVersion<'_>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(new.info.version)
+        .bind(new.info.created_at)
+        .bind(new.info.deletion_time)
+        .bind(new.sealed.format)
+        .bind(new.sealed.term)
+        .bind(new.sealed.dek_nonce.clone())
+        .bind(new.sealed.wrapped_dek.clone())
+        .bind(new.sealed.nonce.clone())
+        .bind(new.sealed.ciphertext.clone())
+        .bind(new.prune_below)
+        .bind(new.meta.current_version)
+        .bind(new.meta.oldest_version)
+        .bind(new.meta.updated_at)
 }

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod keyring;
 mod kv;
+mod optimistic;
 mod policies;
 mod rows;
 mod system;
@@ -21,6 +22,8 @@ pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use keyring::{TermUsage, WrappedVersion};
+pub use kv::NewVersion;
+pub use optimistic::RowVersion;
 pub use tls_check::{
     days_left, explain_connect_error, preflight_postgres_tls, system_roots_trusted,
 };

@@ -2,12 +2,12 @@
 
 use crate::audit;
 use crate::error::{Error, Result};
-use confmgr_core::crypto::{Keyring, VersionAddress};
+use confmgr_core::crypto::{Keyring, SealedVersion, VersionAddress};
 use confmgr_core::kv::{CustomMetadataChange, KvConfig, SecretMeta, VersionMeta};
 use confmgr_core::merge_patch;
 use confmgr_core::path::SecretPath;
 use confmgr_core::time::{now_micros, Micros};
-use confmgr_store::{Store, StoreTx};
+use confmgr_store::{Backend, NewVersion, Store, StoreTx};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -63,6 +63,44 @@ pub enum VersionChange {
 pub enum IfMissing {
     Create,
     NotFound,
+}
+
+/// Attempts at a write without a row lock before it takes the lock: more than one only when
+/// another change to the same secret lands between a write's read and its write.
+const UNLOCKED_WRITE_ATTEMPTS: usize = 3;
+
+enum Unlocked {
+    Written(VersionView),
+    /// Another change came first; nothing was written.
+    Raced,
+    /// The path has no metadata yet: creating it takes the locking write.
+    NoSecret,
+}
+
+/// A sealed version ready to store.
+struct NextVersion {
+    info: VersionMeta,
+    sealed: SealedVersion,
+    prune_below: Option<i64>,
+}
+
+impl NextVersion {
+    fn as_new<'a>(&'a self, meta: &'a SecretMeta) -> NewVersion<'a> {
+        NewVersion {
+            info: &self.info,
+            sealed: &self.sealed,
+            meta,
+            prune_below: self.prune_below,
+        }
+    }
+
+    fn view(self, meta: &SecretMeta) -> VersionView {
+        VersionView {
+            meta: self.info,
+            custom_metadata: meta.custom_metadata.clone(),
+            data: None,
+        }
+    }
 }
 
 impl Kv<'_> {
@@ -141,6 +179,15 @@ impl Kv<'_> {
         data: Data,
         cas: Option<i64>,
     ) -> Result<VersionView> {
+        if self.store.backend() == Backend::Postgres {
+            for _ in 0..UNLOCKED_WRITE_ATTEMPTS {
+                match self.write_unlocked(path, &data, cas).await? {
+                    Unlocked::Written(view) => return Ok(view),
+                    Unlocked::Raced => continue,
+                    Unlocked::NoSecret => break,
+                }
+            }
+        }
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
         let (config, mut meta) = self
@@ -152,6 +199,51 @@ impl Kv<'_> {
             .await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// A write to an existing secret without a row lock: two statements, the second applied
+    /// only if no other change came between (see `confmgr_store::RowVersion`).
+    async fn write_unlocked(
+        &self,
+        path: &SecretPath,
+        data: &Data,
+        cas: Option<i64>,
+    ) -> Result<Unlocked> {
+        let now = now_micros();
+        let mut conn = self.store.autocommit().await?;
+        let Some((config, mut meta, seen)) = conn
+            .secret_and_config_unlocked(self.mount, path.as_str())
+            .await?
+        else {
+            return Ok(Unlocked::NoSecret);
+        };
+        meta.check_cas(&config, cas)?;
+        let next = self.next_version(path, &mut meta, &config, data, now)?;
+        let event = audit::scope::event_for_change();
+        let written = conn
+            .append_version_if_unchanged(
+                self.mount,
+                path.as_str(),
+                &next.as_new(&meta),
+                &seen,
+                event.as_ref(),
+            )
+            .await;
+        match written {
+            Ok(true) => Ok(Unlocked::Written(next.view(&meta))),
+            Ok(false) => {
+                tracing::debug!(
+                    mount = self.mount,
+                    "a write raced another change to the secret; reading again"
+                );
+                audit::scope::change_not_recorded();
+                Ok(Unlocked::Raced)
+            }
+            Err(error) => {
+                audit::scope::change_not_recorded();
+                Err(error.into())
+            }
+        }
     }
 
     /// JSON merge patch onto the current version, as a new version, in one transaction.
@@ -240,6 +332,22 @@ impl Kv<'_> {
         data: &Data,
         now: Micros,
     ) -> Result<VersionView> {
+        let next = self.next_version(path, meta, config, data, now)?;
+        tx.append_version(self.mount, path.as_str(), &next.as_new(meta))
+            .await?;
+        Ok(next.view(meta))
+    }
+
+    /// Seals `data` as the version after the current one and updates `meta` to match
+    /// (current version, update time, versions pruned by `max_versions`).
+    fn next_version(
+        &self,
+        path: &SecretPath,
+        meta: &mut SecretMeta,
+        config: &KvConfig,
+        data: &Data,
+        now: Micros,
+    ) -> Result<NextVersion> {
         let version = meta.current_version + 1;
         let plaintext =
             Zeroizing::new(serde_json::to_vec(data).map_err(|e| Error::Internal(e.to_string()))?);
@@ -258,12 +366,10 @@ impl Kv<'_> {
         if let Some(below) = prune_below {
             meta.oldest_version = below;
         }
-        tx.append_version(self.mount, path.as_str(), &info, &sealed, meta, prune_below)
-            .await?;
-        Ok(VersionView {
-            meta: info,
-            custom_metadata: meta.custom_metadata.clone(),
-            data: None,
+        Ok(NextVersion {
+            info,
+            sealed,
+            prune_below,
         })
     }
 

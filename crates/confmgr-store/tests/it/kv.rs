@@ -1,6 +1,8 @@
 use crate::backends::Backends;
+use confmgr_core::audit::AuditEvent;
 use confmgr_core::crypto::{Keyring, TermKey, VersionAddress};
 use confmgr_core::kv::{KvConfig, VersionMeta};
+use confmgr_store::{AuditFilter, NewVersion, StoreError};
 
 fn version(version: i64) -> VersionMeta {
     VersionMeta {
@@ -176,16 +178,13 @@ async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
             if let Some(below) = prune_below {
                 meta.oldest_version = below;
             }
-            tx.append_version(
-                "secret",
-                "app/api",
-                &version(v),
-                &sealed,
-                &meta,
+            let new = NewVersion {
+                info: &version(v),
+                sealed: &sealed,
+                meta: &meta,
                 prune_below,
-            )
-            .await
-            .unwrap();
+            };
+            tx.append_version("secret", "app/api", &new).await.unwrap();
         }
         tx.commit().await.unwrap();
 
@@ -275,4 +274,163 @@ async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
             "a mount that does not exist"
         );
     }
+}
+
+#[tokio::test]
+async fn an_unlocked_write_applies_only_onto_the_row_it_read() {
+    let backends = Backends::new().await;
+    let ring = Keyring::from_terms([TermKey::generate(1)]);
+    let seal = |v: i64| {
+        let at = VersionAddress {
+            mount: "secret",
+            path: "app/web",
+            version: v,
+        };
+        ring.seal(at, format!("value-{v}").as_bytes()).unwrap()
+    };
+    let event = |v: i64| AuditEvent {
+        event_id: format!("write-{v}"),
+        operation: "update".into(),
+        mount: "secret".into(),
+        path: "data/app/web".into(),
+        version: Some(v),
+        status: 200,
+        ..AuditEvent::default()
+    };
+
+    let sqlite = &backends.stores[0];
+    let mut conn = sqlite.autocommit().await.unwrap();
+    assert!(matches!(
+        conn.secret_and_config_unlocked("secret", "app/web").await,
+        Err(StoreError::NotOnSqlite(_))
+    ));
+
+    let store = &backends.stores[1];
+    let mut tx = store.begin().await.unwrap();
+    tx.set_kv_config(
+        "secret",
+        &KvConfig {
+            max_versions: 1,
+            ..KvConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.ensure_secret("secret", "app/web", 1).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut conn = store.autocommit().await.unwrap();
+    assert_eq!(
+        conn.secret_and_config_unlocked("secret", "app/none")
+            .await
+            .unwrap(),
+        None,
+        "no metadata row"
+    );
+    for v in 1..=2 {
+        let (config, mut meta, seen) = conn
+            .secret_and_config_unlocked("secret", "app/web")
+            .await
+            .unwrap()
+            .expect("the secret");
+        assert_eq!(config.max_versions, 1);
+        assert_eq!(meta.current_version, v - 1);
+        meta.current_version = v;
+        meta.updated_at = 1000 + v;
+        let prune_below = (v > 1).then_some(v);
+        if let Some(below) = prune_below {
+            meta.oldest_version = below;
+        }
+        let sealed = seal(v);
+        let new = NewVersion {
+            info: &version(v),
+            sealed: &sealed,
+            meta: &meta,
+            prune_below,
+        };
+        let applied = conn
+            .append_version_if_unchanged("secret", "app/web", &new, &seen, Some(&event(v)))
+            .await
+            .unwrap();
+        assert!(applied, "nothing changed the row between read and write");
+    }
+
+    // Another change lands between the read and the write: the write applies nothing.
+    let (_, mut meta, seen) = conn
+        .secret_and_config_unlocked("secret", "app/web")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut other = store.begin().await.unwrap();
+    let mut changed = meta.clone();
+    changed.custom_metadata = Some([("owner".to_string(), "ops".to_string())].into());
+    other
+        .update_secret("secret", "app/web", &changed)
+        .await
+        .unwrap();
+    other.commit().await.unwrap();
+    meta.current_version = 3;
+    meta.oldest_version = 3;
+    let sealed = seal(3);
+    let new = NewVersion {
+        info: &version(3),
+        sealed: &sealed,
+        meta: &meta,
+        prune_below: Some(3),
+    };
+    let applied = conn
+        .append_version_if_unchanged("secret", "app/web", &new, &seen, Some(&event(3)))
+        .await
+        .unwrap();
+    assert!(!applied, "the row changed after the read");
+
+    let mut tx = store.begin().await.unwrap();
+    let (_, stored) = tx
+        .secret_and_config_for_update("secret", "app/web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored, changed,
+        "the other change stands, the raced one is absent"
+    );
+    assert_eq!(stored.current_version, 2);
+    assert_eq!(
+        tx.versions("secret", "app/web")
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect::<Vec<_>>(),
+        vec![2],
+        "version 1 pruned by the second write; version 3 not inserted, version 2 not pruned"
+    );
+    let (_, current) = tx
+        .secret_with_version("secret", "app/web", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = VersionAddress {
+        mount: "secret",
+        path: "app/web",
+        version: 2,
+    };
+    assert_eq!(
+        ring.open(at, &current.unwrap().1.unwrap())
+            .unwrap()
+            .as_slice(),
+        b"value-2"
+    );
+    let audited: Vec<String> = tx
+        .query_audit_events(&AuditFilter::default(), 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.event_id)
+        .collect();
+    assert_eq!(
+        audited,
+        vec!["write-1", "write-2"],
+        "one event per applied write, none for the raced one"
+    );
 }
