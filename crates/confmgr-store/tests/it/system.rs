@@ -97,3 +97,41 @@ async fn a_new_sqlite_database_and_its_wal_are_private_to_the_server_user() {
     let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }
+
+/// The pool does not ping a connection before every use (a round trip per request), only one
+/// that sat idle: a connection the database dropped meanwhile is replaced, not failed on.
+#[tokio::test]
+async fn an_idle_connection_that_died_is_replaced_before_use() {
+    let pg = confmgr_testkit::TestPostgres::shared().await.unwrap();
+    let url = pg.fresh_database().await.unwrap();
+    let options = confmgr_store::StoreOptions {
+        max_connections: 1,
+        ..confmgr_store::StoreOptions::default()
+    };
+    let store = confmgr_store::Store::connect(&url, &options).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.is_initialized().await.unwrap());
+    drop(tx);
+
+    let admin = confmgr_testkit::connect(&url).await.unwrap();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        terminated,
+        vec![true],
+        "the store's one pooled connection was killed"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let mut reads = store.reads().await.unwrap();
+    assert!(
+        !reads.is_initialized().await.unwrap(),
+        "answered on a fresh connection"
+    );
+}
