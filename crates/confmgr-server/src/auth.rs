@@ -147,9 +147,11 @@ async fn look_up(
 ) -> Result<Option<CachedToken>, Error> {
     let generation = cache.generation();
     let mut reads = state.store.reads().await?;
-    let Some(record) = reads.token_by_digest(&digest).await? else {
+    let Some((record, policy_texts)) = reads.token_with_policy_texts(&digest).await? else {
         return Ok(None);
     };
+    // Parsing the policies needs no connection: give it back first.
+    reads.commit().await?;
     if !usable(&record, now_micros(), address) {
         note_actor(&record);
         return Err(Error::PermissionDenied);
@@ -157,12 +159,11 @@ async fn look_up(
     let acl = match cache.acl(&record.policies) {
         Some(acl) => acl,
         None => {
-            let acl = Arc::new(policies::acl_for(&mut reads, &record.policies).await?);
+            let acl = Arc::new(policies::acl_from_texts(&record.policies, policy_texts));
             cache.put_acl(generation, record.policies.clone(), acl.clone());
             acl
         }
     };
-    reads.commit().await?;
     let found = CachedToken {
         record: Arc::new(record),
         acl,

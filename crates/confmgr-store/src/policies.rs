@@ -29,31 +29,6 @@ impl StoreTx {
             .transpose()
     }
 
-    /// The texts of the named policies that exist (missing names are skipped, as in Vault),
-    /// in one query: this runs on every authenticated request.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn policy_texts(
-        &mut self,
-        names: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders: Vec<String> = (1..=names.len()).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "select name, policy from policies where name in ({})",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for name in names {
-            query = query.bind(name.clone());
-        }
-        let rows = query.fetch_all(&mut *self.tx).await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("name")?, row.try_get("policy")?)))
-            .collect()
-    }
-
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn policy_names(&mut self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("select name from policies")

@@ -1,5 +1,5 @@
 use crate::rows::{from_json, to_json};
-use crate::{StoreError, StoreTx};
+use crate::{Backend, StoreError, StoreTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -68,6 +68,35 @@ impl StoreTx {
         .fetch_optional(&mut *self.tx)
         .await?;
         row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// A token with the texts of its stored policies, in one statement: this runs whenever
+    /// the auth cache misses, so a second round trip for the policies would be paid on a
+    /// large share of requests. Policy names without a stored policy are skipped.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn token_with_policy_texts(
+        &mut self,
+        digest: &[u8],
+    ) -> Result<Option<(TokenRecord, Vec<(String, String)>)>, StoreError> {
+        let policy_texts = match self.backend {
+            Backend::Postgres => {
+                "select coalesce(json_agg(json_build_array(p.name, p.policy)), '[]')::text
+                 from policies p where p.name in (select json_array_elements_text(t.policies::json))"
+            }
+            Backend::Sqlite => {
+                "select json_group_array(json_array(p.name, p.policy))
+                 from policies p where p.name in (select value from json_each(t.policies))"
+            }
+        };
+        let row = sqlx::query(&format!(
+            "select {TOKEN_COLUMNS}, ({policy_texts}) as policy_texts from tokens t where t.digest = $1"
+        ))
+        .bind(digest.to_vec())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref()
+            .map(|row| Ok((token_from_row(row)?, from_json(row, "policy_texts")?)))
+            .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -5,15 +5,16 @@ use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
 use confmgr_core::time::now_micros;
-use confmgr_store::{Store, StoreTx};
+use confmgr_store::Store;
 
-/// The ACL of a token's policies. Names without a stored policy grant nothing (as in Vault).
-pub async fn acl_for(tx: &mut StoreTx, names: &[String]) -> Result<Acl> {
+/// The ACL of a token's policies, from the texts of those that are stored (names without a
+/// stored policy grant nothing, as in Vault).
+pub fn acl_from_texts(names: &[String], texts: Vec<(String, String)>) -> Acl {
     if names.iter().any(|n| n == ROOT_POLICY) {
-        return Ok(Acl::root());
+        return Acl::root();
     }
-    let mut parsed = Vec::with_capacity(names.len());
-    for (name, text) in tx.policy_texts(names).await? {
+    let mut parsed = Vec::with_capacity(texts.len());
+    for (name, text) in texts {
         // Stored policies parsed when written; one that no longer parses grants nothing.
         match Policy::parse(&name, &text) {
             Ok(policy) => parsed.push(policy),
@@ -22,7 +23,7 @@ pub async fn acl_for(tx: &mut StoreTx, names: &[String]) -> Result<Acl> {
             }
         }
     }
-    Ok(Acl::new(&parsed, false))
+    Acl::new(&parsed, false)
 }
 
 fn is_root_name(name: &str) -> bool {

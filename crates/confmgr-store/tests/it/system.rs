@@ -60,6 +60,75 @@ async fn tokens_are_found_by_digest() {
 }
 
 #[tokio::test]
+async fn a_token_comes_with_the_texts_of_its_stored_policies_in_one_lookup() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let record = TokenRecord {
+            digest: vec![9; 32],
+            accessor: "acc-policies".into(),
+            display_name: "approle".into(),
+            policies: vec!["readers".into(), "missing".into(), "writers".into()],
+            issuer: "confmgr".into(),
+            ..TokenRecord::default()
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_token(&record).await.unwrap();
+        let alone = TokenRecord {
+            digest: vec![10; 32],
+            accessor: "acc-no-policies".into(),
+            policies: vec!["missing".into()],
+            ..record.clone()
+        };
+        tx.insert_token(&alone).await.unwrap();
+        tx.put_policy("readers", "path \"a/*\" { capabilities = [\"read\"] }", 1)
+            .await
+            .unwrap();
+        tx.put_policy("writers", "path \"b/*\" { capabilities = [\"update\"] }", 1)
+            .await
+            .unwrap();
+        tx.put_policy("unrelated", "path \"c/*\" {}", 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut reads = store.reads().await.unwrap();
+        let (found, mut texts) = reads
+            .token_with_policy_texts(&[9; 32])
+            .await
+            .unwrap()
+            .expect("the token is found");
+        texts.sort();
+        assert_eq!(found, record);
+        assert_eq!(
+            texts,
+            vec![
+                (
+                    "readers".to_string(),
+                    "path \"a/*\" { capabilities = [\"read\"] }".to_string()
+                ),
+                (
+                    "writers".to_string(),
+                    "path \"b/*\" { capabilities = [\"update\"] }".to_string()
+                ),
+            ],
+            "only the token's own policies that exist, with their texts"
+        );
+
+        let (_, texts) = reads
+            .token_with_policy_texts(&[10; 32])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(texts.is_empty(), "no stored policy: {texts:?}");
+        assert!(reads
+            .token_with_policy_texts(&[11; 32])
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+#[tokio::test]
 async fn a_new_sqlite_database_and_its_wal_are_private_to_the_server_user() {
     use confmgr_store::{Store, StoreOptions};
     use std::os::unix::fs::PermissionsExt;
