@@ -27,5 +27,5 @@ pub use optimistic::RowVersion;
 pub use tls_check::{
     days_left, explain_connect_error, preflight_postgres_tls, system_roots_trusted,
 };
-pub use tokens::TokenRecord;
+pub use tokens::{PolicyTexts, TokenRecord};
 pub use tx::StoreTx;

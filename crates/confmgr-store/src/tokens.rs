@@ -27,6 +27,9 @@ pub struct TokenRecord {
     pub meta: BTreeMap<String, String>,
 }
 
+/// Stored policies as (name, HCL text) pairs.
+pub type PolicyTexts = Vec<(String, String)>;
+
 const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta";
 
 impl StoreTx {
@@ -77,7 +80,7 @@ impl StoreTx {
     pub async fn token_with_policy_texts(
         &mut self,
         digest: &[u8],
-    ) -> Result<Option<(TokenRecord, Vec<(String, String)>)>, StoreError> {
+    ) -> Result<Option<(TokenRecord, PolicyTexts)>, StoreError> {
         let policy_texts = match self.backend {
             Backend::Postgres => {
                 "select coalesce(json_agg(json_build_array(p.name, p.policy)), '[]')::text

@@ -5,11 +5,11 @@ use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
 use confmgr_core::time::now_micros;
-use confmgr_store::Store;
+use confmgr_store::{PolicyTexts, Store};
 
 /// The ACL of a token's policies, from the texts of those that are stored (names without a
 /// stored policy grant nothing, as in Vault).
-pub fn acl_from_texts(names: &[String], texts: Vec<(String, String)>) -> Acl {
+pub fn acl_from_texts(names: &[String], texts: PolicyTexts) -> Acl {
     if names.iter().any(|n| n == ROOT_POLICY) {
         return Acl::root();
     }
