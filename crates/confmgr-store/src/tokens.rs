@@ -82,9 +82,13 @@ impl StoreTx {
         digest: &[u8],
     ) -> Result<Option<(TokenRecord, PolicyTexts)>, StoreError> {
         let policy_texts = match self.backend {
+            // A lateral lookup per name: with `name in (…)` PostgreSQL hashes the names and
+            // scans every policy. `limit 1` (name is the key) keeps the planner from pulling
+            // the lateral subquery up into that same hash join.
             Backend::Postgres => {
-                "select coalesce(json_agg(json_build_array(p.name, p.policy)), '[]')::text
-                 from policies p where p.name in (select json_array_elements_text(t.policies::json))"
+                "select coalesce(json_agg(json_build_array(n.name, p.policy)), '[]')::text
+                 from json_array_elements_text(t.policies::json) as n(name)
+                 cross join lateral (select policy from policies where name = n.name limit 1) as p"
             }
             Backend::Sqlite => {
                 "select json_group_array(json_array(p.name, p.policy))
