@@ -1,9 +1,9 @@
 //! Token authentication: `X-Vault-Token` or `Authorization: Bearer`, looked up by SHA-256
 //! digest, then the token's policies become the caller's ACL. Both come from the auth cache
-//! when this replica looked them up less than its TTL ago (at most one second, the
-//! revocation bound); expiry and bound CIDRs are checked on every request.
+//! when the database confirmed them to this replica less than its TTL ago (at most one
+//! second, the revocation bound); expiry and bound CIDRs are checked on every request.
 
-use crate::auth_cache::{AuthCache, CachedToken};
+use crate::auth_cache::{AclSource, AuthCache, CachedToken};
 use crate::error::Error;
 use crate::services::policies;
 use crate::state::AppState;
@@ -13,9 +13,11 @@ use confmgr_core::net;
 use confmgr_core::policy::{Acl, Capability};
 use confmgr_core::time::now_micros;
 use confmgr_core::token;
-use confmgr_store::TokenRecord;
+use confmgr_store::{PolicyTexts, TokenRecord};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The caller, authenticated, with what its policies allow.
 pub struct Caller {
@@ -91,9 +93,12 @@ pub fn remote_address(parts: &Parts) -> IpAddr {
 
 /// A token that may be used now, from `address`.
 pub fn usable(token: &TokenRecord, now: i64, address: IpAddr) -> bool {
-    token.revoked_at.is_none()
-        && token.expires_at.is_none_or(|at| at > now)
-        && net::allowed(&token.bound_cidrs, address)
+    live(token, now) && net::allowed(&token.bound_cidrs, address)
+}
+
+/// Neither revoked nor expired (from where is each request's own check).
+fn live(token: &TokenRecord, now: i64) -> bool {
+    token.revoked_at.is_none() && token.expires_at.is_none_or(|at| at > now)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -108,9 +113,13 @@ impl FromRequestParts<AppState> for Caller {
             // A cached token that has expired since is looked up again: it may have been
             // renewed on another replica.
             Some(cached) if cached.record.expires_at.is_none_or(|at| at > now_micros()) => {
+                state.metrics.count_auth_cache(true);
                 Some(cached)
             }
-            _ => look_up(state, cache, digest, address).await?,
+            _ => {
+                state.metrics.count_auth_cache(false);
+                look_up(state, cache, digest, address).await?
+            }
         };
         let Some(CachedToken { record, acl }) = found else {
             return Err(Error::PermissionDenied);
@@ -146,28 +155,97 @@ async fn look_up(
     address: IpAddr,
 ) -> Result<Option<CachedToken>, Error> {
     let generation = cache.generation();
+    let read_at = Instant::now();
     let mut reads = state.store.reads().await?;
     let Some((record, policy_texts)) = reads.token_with_policy_texts(&digest).await? else {
         return Ok(None);
     };
-    // Parsing the policies needs no connection: give it back first.
+    // Building the ACL needs no connection: give it back first.
     reads.commit().await?;
     if !usable(&record, now_micros(), address) {
         note_actor(&record);
         return Err(Error::PermissionDenied);
     }
-    let acl = match cache.acl(&record.policies) {
+    let found = cached_token(cache, generation, record, policy_texts);
+    cache.put_token(generation, read_at, digest, found.clone());
+    Ok(Some(found))
+}
+
+/// The token with the ACL of its policies, parsed only when these texts have not been.
+fn cached_token(
+    cache: &AuthCache,
+    generation: u64,
+    record: TokenRecord,
+    texts: PolicyTexts,
+) -> CachedToken {
+    let source = AclSource {
+        names: record.policies.clone(),
+        texts,
+    };
+    let acl = match cache.acl(&source) {
         Some(acl) => acl,
         None => {
-            let acl = Arc::new(policies::acl_from_texts(&record.policies, policy_texts));
-            cache.put_acl(generation, record.policies.clone(), acl.clone());
+            let acl = Arc::new(policies::acl_from_texts(&source.names, &source.texts));
+            cache.put_acl(generation, source, acl.clone());
             acl
         }
     };
-    let found = CachedToken {
+    CachedToken {
         record: Arc::new(record),
         acl,
-    };
-    cache.put_token(generation, digest, found.clone());
-    Ok(Some(found))
+    }
+}
+
+/// Confirms the tokens in use against the database, in batches, a few times per cache
+/// TTL: a token served from the cache since the previous pass is read again with its
+/// policies and cached for another TTL from before that read, or forgotten when it was
+/// revoked, expired or deleted meanwhile (by another replica, or behind the server's back).
+/// Without this every busy token would cost a lookup on some request every TTL. Runs
+/// until the task is aborted; nothing to do when the cache is off.
+pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cache = &state.access.auth_cache;
+        if !cache.enabled() {
+            return;
+        }
+        // A quarter of the TTL: an entry used at least once per half TTL or so never
+        // expires, and a slow pass still has time before the entries it confirms run out.
+        let mut ticks = tokio::time::interval(cache.ttl() / 4);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = confirm_used_tokens(&state).await {
+                // Entries then simply expire, and requests look their tokens up again.
+                tracing::warn!(%error, "auth cache: confirming the tokens in use failed");
+            }
+        }
+    })
+}
+
+async fn confirm_used_tokens(state: &AppState) -> Result<(), Error> {
+    let cache = &state.access.auth_cache;
+    let generation = cache.generation();
+    let read_at = Instant::now();
+    let digests = cache.used_tokens();
+    if digests.is_empty() {
+        return Ok(());
+    }
+    let mut reads = state.store.reads().await?;
+    let found = reads.tokens_with_policy_texts(&digests).await?;
+    reads.commit().await?;
+    let now = now_micros();
+    let mut confirmed = HashSet::with_capacity(found.len());
+    for (record, texts) in found {
+        if live(&record, now) {
+            let digest = record.digest.clone();
+            let token = cached_token(cache, generation, record, texts);
+            cache.put_token(generation, read_at, digest.clone(), token);
+            confirmed.insert(digest);
+        }
+    }
+    for digest in digests.iter().filter(|d| !confirmed.contains(*d)) {
+        cache.forget_token(digest);
+    }
+    state.metrics.count_tokens_confirmed(confirmed.len());
+    Ok(())
 }

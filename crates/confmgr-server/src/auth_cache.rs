@@ -1,14 +1,17 @@
 //! A short-lived cache of token lookups and of the ACLs built from policies, so that most
 //! authenticated requests need no database round trip before their own work.
 //!
-//! Why it is safe: an entry lives at most `ttl` (never more than [`MAX_TTL`], the
-//! one-second revocation bound of DESIGN.md), only usable tokens are cached, expiry and
-//! bound CIDRs are still checked on every request, and this replica forgets everything at
-//! once when it revokes a token or changes a policy itself. Other replicas see such a
-//! change within `ttl`.
+//! Why it is safe: a token entry is served at most `ttl` (never more than [`MAX_TTL`], the
+//! one-second revocation bound of DESIGN.md) after the database last confirmed it, counted
+//! from before that read was sent; only usable tokens are cached, expiry and bound CIDRs
+//! are still checked on every request, and this replica forgets everything at once when it
+//! revokes a token or changes a policy itself. Other replicas see such a change within
+//! `ttl`. Tokens in use are confirmed again in batches ([`AuthCache::used_tokens`], run by
+//! `auth::keep_tokens_verified`), so a busy token does not cost a lookup every `ttl`.
+//! ACLs are keyed by the policy texts they were built from, so one can never be stale.
 
 use confmgr_core::policy::Acl;
-use confmgr_store::TokenRecord;
+use confmgr_store::{PolicyTexts, TokenRecord};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +23,9 @@ pub const MAX_TTL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TTL: Duration = Duration::from_millis(500);
 /// Bounds memory under a flood of distinct tokens; a full map is emptied of stale entries.
 const MAX_ENTRIES: usize = 50_000;
+/// An ACL built from given policy texts is right for as long as those are the texts, so
+/// this only bounds how long an unused one takes memory.
+const ACL_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A token found usable, with the ACL of its policies.
 #[derive(Clone)]
@@ -28,13 +34,21 @@ pub struct CachedToken {
     pub acl: Arc<Acl>,
 }
 
+/// What an ACL is built from: the token's policy names (`root` needs no stored text) and
+/// the stored texts of those policies.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AclSource {
+    pub names: Vec<String>,
+    pub texts: PolicyTexts,
+}
+
 pub struct AuthCache {
     ttl: Duration,
     /// Bumped by `forget_all`, so a lookup that started before a revocation on this replica
     /// cannot put its stale answer back afterwards.
     generation: AtomicU64,
     tokens: TimedMap<Vec<u8>, CachedToken>,
-    acls: TimedMap<Vec<String>, Arc<Acl>>,
+    acls: TimedMap<AclSource, Arc<Acl>>,
 }
 
 impl AuthCache {
@@ -52,6 +66,10 @@ impl AuthCache {
         !self.ttl.is_zero()
     }
 
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Taken before reading the database; pass it back to `put_*`.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -61,19 +79,39 @@ impl AuthCache {
         self.tokens.get(digest)
     }
 
-    pub fn put_token(&self, generation: u64, digest: Vec<u8>, token: CachedToken) {
+    /// Caches `token` as the database showed it to a read sent at `read_at` (taken before
+    /// the read, so the entry never outlives its confirmation by more than `ttl`). A
+    /// confirmation older than the one cached is ignored.
+    pub fn put_token(
+        &self,
+        generation: u64,
+        read_at: Instant,
+        digest: Vec<u8>,
+        token: CachedToken,
+    ) {
         if self.enabled() && self.generation() == generation {
-            self.tokens.put(digest, token, self.ttl);
+            self.tokens.put(digest, token, read_at + self.ttl);
         }
     }
 
-    pub fn acl(&self, policies: &[String]) -> Option<Arc<Acl>> {
-        self.acls.get(policies)
+    /// After the database no longer showed the token as usable.
+    pub fn forget_token(&self, digest: &[u8]) {
+        self.tokens.remove(digest);
     }
 
-    pub fn put_acl(&self, generation: u64, policies: Vec<String>, acl: Arc<Acl>) {
+    /// The tokens served from the cache since the last call, still cached: the ones worth
+    /// confirming again before they expire. Tokens nobody used are left to expire.
+    pub fn used_tokens(&self) -> Vec<Vec<u8>> {
+        self.tokens.take_used()
+    }
+
+    pub fn acl(&self, source: &AclSource) -> Option<Arc<Acl>> {
+        self.acls.get(source)
+    }
+
+    pub fn put_acl(&self, generation: u64, source: AclSource, acl: Arc<Acl>) {
         if self.enabled() && self.generation() == generation {
-            self.acls.put(policies, acl, self.ttl);
+            self.acls.put(source, acl, Instant::now() + ACL_LIFETIME);
         }
     }
 
@@ -85,8 +123,15 @@ impl AuthCache {
     }
 }
 
+struct Entry<V> {
+    until: Instant,
+    /// Served since the last `take_used`.
+    used: bool,
+    value: V,
+}
+
 struct TimedMap<K, V> {
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+    entries: Mutex<HashMap<K, Entry<V>>>,
 }
 
 impl<K, V> Default for TimedMap<K, V> {
@@ -97,36 +142,73 @@ impl<K, V> Default for TimedMap<K, V> {
     }
 }
 
-impl<K: Eq + Hash, V: Clone> TimedMap<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(key) {
-            Some((until, value)) if Instant::now() < *until => Some(value.clone()),
+        let mut entries = self.lock();
+        match entries.get_mut(key) {
+            Some(entry) if Instant::now() < entry.until => {
+                entry.used = true;
+                Some(entry.value.clone())
+            }
             _ => None,
         }
     }
 
-    fn put(&self, key: K, value: V, ttl: Duration) {
+    /// Keeps whichever of the cached entry and this one lasts longer; `used` stays.
+    fn put(&self, key: K, value: V, until: Instant) {
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(&key) {
+            if entry.until < until {
+                entry.until = until;
+                entry.value = value;
+            }
+            return;
+        }
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (until, _)| now < *until);
+            entries.retain(|_, entry| now < entry.until);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key, (now + ttl, value));
+        entries.insert(
+            key,
+            Entry {
+                until,
+                used: false,
+                value,
+            },
+        );
+    }
+
+    fn take_used(&self) -> Vec<K> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        entries.retain(|_, entry| now < entry.until);
+        entries
+            .iter_mut()
+            .filter_map(|(key, entry)| std::mem::take(&mut entry.used).then(|| key.clone()))
+            .collect()
+    }
+
+    fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.lock().remove(key);
     }
 
     fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.lock().clear();
     }
 }
 
@@ -144,11 +226,18 @@ mod tests {
         }
     }
 
+    fn source(text: &str) -> AclSource {
+        AclSource {
+            names: vec!["p".into()],
+            texts: vec![("p".into(), text.into())],
+        }
+    }
+
     #[test]
     fn an_entry_is_served_until_its_ttl_then_forgotten() {
         let cache = AuthCache::new(Duration::from_millis(50));
         let generation = cache.generation();
-        cache.put_token(generation, vec![1], token("a"));
+        cache.put_token(generation, Instant::now(), vec![1], token("a"));
         assert_eq!(cache.token(&[1]).unwrap().record.accessor, "a");
         assert!(cache.token(&[2]).is_none());
         std::thread::sleep(Duration::from_millis(80));
@@ -159,25 +248,96 @@ mod tests {
     }
 
     #[test]
+    fn the_ttl_counts_from_before_the_database_read() {
+        let cache = AuthCache::new(Duration::from_millis(100));
+        let read_at = Instant::now() - Duration::from_millis(100);
+        cache.put_token(cache.generation(), read_at, vec![1], token("a"));
+        assert!(
+            cache.token(&[1]).is_none(),
+            "a read sent a TTL ago confirms nothing any more"
+        );
+    }
+
+    #[test]
     fn forget_all_drops_entries_and_refuses_lookups_that_started_before_it() {
         let cache = AuthCache::new(Duration::from_secs(1));
         let before = cache.generation();
-        cache.put_token(before, vec![1], token("a"));
-        cache.put_acl(before, vec!["p".into()], Arc::new(Acl::root()));
+        cache.put_token(before, Instant::now(), vec![1], token("a"));
+        cache.put_acl(before, source("x"), Arc::new(Acl::root()));
         cache.forget_all();
         assert!(cache.token(&[1]).is_none());
-        assert!(cache.acl(&["p".to_owned()]).is_none());
-        cache.put_token(before, vec![1], token("stale"));
+        assert!(cache.acl(&source("x")).is_none());
+        cache.put_token(before, Instant::now(), vec![1], token("stale"));
         assert!(cache.token(&[1]).is_none(), "a stale lookup is not cached");
-        cache.put_token(cache.generation(), vec![1], token("fresh"));
+        cache.put_token(cache.generation(), Instant::now(), vec![1], token("fresh"));
         assert_eq!(cache.token(&[1]).unwrap().record.accessor, "fresh");
+    }
+
+    #[test]
+    fn only_tokens_served_since_the_last_pass_are_due_for_confirmation() {
+        let cache = AuthCache::new(Duration::from_secs(1));
+        let generation = cache.generation();
+        cache.put_token(generation, Instant::now(), vec![1], token("used"));
+        cache.put_token(generation, Instant::now(), vec![2], token("idle"));
+        assert!(
+            cache.used_tokens().is_empty(),
+            "being looked up is not being used"
+        );
+        cache.token(&[1]).unwrap();
+        cache.token(&[1]).unwrap();
+        assert_eq!(cache.used_tokens(), vec![vec![1]]);
+        assert!(cache.used_tokens().is_empty(), "each use is reported once");
+        cache.token(&[1]).unwrap();
+        cache.forget_token(&[1]);
+        assert!(
+            cache.used_tokens().is_empty(),
+            "a forgotten token is not due"
+        );
+        assert!(cache.token(&[1]).is_none());
+    }
+
+    #[test]
+    fn a_confirmation_extends_an_entry_and_an_older_one_is_ignored() {
+        let ttl = Duration::from_millis(200);
+        let cache = AuthCache::new(ttl);
+        let generation = cache.generation();
+        let first = Instant::now() - Duration::from_millis(150);
+        cache.put_token(generation, first, vec![1], token("first"));
+        cache.token(&[1]).unwrap();
+        cache.put_token(generation, Instant::now(), vec![1], token("confirmed"));
+        cache.put_token(generation, first, vec![1], token("older"));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            cache
+                .token(&[1])
+                .expect("past the first read's TTL")
+                .record
+                .accessor,
+            "confirmed"
+        );
+        assert_eq!(
+            cache.used_tokens(),
+            vec![vec![1]],
+            "a confirmation keeps the mark of use"
+        );
+    }
+
+    #[test]
+    fn an_acl_is_found_only_for_the_same_policy_texts() {
+        let cache = AuthCache::new(Duration::from_millis(500));
+        cache.put_acl(cache.generation(), source("x"), Arc::new(Acl::root()));
+        assert!(cache.acl(&source("x")).is_some());
+        assert!(
+            cache.acl(&source("x changed")).is_none(),
+            "a changed policy text is parsed again"
+        );
     }
 
     #[test]
     fn the_ttl_is_capped_at_one_second_and_zero_turns_caching_off() {
         assert_eq!(AuthCache::new(Duration::from_secs(60)).ttl, MAX_TTL);
         let off = AuthCache::new(Duration::ZERO);
-        off.put_token(off.generation(), vec![1], token("a"));
+        off.put_token(off.generation(), Instant::now(), vec![1], token("a"));
         assert!(off.token(&[1]).is_none());
     }
 }

@@ -36,6 +36,7 @@ pub async fn run_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> std::io::Result<()> {
+    let _confirming = AbortOnDrop(auth::keep_tokens_verified(state.clone()));
     let router = http::router(state);
     let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
     let handle = axum_server::Handle::new();
@@ -62,6 +63,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let _confirming = AbortOnDrop(auth::keep_tokens_verified(state.clone()));
     let router = http::router(state);
     // The LIST rewrite must wrap the router: routing picks the handler by method.
     let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
@@ -71,4 +73,14 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Background work that lives exactly as long as the server serving: it stops when the
+/// serve future ends or is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -46,6 +46,9 @@ pub struct Metrics {
     audit_write_failures: Counter,
     audit_unsealed_events: Gauge,
     audit_seal_lag_seconds: Gauge<f64, AtomicU64>,
+    auth_cache_hits: Counter,
+    auth_cache_misses: Counter,
+    auth_tokens_confirmed: Counter,
 }
 
 impl Metrics {
@@ -141,7 +144,30 @@ impl Metrics {
             "Age of the oldest unsealed audit event (0 when all are sealed), at scrape time",
             audit_seal_lag_seconds.clone(),
         );
+        let auth_cache_lookups = Family::<Labels, Counter>::default();
+        registry.register(
+            "auth_cache_lookups",
+            "Token checks by result: hit (answered by the auth cache) or miss (read from the database)",
+            auth_cache_lookups.clone(),
+        );
+        // Fetched once: looking a label set up in the family on every request costs more
+        // than the count.
+        let auth_cache_hits = auth_cache_lookups
+            .get_or_create(&labels(&[("result", "hit")]))
+            .clone();
+        let auth_cache_misses = auth_cache_lookups
+            .get_or_create(&labels(&[("result", "miss")]))
+            .clone();
+        let auth_tokens_confirmed = Counter::default();
+        registry.register(
+            "auth_tokens_confirmed",
+            "Cached tokens in use confirmed again against the database in the background, so requests did not have to look them up",
+            auth_tokens_confirmed.clone(),
+        );
         Arc::new(Self {
+            auth_cache_hits,
+            auth_cache_misses,
+            auth_tokens_confirmed,
             audit_batch_size,
             audit_commit_seconds,
             audit_write_failures,
@@ -157,6 +183,18 @@ impl Metrics {
             keyring_active_term,
             keyring_wrapped_keys,
         })
+    }
+
+    pub fn count_auth_cache(&self, hit: bool) {
+        if hit {
+            self.auth_cache_hits.inc();
+        } else {
+            self.auth_cache_misses.inc();
+        }
+    }
+
+    pub fn count_tokens_confirmed(&self, tokens: usize) {
+        self.auth_tokens_confirmed.inc_by(tokens as u64);
     }
 
     /// One group commit of the audit writer.

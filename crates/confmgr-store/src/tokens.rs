@@ -30,6 +30,9 @@ pub struct TokenRecord {
 /// Stored policies as (name, HCL text) pairs.
 pub type PolicyTexts = Vec<(String, String)>;
 
+/// Well under the bind-parameter limits of both backends.
+const DIGESTS_PER_STATEMENT: usize = 500;
+
 const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta";
 
 impl StoreTx {
@@ -81,29 +84,37 @@ impl StoreTx {
         &mut self,
         digest: &[u8],
     ) -> Result<Option<(TokenRecord, PolicyTexts)>, StoreError> {
-        let policy_texts = match self.backend {
-            // A lateral lookup per name: with `name in (…)` PostgreSQL hashes the names and
-            // scans every policy. `limit 1` (name is the key) keeps the planner from pulling
-            // the lateral subquery up into that same hash join.
-            Backend::Postgres => {
-                "select coalesce(json_agg(json_build_array(n.name, p.policy)), '[]')::text
-                 from json_array_elements_text(t.policies::json) as n(name)
-                 cross join lateral (select policy from policies where name = n.name limit 1) as p"
+        let row = sqlx::query(&tokens_with_policy_texts_sql(self.backend, "t.digest = $1"))
+            .bind(digest.to_vec())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(token_and_policy_texts).transpose()
+    }
+
+    /// [`Self::token_with_policy_texts`] for many tokens at once (the auth cache verifying
+    /// the tokens in use again); digests that match no token are left out.
+    #[tracing::instrument(level = "debug", skip_all, fields(tokens = digests.len()))]
+    pub async fn tokens_with_policy_texts(
+        &mut self,
+        digests: &[Vec<u8>],
+    ) -> Result<Vec<(TokenRecord, PolicyTexts)>, StoreError> {
+        let mut found = Vec::with_capacity(digests.len());
+        for chunk in digests.chunks(DIGESTS_PER_STATEMENT) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = tokens_with_policy_texts_sql(
+                self.backend,
+                &format!("t.digest in ({})", placeholders.join(", ")),
+            );
+            // Not kept prepared: the text differs with the number of digests.
+            let mut query = sqlx::query(&sql).persistent(false);
+            for digest in chunk {
+                query = query.bind(digest.clone());
             }
-            Backend::Sqlite => {
-                "select json_group_array(json_array(p.name, p.policy))
-                 from policies p where p.name in (select value from json_each(t.policies))"
+            for row in query.fetch_all(&mut *self.tx).await? {
+                found.push(token_and_policy_texts(&row)?);
             }
-        };
-        let row = sqlx::query(&format!(
-            "select {TOKEN_COLUMNS}, ({policy_texts}) as policy_texts from tokens t where t.digest = $1"
-        ))
-        .bind(digest.to_vec())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref()
-            .map(|row| Ok((token_from_row(row)?, from_json(row, "policy_texts")?)))
-            .transpose()
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -181,6 +192,32 @@ impl StoreTx {
         }
         Ok(revoked)
     }
+}
+
+/// Tokens matching `predicate` (on `tokens t`), each with a JSON array of the (name, text)
+/// pairs of its stored policies.
+fn tokens_with_policy_texts_sql(backend: Backend, predicate: &str) -> String {
+    let policy_texts = match backend {
+        // A lateral lookup per name: with `name in (…)` PostgreSQL hashes the names and
+        // scans every policy. `limit 1` (name is the key) keeps the planner from pulling
+        // the lateral subquery up into that same hash join.
+        Backend::Postgres => {
+            "select coalesce(json_agg(json_build_array(n.name, p.policy)), '[]')::text
+             from json_array_elements_text(t.policies::json) as n(name)
+             cross join lateral (select policy from policies where name = n.name limit 1) as p"
+        }
+        Backend::Sqlite => {
+            "select json_group_array(json_array(p.name, p.policy))
+             from policies p where p.name in (select value from json_each(t.policies))"
+        }
+    };
+    format!(
+        "select {TOKEN_COLUMNS}, ({policy_texts}) as policy_texts from tokens t where {predicate}"
+    )
+}
+
+fn token_and_policy_texts(row: &AnyRow) -> Result<(TokenRecord, PolicyTexts), StoreError> {
+    Ok((token_from_row(row)?, from_json(row, "policy_texts")?))
 }
 
 fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {

@@ -5,18 +5,18 @@ use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
 use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
 use confmgr_core::time::now_micros;
-use confmgr_store::{PolicyTexts, Store};
+use confmgr_store::Store;
 
 /// The ACL of a token's policies, from the texts of those that are stored (names without a
 /// stored policy grant nothing, as in Vault).
-pub fn acl_from_texts(names: &[String], texts: PolicyTexts) -> Acl {
+pub fn acl_from_texts(names: &[String], texts: &[(String, String)]) -> Acl {
     if names.iter().any(|n| n == ROOT_POLICY) {
         return Acl::root();
     }
     let mut parsed = Vec::with_capacity(texts.len());
     for (name, text) in texts {
         // Stored policies parsed when written; one that no longer parses grants nothing.
-        match Policy::parse(&name, &text) {
+        match Policy::parse(name, text) {
             Ok(policy) => parsed.push(policy),
             Err(e) => {
                 tracing::error!(policy = %name, error = %e, "stored policy does not parse; ignored")

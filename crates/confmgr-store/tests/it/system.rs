@@ -125,6 +125,26 @@ async fn a_token_comes_with_the_texts_of_its_stored_policies_in_one_lookup() {
             .await
             .unwrap()
             .is_none());
+
+        // Many at once, past one statement's worth of digests (500): the known ones sit
+        // in different statements, unknown digests are left out.
+        let mut digests: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| [vec![0xee; 28], i.to_be_bytes().to_vec()].concat())
+            .collect();
+        digests[3] = vec![9; 32];
+        digests[550] = vec![10; 32];
+        let mut many = reads.tokens_with_policy_texts(&digests).await.unwrap();
+        many.sort_by(|a, b| a.0.digest.cmp(&b.0.digest));
+        assert_eq!(many.len(), 2, "only the stored tokens come back");
+        assert_eq!(many[0].0, record);
+        assert_eq!(many[0].1.len(), 2);
+        assert_eq!(many[1].0, alone);
+        assert!(many[1].1.is_empty());
+        assert!(reads
+            .tokens_with_policy_texts(&[])
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 
