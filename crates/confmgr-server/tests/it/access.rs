@@ -1,6 +1,6 @@
 //! Clients (AppRole), tokens and policies, through the HTTP API.
 
-use crate::harness::{send, test_access, Db, TestApp, BOTH};
+use crate::harness::{metric, send, test_access, Db, TestApp, BOTH};
 use confmgr_core::credentials::HashCost;
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::state::{AccessSettings, Limits};
@@ -751,4 +751,63 @@ async fn children_never_outlive_their_parent_and_ttl_zero_means_default() {
         body["auth"]["lease_duration"], 3600,
         "ttl 0 means the default TTL"
     );
+}
+
+/// A token in steady use is confirmed again in the background, not on its requests; a
+/// revocation made behind the server's back (as another replica's would be) still ends it
+/// within the auth cache TTL of the last confirmation.
+#[tokio::test]
+async fn a_busy_token_is_confirmed_in_the_background_and_refused_within_the_ttl_once_revoked() {
+    use confmgr_server::auth_cache::DEFAULT_TTL;
+    use std::time::Instant;
+    const MOUNT_INFO: &str = "/v1/sys/internal/ui/mounts/secret/app";
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        let (token, accessor) = app.create_token(json!({"ttl": "1h"})).await;
+        let before = app.scrape().await;
+        let started = Instant::now();
+        let mut requests = 0;
+        while started.elapsed() < DEFAULT_TTL * 6 {
+            let (status, body) = as_token(&app, &token, "GET", MOUNT_INFO, None).await;
+            assert_eq!(status, 200, "{db:?}: {body}");
+            requests += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let after = app.scrape().await;
+        let change = |series: &str| metric(&after, series) - metric(&before, series);
+        let misses = change(r#"confmgr_auth_cache_lookups_total{result="miss"}"#);
+        let hits = change(r#"confmgr_auth_cache_lookups_total{result="hit"}"#);
+        assert_eq!(
+            misses + hits,
+            requests as f64,
+            "{db:?}: every check counted"
+        );
+        // Looked up per TTL, it would miss at least six times.
+        assert!(
+            misses <= 3.0,
+            "{db:?}: {misses} lookups in {requests} requests over six TTLs"
+        );
+        assert!(
+            change("confmgr_auth_tokens_confirmed_total") >= 1.0,
+            "{db:?}: {after}"
+        );
+
+        let pool = app.raw_db().await;
+        sqlx::query("update tokens set revoked_at = 1 where accessor = $1")
+            .bind(accessor)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let revoked = Instant::now();
+        // Still in use meanwhile, so the background pass would confirm it if it could.
+        while revoked.elapsed() < DEFAULT_TTL + Duration::from_millis(20) {
+            as_token(&app, &token, "GET", MOUNT_INFO, None).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, _) = as_token(&app, &token, "GET", MOUNT_INFO, None).await;
+        assert_eq!(
+            status, 403,
+            "{db:?}: refused within the TTL of the revocation"
+        );
+    }
 }

@@ -251,6 +251,28 @@ impl TestApp {
     pub async fn raw_db(&self) -> sqlx::AnyPool {
         sqlx::AnyPool::connect(&self.db_url).await.unwrap()
     }
+
+    /// `/metrics` as text.
+    pub async fn scrape(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+}
+
+/// The value of the first sample in a scrape whose line starts with `series` (0 if none).
+pub fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
 }
 
 pub async fn send(request: RequestBuilder) -> (u16, Value) {

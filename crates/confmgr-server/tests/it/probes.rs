@@ -1,6 +1,6 @@
 //! Liveness and readiness probes, and Vault's `sys/health` status override.
 
-use crate::harness::{send, Db, TestApp};
+use crate::harness::{metric, send, Db, TestApp};
 use sqlx::Connection;
 
 #[tokio::test]
@@ -46,24 +46,8 @@ async fn probes_answer_and_readiness_fails_while_the_database_takes_no_writes() 
 #[tokio::test]
 async fn metrics_move_with_requests_and_name_routes_not_paths() {
     let app = TestApp::start(Db::Sqlite).await;
-    let scrape = || async {
-        let response = app
-            .client
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.text().await.unwrap()
-    };
-    let value = |text: &str, prefix: &str| -> f64 {
-        text.lines()
-            .find(|line| line.starts_with(prefix))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0.0)
-    };
-    let before = scrape().await;
+    let value = metric;
+    let before = app.scrape().await;
     for _ in 0..3 {
         let (status, _) = app
             .call(
@@ -82,7 +66,7 @@ async fn metrics_move_with_requests_and_name_routes_not_paths() {
         )
         .await;
     assert_eq!(status, 400);
-    let after = scrape().await;
+    let after = app.scrape().await;
 
     let writes = r#"confmgr_http_requests_total{route="/v1/secret/data/{*path}",method="POST",status="200"}"#;
     assert_eq!(
