@@ -196,10 +196,11 @@ fn cached_token(
     }
 }
 
-/// Confirms the tokens in use against the database, in batches, a few times per cache
-/// TTL: a token served from the cache since the previous pass is read again with its
-/// policies and cached for another TTL from before that read, or forgotten when it was
-/// revoked, expired or deleted meanwhile (by another replica, or behind the server's back).
+/// Confirms the tokens in use against the database, in batches, four times per cache
+/// TTL: a token served from the cache since it was last confirmed, and past the middle of
+/// its TTL, is read again with its policies and cached for another TTL from before that
+/// read, or forgotten when it was revoked, expired or deleted meanwhile (by another
+/// replica, or behind the server's back).
 /// Without this every busy token would cost a lookup on some request every TTL. Runs
 /// until the task is aborted; nothing to do when the cache is off.
 pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -208,13 +209,13 @@ pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
         if !cache.enabled() {
             return;
         }
-        // A quarter of the TTL: an entry used at least once per half TTL or so never
-        // expires, and a slow pass still has time before the entries it confirms run out.
+        // A quarter of the TTL: a busy entry is confirmed about every half TTL, and a
+        // slow or failed pass leaves a quarter TTL for the next one.
         let mut ticks = tokio::time::interval(cache.ttl() / 4);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = confirm_used_tokens(&state).await {
+            if let Err(error) = confirm_tokens_due(&state).await {
                 // Entries then simply expire, and requests look their tokens up again.
                 tracing::warn!(%error, "auth cache: confirming the tokens in use failed");
             }
@@ -222,11 +223,11 @@ pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn confirm_used_tokens(state: &AppState) -> Result<(), Error> {
+async fn confirm_tokens_due(state: &AppState) -> Result<(), Error> {
     let cache = &state.access.auth_cache;
     let generation = cache.generation();
     let read_at = Instant::now();
-    let digests = cache.used_tokens();
+    let digests = cache.tokens_due();
     if digests.is_empty() {
         return Ok(());
     }

@@ -6,7 +6,7 @@
 //! from before that read was sent; only usable tokens are cached, expiry and bound CIDRs
 //! are still checked on every request, and this replica forgets everything at once when it
 //! revokes a token or changes a policy itself. Other replicas see such a change within
-//! `ttl`. Tokens in use are confirmed again in batches ([`AuthCache::used_tokens`], run by
+//! `ttl`. Tokens in use are confirmed again in batches ([`AuthCache::tokens_due`], run by
 //! `auth::keep_tokens_verified`), so a busy token does not cost a lookup every `ttl`.
 //! ACLs are keyed by the policy texts they were built from, so one can never be stale.
 
@@ -99,10 +99,13 @@ impl AuthCache {
         self.tokens.remove(digest);
     }
 
-    /// The tokens served from the cache since the last call, still cached: the ones worth
-    /// confirming again before they expire. Tokens nobody used are left to expire.
-    pub fn used_tokens(&self) -> Vec<Vec<u8>> {
-        self.tokens.take_used()
+    /// The cached tokens served since they were last confirmed and past the middle of
+    /// their TTL: the ones worth confirming again before they expire. Tokens nobody used
+    /// are left to expire. Called every quarter TTL, this confirms a busy token about
+    /// every half TTL (as often as its lookups were before), with a quarter TTL to spare.
+    pub fn tokens_due(&self) -> Vec<Vec<u8>> {
+        self.tokens
+            .take_used_expiring_before(Instant::now() + self.ttl * 5 / 8)
     }
 
     pub fn acl(&self, source: &AclSource) -> Option<Arc<Acl>> {
@@ -125,7 +128,7 @@ impl AuthCache {
 
 struct Entry<V> {
     until: Instant,
-    /// Served since the last `take_used`.
+    /// Served since it was put or confirmed (unless a pass took the mark since).
     used: bool,
     value: V,
 }
@@ -189,13 +192,19 @@ impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
         );
     }
 
-    fn take_used(&self) -> Vec<K> {
+    /// Keys of live entries used since they were put and expiring before `due`; their
+    /// marks of use are cleared. Expired entries go.
+    fn take_used_expiring_before(&self, due: Instant) -> Vec<K> {
         let now = Instant::now();
         let mut entries = self.lock();
         entries.retain(|_, entry| now < entry.until);
         entries
             .iter_mut()
-            .filter_map(|(key, entry)| std::mem::take(&mut entry.used).then(|| key.clone()))
+            .filter(|(_, entry)| entry.used && entry.until < due)
+            .map(|(key, entry)| {
+                entry.used = false;
+                key.clone()
+            })
             .collect()
     }
 
@@ -274,23 +283,31 @@ mod tests {
     }
 
     #[test]
-    fn only_tokens_served_since_the_last_pass_are_due_for_confirmation() {
-        let cache = AuthCache::new(Duration::from_secs(1));
+    fn tokens_used_and_past_the_middle_of_their_ttl_are_due_for_confirmation() {
+        let ttl = Duration::from_secs(1);
+        let cache = AuthCache::new(ttl);
         let generation = cache.generation();
-        cache.put_token(generation, Instant::now(), vec![1], token("used"));
-        cache.put_token(generation, Instant::now(), vec![2], token("idle"));
+        let older = Instant::now() - ttl * 6 / 10;
+        cache.put_token(generation, older, vec![1], token("used"));
+        cache.put_token(generation, older, vec![2], token("idle"));
+        cache.put_token(generation, Instant::now(), vec![3], token("young"));
         assert!(
-            cache.used_tokens().is_empty(),
+            cache.tokens_due().is_empty(),
             "being looked up is not being used"
         );
         cache.token(&[1]).unwrap();
         cache.token(&[1]).unwrap();
-        assert_eq!(cache.used_tokens(), vec![vec![1]]);
-        assert!(cache.used_tokens().is_empty(), "each use is reported once");
+        cache.token(&[3]).unwrap();
+        assert_eq!(
+            cache.tokens_due(),
+            vec![vec![1]],
+            "young: confirmed just now"
+        );
+        assert!(cache.tokens_due().is_empty(), "each use is reported once");
         cache.token(&[1]).unwrap();
         cache.forget_token(&[1]);
         assert!(
-            cache.used_tokens().is_empty(),
+            cache.tokens_due().is_empty(),
             "a forgotten token is not due"
         );
         assert!(cache.token(&[1]).is_none());
@@ -308,18 +325,12 @@ mod tests {
         cache.put_token(generation, first, vec![1], token("older"));
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(
-            cache
-                .token(&[1])
-                .expect("past the first read's TTL")
-                .record
-                .accessor,
-            "confirmed"
-        );
-        assert_eq!(
-            cache.used_tokens(),
+            cache.tokens_due(),
             vec![vec![1]],
             "a confirmation keeps the mark of use"
         );
+        let served = cache.token(&[1]).expect("past the first read's TTL");
+        assert_eq!(served.record.accessor, "confirmed");
     }
 
     #[test]
