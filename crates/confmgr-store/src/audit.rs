@@ -363,10 +363,7 @@ fn stored_from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
 
 /// `$first, …` for one event's columns, in `EVENT_COLUMNS` order.
 pub(crate) fn event_params(first: usize) -> String {
-    (first..first + EVENT_COLUMN_COUNT)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::rows::numbered_params(first, EVENT_COLUMN_COUNT)
 }
 
 /// Binds one event's columns, in `EVENT_COLUMNS` order.

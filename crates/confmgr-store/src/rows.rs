@@ -1,10 +1,19 @@
-//! Decoding helpers: flags are 0/1 bigints and lists or maps are JSON text on both backends.
+//! Row helpers: flags are 0/1 bigints and lists or maps are JSON text on both backends;
+//! statements number their parameters (`$1`, `$2`, …) for both.
 
 use crate::StoreError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+
+/// `$first, …` for `count` parameters in a row.
+pub(crate) fn numbered_params(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
     Ok(row.try_get::<i64, _>(column)? != 0)

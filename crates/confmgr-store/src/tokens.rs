@@ -1,4 +1,4 @@
-use crate::rows::{from_json, to_json};
+use crate::rows::{from_json, numbered_params, to_json};
 use crate::{Backend, StoreError, StoreTx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -100,10 +100,9 @@ impl StoreTx {
     ) -> Result<Vec<(TokenRecord, PolicyTexts)>, StoreError> {
         let mut found = Vec::with_capacity(digests.len());
         for chunk in digests.chunks(DIGESTS_PER_STATEMENT) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = tokens_with_policy_texts_sql(
                 self.backend,
-                &format!("t.digest in ({})", placeholders.join(", ")),
+                &format!("t.digest in ({})", numbered_params(1, chunk.len())),
             );
             // Not kept prepared: the text differs with the number of digests.
             let mut query = sqlx::query(&sql).persistent(false);

@@ -220,14 +220,7 @@ async fn scenario_scrape() -> String {
 
     let mut text = String::new();
     for _ in 0..50 {
-        let response = app
-            .client
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        text = response.text().await.unwrap();
+        text = app.scrape().await;
         if text.contains("confmgr_certificate_days_left{") {
             break;
         }
