@@ -5,6 +5,7 @@
 
 use crate::auth_cache::{AclSource, AuthCache, CachedToken};
 use crate::error::Error;
+use crate::metrics::Confirmation;
 use crate::services::policies;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -196,11 +197,13 @@ fn cached_token(
     }
 }
 
-/// Confirms the tokens in use against the database, in batches, four times per cache
-/// TTL: a token served from the cache since it was last confirmed, and past the middle of
-/// its TTL, is read again with its policies and cached for another TTL from before that
-/// read, or forgotten when it was revoked, expired or deleted meanwhile (by another
-/// replica, or behind the server's back).
+/// Confirms the cached tokens in use against the database four times per cache TTL.
+/// First it reads the access-change marker: if no token and no policy changed since the
+/// previous pass, that one read confirms every entry in use (see `crate::auth_cache`).
+/// Then a token served since it was last confirmed and past the middle of its TTL (after
+/// a change, or a lookup made before the previous read) is read again with its policies
+/// and cached for another TTL from before that read, or forgotten when it was revoked,
+/// expired or deleted meanwhile (by another replica, or behind the server's back).
 /// Without this every busy token would cost a lookup on some request every TTL. Runs
 /// until the task is aborted; nothing to do when the cache is off.
 pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -215,7 +218,7 @@ pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = confirm_tokens_due(&state).await {
+            if let Err(error) = confirm_cached_tokens(&state).await {
                 // Entries then simply expire, and requests look their tokens up again.
                 tracing::warn!(%error, "auth cache: confirming the tokens in use failed");
             }
@@ -223,15 +226,25 @@ pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn confirm_tokens_due(state: &AppState) -> Result<(), Error> {
+async fn confirm_cached_tokens(state: &AppState) -> Result<(), Error> {
     let cache = &state.access.auth_cache;
+    if !cache.holds_tokens() {
+        return Ok(());
+    }
+    let sent = Instant::now();
+    let mut reads = state.store.reads().await?;
+    let marker = reads.access_change_marker().await?;
+    let unchanged = cache.note_access_marker(marker, sent, Instant::now());
+    state
+        .metrics
+        .count_tokens_confirmed(Confirmation::MarkerUnchanged, unchanged);
+
     let generation = cache.generation();
     let read_at = Instant::now();
     let digests = cache.tokens_due();
     if digests.is_empty() {
         return Ok(());
     }
-    let mut reads = state.store.reads().await?;
     let found = reads.tokens_with_policy_texts(&digests).await?;
     reads.commit().await?;
     let now = now_micros();
@@ -247,6 +260,8 @@ async fn confirm_tokens_due(state: &AppState) -> Result<(), Error> {
     for digest in digests.iter().filter(|d| !confirmed.contains(*d)) {
         cache.forget_token(digest);
     }
-    state.metrics.count_tokens_confirmed(confirmed.len());
+    state
+        .metrics
+        .count_tokens_confirmed(Confirmation::ReadAgain, confirmed.len());
     Ok(())
 }

@@ -6,8 +6,14 @@
 //! from before that read was sent; only usable tokens are cached, expiry and bound CIDRs
 //! are still checked on every request, and this replica forgets everything at once when it
 //! revokes a token or changes a policy itself. Other replicas see such a change within
-//! `ttl`. Tokens in use are confirmed again in batches ([`AuthCache::tokens_due`], run by
-//! `auth::keep_tokens_verified`), so a busy token does not cost a lookup every `ttl`.
+//! `ttl`.
+//!
+//! How tokens in use stay cached (run by `auth::keep_tokens_verified` every quarter TTL):
+//! the database keeps a marker that every change to tokens or policies replaces. When two
+//! reads of it are equal, nothing changed between them, so every entry whose state is at
+//! least as new as the first read is confirmed as of the second
+//! ([`AuthCache::note_access_marker`]): one small read confirms them all. When the marker
+//! moved, the tokens in use are read again in batches ([`AuthCache::tokens_due`]).
 //! ACLs are keyed by the policy texts they were built from, so one can never be stale.
 
 use confmgr_core::policy::Acl;
@@ -26,6 +32,9 @@ const MAX_ENTRIES: usize = 50_000;
 /// An ACL built from given policy texts is right for as long as those are the texts, so
 /// this only bounds how long an unused one takes memory.
 const ACL_LIFETIME: Duration = Duration::from_secs(60);
+/// An unchanged marker confirms the entries used within this many TTLs (10 s by default);
+/// idle ones are left to expire.
+const KEEP_WARM_TTLS: u32 = 20;
 
 /// A token found usable, with the ACL of its policies.
 #[derive(Clone)]
@@ -49,6 +58,18 @@ pub struct AuthCache {
     generation: AtomicU64,
     tokens: TimedMap<Vec<u8>, CachedToken>,
     acls: TimedMap<AclSource, Arc<Acl>>,
+    /// The access-change marker as the background pass last read it.
+    marker: Mutex<Option<MarkerRead>>,
+}
+
+/// One read of the database's access-change marker.
+struct MarkerRead {
+    value: String,
+    /// When its answer came: a lookup sent later saw at least the state it saw.
+    received: Instant,
+    /// Counts the reads; an entry carries the number of the newest read whose state its
+    /// own is known to include.
+    number: u64,
 }
 
 impl AuthCache {
@@ -59,6 +80,7 @@ impl AuthCache {
             generation: AtomicU64::new(0),
             tokens: TimedMap::default(),
             acls: TimedMap::default(),
+            marker: Mutex::new(None),
         }
     }
 
@@ -90,8 +112,47 @@ impl AuthCache {
         token: CachedToken,
     ) {
         if self.enabled() && self.generation() == generation {
-            self.tokens.put(digest, token, read_at + self.ttl);
+            let basis = self.marker_read_before(read_at);
+            self.tokens.put(digest, token, read_at + self.ttl, basis);
         }
+    }
+
+    /// The number of the newest marker read answered before `read_at`: a database read
+    /// sent at `read_at` saw every change that read saw.
+    fn marker_read_before(&self, read_at: Instant) -> Option<u64> {
+        lock(&self.marker)
+            .as_ref()
+            .filter(|marker| marker.received <= read_at)
+            .map(|marker| marker.number)
+    }
+
+    /// Records a read of the access-change marker, sent at `sent` and answered at
+    /// `received`. When it equals the previous read, no token and no policy changed
+    /// between the two, so every entry at least as new as the previous read, and used
+    /// within [`KEEP_WARM_TTLS`], is confirmed as of `sent`. Returns how many were.
+    pub fn note_access_marker(&self, value: String, sent: Instant, received: Instant) -> usize {
+        let mut marker = lock(&self.marker);
+        let number = marker.as_ref().map_or(0, |previous| previous.number + 1);
+        let confirmed = match marker.as_ref() {
+            Some(previous) if previous.value == value => self.tokens.confirm(
+                previous.number,
+                number,
+                sent + self.ttl,
+                Instant::now().checked_sub(self.ttl * KEEP_WARM_TTLS),
+            ),
+            _ => 0,
+        };
+        *marker = Some(MarkerRead {
+            value,
+            received,
+            number,
+        });
+        confirmed
+    }
+
+    /// Whether any token is cached (no marker read is needed otherwise).
+    pub fn holds_tokens(&self) -> bool {
+        !self.tokens.lock().is_empty()
     }
 
     /// After the database no longer showed the token as usable.
@@ -114,7 +175,7 @@ impl AuthCache {
 
     pub fn put_acl(&self, generation: u64, source: AclSource, acl: Arc<Acl>) {
         if self.enabled() && self.generation() == generation {
-            self.acls.put(source, acl, Instant::now() + ACL_LIFETIME);
+            self.acls.put(source, acl, Instant::now() + ACL_LIFETIME, None);
         }
     }
 
@@ -128,9 +189,19 @@ impl AuthCache {
 
 struct Entry<V> {
     until: Instant,
-    /// Served since it was put or confirmed (unless a pass took the mark since).
+    /// Put, or served since it was last confirmed (unless a pass took the mark since). A
+    /// new entry counts as used: a token looked up on a request is read again once, so
+    /// that it joins the entries the access-change marker confirms.
     used: bool,
+    /// Last served, or put.
+    last_used: Instant,
+    /// The newest access-marker read whose state this entry's is known to include.
+    basis: Option<u64>,
     value: V,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct TimedMap<K, V> {
@@ -147,7 +218,7 @@ impl<K, V> Default for TimedMap<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.entries)
     }
 
     fn get<Q>(&self, key: &Q) -> Option<V>
@@ -155,23 +226,27 @@ impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
+        let now = Instant::now();
         let mut entries = self.lock();
         match entries.get_mut(key) {
-            Some(entry) if Instant::now() < entry.until => {
+            Some(entry) if now < entry.until => {
                 entry.used = true;
+                entry.last_used = now;
                 Some(entry.value.clone())
             }
             _ => None,
         }
     }
 
-    /// Keeps whichever of the cached entry and this one lasts longer; `used` stays.
-    fn put(&self, key: K, value: V, until: Instant) {
+    /// Keeps whichever of the cached entry and this one lasts longer; the marks of use
+    /// stay.
+    fn put(&self, key: K, value: V, until: Instant, basis: Option<u64>) {
         let now = Instant::now();
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(&key) {
             if entry.until < until {
                 entry.until = until;
+                entry.basis = basis;
                 entry.value = value;
             }
             return;
@@ -186,7 +261,9 @@ impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
             key,
             Entry {
                 until,
-                used: false,
+                used: true,
+                last_used: now,
+                basis,
                 value,
             },
         );
@@ -206,6 +283,23 @@ impl<K: Eq + Hash + Clone, V: Clone> TimedMap<K, V> {
                 key.clone()
             })
             .collect()
+    }
+
+    /// Live entries based on marker read `from` and used since `used_since` (all, when
+    /// `None`) now last until `until` at least, based on read `to`. Returns how many.
+    fn confirm(&self, from: u64, to: u64, until: Instant, used_since: Option<Instant>) -> usize {
+        let now = Instant::now();
+        let mut confirmed = 0;
+        for entry in self.lock().values_mut() {
+            let warm = used_since.is_none_or(|since| entry.last_used >= since);
+            if entry.basis == Some(from) && warm && now < entry.until {
+                entry.until = entry.until.max(until);
+                entry.basis = Some(to);
+                entry.used = false;
+                confirmed += 1;
+            }
+        }
+        confirmed
     }
 
     fn remove<Q>(&self, key: &Q)
@@ -291,10 +385,14 @@ mod tests {
         cache.put_token(generation, older, vec![1], token("used"));
         cache.put_token(generation, older, vec![2], token("idle"));
         cache.put_token(generation, Instant::now(), vec![3], token("young"));
-        assert!(
-            cache.tokens_due().is_empty(),
-            "being looked up is not being used"
+        let mut due = cache.tokens_due();
+        due.sort();
+        assert_eq!(
+            due,
+            vec![vec![1], vec![2]],
+            "a new entry is read again once, when past the middle of its TTL"
         );
+        assert!(cache.tokens_due().is_empty(), "then only when used");
         cache.token(&[1]).unwrap();
         cache.token(&[1]).unwrap();
         cache.token(&[3]).unwrap();
@@ -331,6 +429,79 @@ mod tests {
         );
         let served = cache.token(&[1]).expect("past the first read's TTL");
         assert_eq!(served.record.accessor, "confirmed");
+    }
+
+    #[test]
+    fn an_unchanged_access_marker_confirms_the_entries_in_use_and_a_moved_one_nothing() {
+        let ttl = Duration::from_millis(200);
+        let cache = AuthCache::new(ttl);
+        let generation = cache.generation();
+        let now = Instant::now();
+        assert_eq!(cache.note_access_marker("m1".into(), now, now), 0);
+        cache.put_token(generation, Instant::now(), vec![1], token("a"));
+        cache.put_token(generation, Instant::now(), vec![2], token("b"));
+        std::thread::sleep(Duration::from_millis(120));
+        let sent = Instant::now();
+        assert_eq!(
+            cache.note_access_marker("m1".into(), sent, Instant::now()),
+            2,
+            "nothing changed: both confirmed"
+        );
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(
+            cache.token(&[1]).expect("confirmed past its first TTL").record.accessor,
+            "a"
+        );
+        let sent = Instant::now();
+        assert_eq!(
+            cache.note_access_marker("m2".into(), sent, Instant::now()),
+            0,
+            "a token or policy changed: nothing is confirmed"
+        );
+        assert_eq!(
+            cache.note_access_marker("m2".into(), Instant::now(), Instant::now()),
+            0,
+            "entries confirmed before the change stay unconfirmed"
+        );
+        std::thread::sleep(ttl);
+        assert!(cache.token(&[1]).is_none());
+    }
+
+    #[test]
+    fn a_lookup_sent_before_the_last_marker_read_was_answered_is_not_confirmed_by_the_next() {
+        let ttl = Duration::from_secs(1);
+        let cache = AuthCache::new(ttl);
+        let generation = cache.generation();
+        let sent = Instant::now();
+        let received = sent + Duration::from_millis(5);
+        cache.note_access_marker("m".into(), sent, received);
+        // It may have seen the database before a change that this marker read already
+        // included, so an equal next read says nothing about it.
+        cache.put_token(generation, sent, vec![1], token("early"));
+        cache.put_token(generation, received, vec![2], token("late"));
+        assert_eq!(cache.note_access_marker("m".into(), received, received), 1);
+        let entries = cache.tokens.lock();
+        assert_eq!(entries[&vec![1]].basis, None, "left to the batch reads");
+        assert_eq!(entries[&vec![1]].until, sent + ttl);
+        assert_eq!(entries[&vec![2]].basis, Some(1));
+    }
+
+    #[test]
+    fn only_entries_used_recently_are_confirmed_by_an_unchanged_marker() {
+        let map = TimedMap::<u8, u8>::default();
+        let now = Instant::now();
+        map.put(1, 1, now + Duration::from_secs(1), Some(7));
+        map.put(2, 2, now + Duration::from_secs(1), Some(6));
+        let later = now + Duration::from_secs(5);
+        assert_eq!(
+            map.confirm(7, 8, later, Some(Instant::now() + Duration::from_millis(1))),
+            0,
+            "idle since the cut-off"
+        );
+        assert_eq!(map.confirm(7, 8, later, Some(now)), 1, "only read 7's entry");
+        assert_eq!(map.lock()[&1].until, later);
+        assert_eq!(map.lock()[&1].basis, Some(8));
+        assert_eq!(map.lock()[&2].basis, Some(6));
     }
 
     #[test]

@@ -48,7 +48,17 @@ pub struct Metrics {
     audit_seal_lag_seconds: Gauge<f64, AtomicU64>,
     auth_cache_hits: Counter,
     auth_cache_misses: Counter,
-    auth_tokens_confirmed: Counter,
+    tokens_confirmed_by_marker: Counter,
+    tokens_read_again: Counter,
+}
+
+/// How the background pass confirmed cached tokens.
+#[derive(Clone, Copy, Debug)]
+pub enum Confirmation {
+    /// The access-change marker showed that no token or policy changed.
+    MarkerUnchanged,
+    /// Read again from the database.
+    ReadAgain,
 }
 
 impl Metrics {
@@ -158,16 +168,23 @@ impl Metrics {
         let auth_cache_misses = auth_cache_lookups
             .get_or_create(&labels(&[("result", "miss")]))
             .clone();
-        let auth_tokens_confirmed = Counter::default();
+        let auth_tokens_confirmed = Family::<Labels, Counter>::default();
         registry.register(
             "auth_tokens_confirmed",
-            "Cached tokens in use confirmed again against the database in the background, so requests did not have to look them up",
+            "Cached tokens in use confirmed again in the background, so requests did not have to look them up: by marker (no token or policy changed) or read (read again from the database)",
             auth_tokens_confirmed.clone(),
         );
+        let tokens_confirmed_by_marker = auth_tokens_confirmed
+            .get_or_create(&labels(&[("by", "marker")]))
+            .clone();
+        let tokens_read_again = auth_tokens_confirmed
+            .get_or_create(&labels(&[("by", "read")]))
+            .clone();
         Arc::new(Self {
             auth_cache_hits,
             auth_cache_misses,
-            auth_tokens_confirmed,
+            tokens_confirmed_by_marker,
+            tokens_read_again,
             audit_batch_size,
             audit_commit_seconds,
             audit_write_failures,
@@ -193,8 +210,12 @@ impl Metrics {
         }
     }
 
-    pub fn count_tokens_confirmed(&self, tokens: usize) {
-        self.auth_tokens_confirmed.inc_by(tokens as u64);
+    pub fn count_tokens_confirmed(&self, how: Confirmation, tokens: usize) {
+        let counter = match how {
+            Confirmation::MarkerUnchanged => &self.tokens_confirmed_by_marker,
+            Confirmation::ReadAgain => &self.tokens_read_again,
+        };
+        counter.inc_by(tokens as u64);
     }
 
     /// One group commit of the audit writer.

@@ -116,6 +116,17 @@ impl StoreTx {
         Ok(found)
     }
 
+    /// The marker that every change to tokens or policies replaces (a trigger of migration
+    /// 0006 keeps it): two equal reads mean that no token and no policy changed between
+    /// them, so the auth cache can confirm what it holds without reading it again.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn access_change_marker(&mut self) -> Result<String, StoreError> {
+        let row = sqlx::query("select marker from access_changes where id = 1")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get("marker")?)
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn token_by_accessor(
         &mut self,

@@ -788,8 +788,8 @@ async fn a_busy_token_is_confirmed_in_the_background_and_refused_within_the_ttl_
             "{db:?}: {misses} lookups in {requests} requests over six TTLs"
         );
         assert!(
-            change("confmgr_auth_tokens_confirmed_total") >= 1.0,
-            "{db:?}: {after}"
+            change(r#"confmgr_auth_tokens_confirmed_total{by="marker"}"#) >= 1.0,
+            "{db:?}: nothing changed, so the access-change marker confirmed it: {after}"
         );
 
         let pool = app.raw_db().await;
@@ -808,6 +808,64 @@ async fn a_busy_token_is_confirmed_in_the_background_and_refused_within_the_ttl_
         assert_eq!(
             status, 403,
             "{db:?}: refused within the TTL of the revocation"
+        );
+    }
+}
+
+/// A token used less often than once per TTL stays cached as long as no token or policy
+/// changes (the access-change marker confirms it), and a policy changed in SQL behind the
+/// server's back (as by another replica) still takes effect within the TTL.
+#[tokio::test]
+async fn a_token_used_now_and_then_stays_cached_until_a_policy_changes_behind_the_servers_back() {
+    use confmgr_server::auth_cache::DEFAULT_TTL;
+    use std::time::Instant;
+    const SECRET: &str = "/v1/secret/data/app/db";
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        app.call(
+            "PUT",
+            "/v1/sys/policies/acl/app-reader",
+            Some(json!({"policy": "path \"secret/data/app/*\" { capabilities = [\"read\"] }"})),
+        )
+        .await;
+        app.call("POST", SECRET, Some(json!({"data": {"password": "p1"}})))
+            .await;
+        let (token, _) = app
+            .create_token(json!({"policies": ["app-reader"], "ttl": "1h"}))
+            .await;
+        let (status, body) = as_token(&app, &token, "GET", SECRET, None).await;
+        assert_eq!(status, 200, "{db:?}: {body}");
+
+        let before = app.scrape().await;
+        for _ in 0..4 {
+            tokio::time::sleep(DEFAULT_TTL * 3 / 2).await;
+            let (status, body) = as_token(&app, &token, "GET", SECRET, None).await;
+            assert_eq!(status, 200, "{db:?}: {body}");
+        }
+        let after = app.scrape().await;
+        let misses = metric(&after, r#"confmgr_auth_cache_lookups_total{result="miss"}"#)
+            - metric(&before, r#"confmgr_auth_cache_lookups_total{result="miss"}"#);
+        // Confirmed per use only, each of the four requests would find its entry expired.
+        assert_eq!(
+            misses, 0.0,
+            "{db:?}: a request every 1.5 TTL was looked up again: {after}"
+        );
+
+        let pool = app.raw_db().await;
+        sqlx::query("update policies set policy = $1 where name = 'app-reader'")
+            .bind("path \"secret/data/other/*\" { capabilities = [\"read\"] }")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let changed = Instant::now();
+        while changed.elapsed() < DEFAULT_TTL + Duration::from_millis(20) {
+            as_token(&app, &token, "GET", SECRET, None).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, body) = as_token(&app, &token, "GET", SECRET, None).await;
+        assert_eq!(
+            status, 403,
+            "{db:?}: the changed policy applies within the TTL: {body}"
         );
     }
 }

@@ -148,6 +148,83 @@ async fn a_token_comes_with_the_texts_of_its_stored_policies_in_one_lookup() {
     }
 }
 
+/// The auth cache trusts an unchanged marker to mean that no token and no policy changed,
+/// so every change that can make a cached token or ACL stale must move it, and a change
+/// rolled back must not.
+#[tokio::test]
+async fn every_change_to_tokens_or_policies_moves_the_access_change_marker() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let backend = store.backend();
+        let marker = || async {
+            let mut reads = store.reads().await.unwrap();
+            reads.access_change_marker().await.unwrap()
+        };
+        let token = TokenRecord {
+            digest: vec![12; 32],
+            accessor: "acc-marker".into(),
+            policies: vec!["p".into()],
+            issuer: "confmgr".into(),
+            ..TokenRecord::default()
+        };
+        let start = marker().await;
+        assert!(!start.is_empty());
+        assert_eq!(marker().await, start, "{backend:?}: reading moves nothing");
+
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_token(&token).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            marker().await,
+            start,
+            "{backend:?}: a new token is in no cache yet"
+        );
+
+        let mut seen = vec![start];
+        let mut expect_moved = |now: String, what: &str| {
+            assert!(
+                !seen.contains(&now),
+                "{backend:?}: {what} did not move the marker"
+            );
+            seen.push(now);
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.put_policy("p", "path \"a/*\" {}", 1).await.unwrap();
+        tx.commit().await.unwrap();
+        expect_moved(marker().await, "creating a policy");
+
+        let mut tx = store.begin().await.unwrap();
+        tx.put_policy("p", "path \"b/*\" {}", 2).await.unwrap();
+        tx.commit().await.unwrap();
+        expect_moved(marker().await, "changing a policy");
+
+        let mut tx = store.begin().await.unwrap();
+        tx.set_token_expiry("acc-marker", Some(99)).await.unwrap();
+        tx.commit().await.unwrap();
+        expect_moved(marker().await, "renewing a token");
+
+        let before_rollback = marker().await;
+        let mut tx = store.begin().await.unwrap();
+        tx.revoke_token_tree("acc-marker", 5).await.unwrap();
+        drop(tx);
+        assert_eq!(
+            marker().await,
+            before_rollback,
+            "{backend:?}: a revocation rolled back changed nothing"
+        );
+
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.revoke_token_tree("acc-marker", 5).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        expect_moved(marker().await, "revoking a token");
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.delete_policy("p").await.unwrap());
+        tx.commit().await.unwrap();
+        expect_moved(marker().await, "deleting a policy");
+    }
+}
+
 #[tokio::test]
 async fn a_new_sqlite_database_and_its_wal_are_private_to_the_server_user() {
     use confmgr_store::{Store, StoreOptions};
