@@ -175,7 +175,8 @@ impl AuthCache {
 
     pub fn put_acl(&self, generation: u64, source: AclSource, acl: Arc<Acl>) {
         if self.enabled() && self.generation() == generation {
-            self.acls.put(source, acl, Instant::now() + ACL_LIFETIME, None);
+            self.acls
+                .put(source, acl, Instant::now() + ACL_LIFETIME, None);
         }
     }
 
@@ -449,7 +450,11 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(
-            cache.token(&[1]).expect("confirmed past its first TTL").record.accessor,
+            cache
+                .token(&[1])
+                .expect("confirmed past its first TTL")
+                .record
+                .accessor,
             "a"
         );
         let sent = Instant::now();
@@ -498,7 +503,11 @@ mod tests {
             0,
             "idle since the cut-off"
         );
-        assert_eq!(map.confirm(7, 8, later, Some(now)), 1, "only read 7's entry");
+        assert_eq!(
+            map.confirm(7, 8, later, Some(now)),
+            1,
+            "only read 7's entry"
+        );
         assert_eq!(map.lock()[&1].until, later);
         assert_eq!(map.lock()[&1].basis, Some(8));
         assert_eq!(map.lock()[&2].basis, Some(6));

@@ -844,7 +844,10 @@ async fn a_token_used_now_and_then_stays_cached_until_a_policy_changes_behind_th
         }
         let after = app.scrape().await;
         let misses = metric(&after, r#"confmgr_auth_cache_lookups_total{result="miss"}"#)
-            - metric(&before, r#"confmgr_auth_cache_lookups_total{result="miss"}"#);
+            - metric(
+                &before,
+                r#"confmgr_auth_cache_lookups_total{result="miss"}"#,
+            );
         // Confirmed per use only, each of the four requests would find its entry expired.
         assert_eq!(
             misses, 0.0,
