@@ -173,8 +173,10 @@ impl AuthCache {
         self.acls.get(source)
     }
 
+    /// Kept even when the token cache is off: an ACL keyed by the texts it was parsed from
+    /// cannot go stale, and parsing them again on every request costs CPU for nothing.
     pub fn put_acl(&self, generation: u64, source: AclSource, acl: Arc<Acl>) {
-        if self.enabled() && self.generation() == generation {
+        if self.generation() == generation {
             self.acls
                 .put(source, acl, Instant::now() + ACL_LIFETIME, None);
         }
@@ -525,10 +527,15 @@ mod tests {
     }
 
     #[test]
-    fn the_ttl_is_capped_at_one_second_and_zero_turns_caching_off() {
+    fn the_ttl_is_capped_at_one_second_and_zero_turns_token_caching_off() {
         assert_eq!(AuthCache::new(Duration::from_secs(60)).ttl, MAX_TTL);
         let off = AuthCache::new(Duration::ZERO);
         off.put_token(off.generation(), Instant::now(), vec![1], token("a"));
         assert!(off.token(&[1]).is_none());
+        off.put_acl(off.generation(), source("x"), Arc::new(Acl::root()));
+        assert!(
+            off.acl(&source("x")).is_some(),
+            "an ACL keyed by its texts cannot go stale, so it is kept"
+        );
     }
 }

@@ -282,7 +282,8 @@ pub struct ServerArgs {
     )]
     pub login_concurrent_hashes: usize,
 
-    /// Milliseconds a token lookup and a policy ACL are reused by this server (0: never).
+    /// Milliseconds a token lookup is reused by this server (0: never; ACLs parsed from
+    /// policy texts are kept by those texts either way, as they cannot go stale).
     /// At most 1000: a revocation must reach every replica within one second.
     #[arg(
         long,
