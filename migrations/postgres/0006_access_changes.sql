@@ -18,7 +18,16 @@ begin
 end
 $$;
 
-create trigger tokens_changed after update or delete or truncate on tokens
+-- Deferred to commit, so a transaction takes the marker's row lock after all its other row
+-- locks and waits for nothing once it holds it: two revocations that overlap (a parent's
+-- tree and one of its children, each locking its own row first) cannot deadlock on it.
+create constraint trigger tokens_changed after update or delete on tokens
+    deferrable initially deferred
+    for each row execute function note_access_change();
+create constraint trigger policies_changed after insert or update or delete on policies
+    deferrable initially deferred
+    for each row execute function note_access_change();
+create trigger tokens_truncated after truncate on tokens
     for each statement execute function note_access_change();
-create trigger policies_changed after insert or update or delete or truncate on policies
+create trigger policies_truncated after truncate on policies
     for each statement execute function note_access_change();

@@ -225,6 +225,75 @@ async fn every_change_to_tokens_or_policies_moves_the_access_change_marker() {
     }
 }
 
+/// On PostgreSQL the marker's row lock is taken at commit, after every other lock of the
+/// transaction: a token change does not wait for another transaction that changed tokens
+/// and has not committed yet, so overlapping revocations (a parent's tree, one of its
+/// children) cannot deadlock on the marker.
+#[tokio::test]
+async fn a_token_change_waits_for_the_access_marker_only_at_commit() {
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        // SQLite has one writer at a time: the second transaction would wait for the first
+        // whatever the triggers do.
+        if store.backend() != confmgr_store::Backend::Postgres {
+            continue;
+        }
+        let mut setup = store.begin().await.unwrap();
+        for (digest, accessor, parent) in [
+            (21u8, "acc-parent", None),
+            (22, "acc-child", Some("acc-parent")),
+        ] {
+            setup
+                .insert_token(&TokenRecord {
+                    digest: vec![digest; 32],
+                    accessor: accessor.into(),
+                    parent_accessor: parent.map(str::to_owned),
+                    issuer: "confmgr".into(),
+                    ..TokenRecord::default()
+                })
+                .await
+                .unwrap();
+        }
+        setup.commit().await.unwrap();
+        let before = store
+            .reads()
+            .await
+            .unwrap()
+            .access_change_marker()
+            .await
+            .unwrap();
+
+        let mut renewing = store.begin().await.unwrap();
+        renewing
+            .set_token_expiry("acc-parent", Some(1_000))
+            .await
+            .unwrap();
+        let mut revoking = store.begin().await.unwrap();
+        let revoked = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            revoking.revoke_token_tree("acc-child", 5),
+        )
+        .await
+        .expect("a token change must not wait for another open transaction's marker lock")
+        .unwrap();
+        assert_eq!(revoked, 1);
+        revoking.commit().await.unwrap();
+        renewing.commit().await.unwrap();
+
+        let after = store
+            .reads()
+            .await
+            .unwrap()
+            .access_change_marker()
+            .await
+            .unwrap();
+        assert_ne!(
+            after, before,
+            "both changes moved the marker at their commits"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_new_sqlite_database_and_its_wal_are_private_to_the_server_user() {
     use confmgr_store::{Store, StoreOptions};
