@@ -212,7 +212,8 @@ pub fn keep_tokens_verified(state: AppState) -> tokio::task::JoinHandle<()> {
         if !cache.enabled() {
             return;
         }
-        // A quarter of the TTL: a busy entry is confirmed about every half TTL, and a
+        // A quarter of the TTL: an unchanged marker extends every entry in use well before
+        // it expires, a token read again in a batch is read about every half TTL, and a
         // slow or failed pass leaves a quarter TTL for the next one.
         let mut ticks = tokio::time::interval(cache.ttl() / 4);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -753,6 +753,17 @@ async fn children_never_outlive_their_parent_and_ttl_zero_means_default() {
     );
 }
 
+/// Uses `token` on `path` every 20 ms for one auth cache TTL, so that the background pass
+/// would keep confirming it if it could, then answers the next request to `path`.
+async fn answer_after_a_ttl_of_use(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < confmgr_server::auth_cache::DEFAULT_TTL + Duration::from_millis(20) {
+        as_token(app, token, "GET", path, None).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    as_token(app, token, "GET", path, None).await
+}
+
 /// A token in steady use is confirmed again in the background, not on its requests; a
 /// revocation made behind the server's back (as another replica's would be) still ends it
 /// within the auth cache TTL of the last confirmation.
@@ -798,13 +809,7 @@ async fn a_busy_token_is_confirmed_in_the_background_and_refused_within_the_ttl_
             .execute(&pool)
             .await
             .unwrap();
-        let revoked = Instant::now();
-        // Still in use meanwhile, so the background pass would confirm it if it could.
-        while revoked.elapsed() < DEFAULT_TTL + Duration::from_millis(20) {
-            as_token(&app, &token, "GET", MOUNT_INFO, None).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let (status, _) = as_token(&app, &token, "GET", MOUNT_INFO, None).await;
+        let (status, _) = answer_after_a_ttl_of_use(&app, &token, MOUNT_INFO).await;
         assert_eq!(
             status, 403,
             "{db:?}: refused within the TTL of the revocation"
@@ -818,7 +823,6 @@ async fn a_busy_token_is_confirmed_in_the_background_and_refused_within_the_ttl_
 #[tokio::test]
 async fn a_token_used_now_and_then_stays_cached_until_a_policy_changes_behind_the_servers_back() {
     use confmgr_server::auth_cache::DEFAULT_TTL;
-    use std::time::Instant;
     const SECRET: &str = "/v1/secret/data/app/db";
     for db in BOTH {
         let app = TestApp::start(db).await;
@@ -860,12 +864,7 @@ async fn a_token_used_now_and_then_stays_cached_until_a_policy_changes_behind_th
             .execute(&pool)
             .await
             .unwrap();
-        let changed = Instant::now();
-        while changed.elapsed() < DEFAULT_TTL + Duration::from_millis(20) {
-            as_token(&app, &token, "GET", SECRET, None).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let (status, body) = as_token(&app, &token, "GET", SECRET, None).await;
+        let (status, body) = answer_after_a_ttl_of_use(&app, &token, SECRET).await;
         assert_eq!(
             status, 403,
             "{db:?}: the changed policy applies within the TTL: {body}"

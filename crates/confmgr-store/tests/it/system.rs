@@ -148,6 +148,11 @@ async fn a_token_comes_with_the_texts_of_its_stored_policies_in_one_lookup() {
     }
 }
 
+async fn access_change_marker(store: &confmgr_store::Store) -> String {
+    let mut reads = store.reads().await.unwrap();
+    reads.access_change_marker().await.unwrap()
+}
+
 /// The auth cache trusts an unchanged marker to mean that no token and no policy changed,
 /// so every change that can make a cached token or ACL stale must move it, and a change
 /// rolled back must not.
@@ -156,10 +161,7 @@ async fn every_change_to_tokens_or_policies_moves_the_access_change_marker() {
     let backends = Backends::new().await;
     for store in &backends.stores {
         let backend = store.backend();
-        let marker = || async {
-            let mut reads = store.reads().await.unwrap();
-            reads.access_change_marker().await.unwrap()
-        };
+        let marker = || access_change_marker(store);
         let token = TokenRecord {
             digest: vec![12; 32],
             accessor: "acc-marker".into(),
@@ -255,13 +257,7 @@ async fn a_token_change_waits_for_the_access_marker_only_at_commit() {
                 .unwrap();
         }
         setup.commit().await.unwrap();
-        let before = store
-            .reads()
-            .await
-            .unwrap()
-            .access_change_marker()
-            .await
-            .unwrap();
+        let before = access_change_marker(store).await;
 
         let mut renewing = store.begin().await.unwrap();
         renewing
@@ -280,13 +276,7 @@ async fn a_token_change_waits_for_the_access_marker_only_at_commit() {
         revoking.commit().await.unwrap();
         renewing.commit().await.unwrap();
 
-        let after = store
-            .reads()
-            .await
-            .unwrap()
-            .access_change_marker()
-            .await
-            .unwrap();
+        let after = access_change_marker(store).await;
         assert_ne!(
             after, before,
             "both changes moved the marker at their commits"
