@@ -3,9 +3,12 @@
 
 mod access;
 mod audit;
+mod audit_head;
 mod client_cert;
 mod dashboards;
 mod disconnect;
+mod hardening_api;
+mod hardening_http;
 mod harness;
 mod hvac;
 mod keys;
@@ -15,6 +18,7 @@ mod legacy;
 mod legacy_scripts;
 mod limits;
 mod logs;
+mod metadata_binding;
 mod openapi;
 mod outage;
 mod probes;

@@ -1,0 +1,1 @@
+//! Issue 22 (hardening): keyed audit chain and its published head.

@@ -1,0 +1,1 @@
+//! Issue 22 (hardening): secret metadata bound under the keyring.
