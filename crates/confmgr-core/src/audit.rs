@@ -9,6 +9,7 @@
 //!
 //! Pure: no I/O, no clock. Callers pass `now` where it matters.
 
+use crate::audit_chain::{Chain, ChainHead};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -272,17 +273,27 @@ pub fn chain_hash(prev_hash: &[u8], event: &AuditEvent) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Seals events in the given order, continuing a chain whose last link is
+/// Seals events in the given order with unkeyed links, continuing a chain whose last link is
 /// `(last_seq, last_hash)`: use `(0, &GENESIS_HASH)` for a new chain. The i-th event gets
-/// `seq = last_seq + 1 + i`.
+/// `seq = last_seq + 1 + i`. The server seals with [`seal_events_with`] and its keyed chain.
 pub fn seal_events(last_seq: i64, last_hash: &[u8], events: &[AuditEvent]) -> Vec<Seal> {
+    seal_events_with(&Chain::unkeyed(), last_seq, last_hash, events)
+}
+
+/// [`seal_events`] with the links of `chain` (keyed from its `keyed_from`).
+pub fn seal_events_with(
+    chain: &Chain,
+    last_seq: i64,
+    last_hash: &[u8],
+    events: &[AuditEvent],
+) -> Vec<Seal> {
     let mut prev = last_hash.to_vec();
     let mut seq = last_seq;
     events
         .iter()
         .map(|event| {
             seq += 1;
-            let hash = chain_hash(&prev, event);
+            let hash = chain.link(seq, &prev, event);
             Seal {
                 seq,
                 prev_hash: std::mem::replace(&mut prev, hash.clone()),
@@ -306,6 +317,15 @@ pub enum Break {
     Relinked { seq: i64, event_id: String },
     /// An event has stayed unsealed longer than allowed.
     Unsealed { event_id: String, age_seconds: i64 },
+    /// The chain ends before the expected head's seq: sealed events were cut off its end.
+    Truncated { expected_seq: i64, last_seq: i64 },
+    /// The event at the expected head's seq has another hash: the chain was rewritten there
+    /// or before (or the head belongs to another database).
+    HeadMismatch {
+        seq: i64,
+        expected_hash: String,
+        found_hash: String,
+    },
 }
 
 impl fmt::Display for Break {
@@ -339,6 +359,21 @@ impl fmt::Display for Break {
                 f,
                 "event {event_id} has been unsealed for {age_seconds} seconds"
             ),
+            Break::Truncated {
+                expected_seq,
+                last_seq,
+            } => write!(
+                f,
+                "chain truncated: it ends at seq {last_seq}, before the expected head at seq {expected_seq}"
+            ),
+            Break::HeadMismatch {
+                seq,
+                expected_hash,
+                found_hash,
+            } => write!(
+                f,
+                "head mismatch at seq {seq}: expected hash {expected_hash}, found {found_hash}"
+            ),
         }
     }
 }
@@ -353,6 +388,29 @@ pub struct VerifyReport {
     pub first_break: Option<Break>,
     /// The seq of the last event that verified (the start seq when none did).
     pub last_seq: i64,
+    /// The hash at `last_seq`, lowercase hex: with `last_seq`, the chain head to note
+    /// outside the database when `ok`.
+    pub last_hash: String,
+    /// The first seq sealed with the chain key; `null` while the database has none yet.
+    /// Lower seqs are the unkeyed prefix of an upgraded database.
+    pub keyed_from: Option<i64>,
+    /// How an expected head was found, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_head: Option<HeadCheck>,
+}
+
+/// What became of the expected head given to a verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadCheck {
+    /// The chain holds the head (the same hash at its seq) and verified up to it.
+    Found,
+    /// The head is older than the retention checkpoint: its event was purged, so it cannot
+    /// be compared.
+    Purged,
+    /// Not found: see `first_break` (`truncated` or `head_mismatch`), or an earlier break
+    /// stopped the walk before its seq.
+    NotFound,
 }
 
 /// Streaming verifier: start from genesis (`0`, [`GENESIS_HASH`]) or a retention checkpoint
@@ -373,8 +431,9 @@ pub struct VerifyReport {
 /// Two events swapped together with their seq numbers (each keeping its own stored seal)
 /// therefore show up as `Relinked` at the first swapped position.
 ///
-/// The chain alone cannot tell that events were cut off its end: compare
-/// [`VerifyReport::last_seq`] with the sealer's recorded head.
+/// The chain alone cannot tell that events were cut off its end: give the head noted
+/// outside the database to [`Verifier::expect_head`] and call [`Verifier::check_head`]
+/// after the last event.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     expected_seq: i64,
@@ -382,18 +441,87 @@ pub struct Verifier {
     last_seq: i64,
     checked: u64,
     broken: Option<Break>,
+    chain: Chain,
+    start_seq: i64,
+    head: Option<(ChainHead, HeadCheck)>,
 }
 
 impl Verifier {
-    /// The next expected seq is `start_seq + 1`, linked to `start_hash`.
+    /// The next expected seq is `start_seq + 1`, linked to `start_hash`; links unkeyed.
     pub fn new(start_seq: i64, start_hash: Vec<u8>) -> Self {
+        Self::with_chain(start_seq, start_hash, Chain::unkeyed())
+    }
+
+    /// [`Verifier::new`] for a chain whose links are computed by `chain`.
+    pub fn with_chain(start_seq: i64, start_hash: Vec<u8>, chain: Chain) -> Self {
         Self {
             expected_seq: start_seq.saturating_add(1),
             prev_hash: start_hash,
             last_seq: start_seq,
             checked: 0,
             broken: None,
+            chain,
+            start_seq,
+            head: None,
         }
+    }
+
+    /// The chain must reach `head.seq` with `head.hash` there. A head at the start (a
+    /// retention checkpoint) is compared with the start hash at once; one before it was
+    /// purged and cannot be compared ([`HeadCheck::Purged`]). Call before feeding.
+    pub fn expect_head(&mut self, head: ChainHead) {
+        let check = if head.seq < self.start_seq {
+            HeadCheck::Purged
+        } else {
+            HeadCheck::NotFound
+        };
+        self.head = Some((head, check));
+        if self.head_seq() == Some(self.start_seq) {
+            let start_hash = self.prev_hash.clone();
+            self.compare_head(self.start_seq, &start_hash);
+        }
+    }
+
+    fn head_seq(&self) -> Option<i64> {
+        self.head.as_ref().map(|(head, _)| head.seq)
+    }
+
+    fn compare_head(&mut self, seq: i64, hash: &[u8]) {
+        let Some((head, check)) = &mut self.head else {
+            return;
+        };
+        if head.seq != seq {
+            return;
+        }
+        let found = hash_hex(hash);
+        if found == head.hash {
+            *check = HeadCheck::Found;
+        } else if self.broken.is_none() {
+            self.broken = Some(Break::HeadMismatch {
+                seq,
+                expected_hash: head.hash.clone(),
+                found_hash: found,
+            });
+        }
+    }
+
+    /// After the last sealed event: an expected head beyond the chain's end is a
+    /// [`Break::Truncated`]. Returns the first break, if any.
+    pub fn check_head(&mut self) -> Result<(), Break> {
+        if let Some(b) = &self.broken {
+            return Err(b.clone());
+        }
+        if let Some(seq) = self.head_seq() {
+            if seq > self.last_seq {
+                let b = Break::Truncated {
+                    expected_seq: seq,
+                    last_seq: self.last_seq,
+                };
+                self.broken = Some(b.clone());
+                return Err(b);
+            }
+        }
+        Ok(())
     }
 
     /// Checks the next sealed event (see the type's doc for the rule). Returns the first
@@ -407,7 +535,7 @@ impl Verifier {
                 expected_seq: self.expected_seq,
                 found_seq: seal.seq,
             })
-        } else if chain_hash(&seal.prev_hash, event) != seal.hash {
+        } else if self.chain.link(seal.seq, &seal.prev_hash, event) != seal.hash {
             Some(Break::Edited {
                 seq: seal.seq,
                 event_id: event.event_id.clone(),
@@ -430,7 +558,11 @@ impl Verifier {
                 self.last_seq = seal.seq;
                 self.expected_seq = seal.seq.saturating_add(1);
                 self.checked += 1;
-                Ok(())
+                self.compare_head(seal.seq, &seal.hash);
+                match &self.broken {
+                    Some(b) => Err(b.clone()),
+                    None => Ok(()),
+                }
             }
         }
     }
@@ -479,6 +611,9 @@ impl Verifier {
             checked: self.checked,
             first_break: self.broken.clone(),
             last_seq: self.last_seq,
+            last_hash: hash_hex(&self.prev_hash),
+            keyed_from: self.chain.keyed_from(),
+            expected_head: self.head.as_ref().map(|(_, check)| *check),
         }
     }
 }
@@ -742,7 +877,10 @@ mod tests {
                 ok: true,
                 checked: 20,
                 first_break: None,
-                last_seq: 20
+                last_seq: 20,
+                last_hash: hash_hex(&seals[19].hash),
+                keyed_from: None,
+                expected_head: None,
             }
         );
         // From a retention checkpoint after seq 10.
@@ -961,13 +1099,39 @@ mod tests {
                 found_seq: 7,
             }),
             last_seq: 4,
+            last_hash: "ab".into(),
+            keyed_from: Some(3),
+            expected_head: None,
         };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({
-                "ok": false, "checked": 4, "last_seq": 4,
+                "ok": false, "checked": 4, "last_seq": 4, "last_hash": "ab", "keyed_from": 3,
                 "first_break": {"kind": "missing", "expected_seq": 5, "found_seq": 7}
             })
+        );
+        let r = VerifyReport {
+            expected_head: Some(HeadCheck::NotFound),
+            first_break: Some(Break::Truncated {
+                expected_seq: 9,
+                last_seq: 4,
+            }),
+            ..r
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["expected_head"], "not_found");
+        assert_eq!(
+            v["first_break"],
+            serde_json::json!({"kind": "truncated", "expected_seq": 9, "last_seq": 4})
+        );
+        let b = Break::HeadMismatch {
+            seq: 2,
+            expected_hash: "aa".into(),
+            found_hash: "bb".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&b).unwrap(),
+            serde_json::json!({"kind": "head_mismatch", "seq": 2, "expected_hash": "aa", "found_hash": "bb"})
         );
         let b = Break::Unsealed {
             event_id: "e".into(),

@@ -29,7 +29,7 @@ fn random_key() -> KeyBytes {
     key
 }
 
-fn seal(
+pub(crate) fn seal(
     key: &[u8; KEY_BYTES],
     aad: &[u8],
     plaintext: &[u8],
@@ -48,7 +48,7 @@ fn seal(
     Ok((nonce.to_vec(), ciphertext))
 }
 
-fn open(
+pub(crate) fn open(
     key: &[u8; KEY_BYTES],
     aad: &[u8],
     nonce: &[u8],
@@ -80,7 +80,7 @@ fn key_from_vec(bytes: Zeroizing<Vec<u8>>) -> Result<KeyBytes, CryptoError> {
 
 /// The root key: wraps keyring terms. Never stored in the database.
 #[derive(Clone)]
-pub struct RootKey(KeyBytes);
+pub struct RootKey(pub(crate) KeyBytes);
 
 impl RootKey {
     pub fn generate() -> Self {

@@ -2,6 +2,7 @@
 //! Pure functions and types only: no I/O, no async runtime, no database or web types.
 
 pub mod audit;
+pub mod audit_chain;
 pub mod cert_binding;
 pub mod credentials;
 pub mod crypto;
