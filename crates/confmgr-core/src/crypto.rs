@@ -6,13 +6,17 @@
 //! associated data naming where it belongs, so a row copied to another path, version or term
 //! fails authentication instead of decrypting.
 
+use crate::metadata_mac::MetadataMac;
 use crate::CryptoError;
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
@@ -224,6 +228,32 @@ impl fmt::Debug for SealedVersion {
 #[derive(Debug, Default)]
 pub struct Keyring {
     terms: RwLock<BTreeMap<i64, Arc<TermKey>>>,
+    /// Set once this process has seen every secret's metadata bound (the backfill after
+    /// migration 0007 finished): from then on a secret without a metadata MAC is refused,
+    /// even if the database's record of the backfill is deleted later.
+    metadata_bound: AtomicBool,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The MAC key of one term for secret metadata: HMAC-SHA256 keyed by the term's key over a
+/// label naming the purpose and the term, so it is independent of the term's use as a
+/// key-encryption key.
+fn metadata_mac_key(term: &TermKey) -> Result<KeyBytes, CryptoError> {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(term.key.as_ref())
+        .map_err(|_| CryptoError::Malformed("term key length"))?;
+    mac.update(format!("confmgr/v1/meta-key|{}", term.term).as_bytes());
+    let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+    key.copy_from_slice(&mac.finalize().into_bytes());
+    Ok(key)
+}
+
+fn metadata_hmac(term: &TermKey, input: &[u8]) -> Result<HmacSha256, CryptoError> {
+    let key = metadata_mac_key(term)?;
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key.as_ref())
+        .map_err(|_| CryptoError::Malformed("metadata key length"))?;
+    mac.update(input);
+    Ok(mac)
 }
 
 impl Keyring {
@@ -234,13 +264,47 @@ impl Keyring {
         }
         Ok(Self {
             terms: RwLock::new(terms),
+            metadata_bound: AtomicBool::new(false),
         })
     }
 
     pub fn from_terms(terms: impl IntoIterator<Item = TermKey>) -> Self {
         Self {
             terms: RwLock::new(terms.into_iter().map(|t| (t.term, Arc::new(t))).collect()),
+            metadata_bound: AtomicBool::new(false),
         }
+    }
+
+    /// Whether this process has seen every secret's metadata bound (see `metadata_bound`).
+    pub fn metadata_bound(&self) -> bool {
+        self.metadata_bound.load(Ordering::Acquire)
+    }
+
+    /// Records that every secret's metadata is bound; never undone while the process runs.
+    pub fn mark_metadata_bound(&self) {
+        self.metadata_bound.store(true, Ordering::Release);
+    }
+
+    /// MACs a secret's metadata (`crate::metadata_mac::metadata_mac_input`) under the
+    /// active term's metadata key.
+    pub fn mac_metadata(&self, input: &[u8]) -> Result<MetadataMac, CryptoError> {
+        let term = self.active()?;
+        let tag = metadata_hmac(&term, input)?
+            .finalize()
+            .into_bytes()
+            .to_vec();
+        Ok(MetadataMac {
+            term: term.term,
+            tag,
+        })
+    }
+
+    /// Checks a stored metadata MAC under the term that made it (constant time).
+    pub fn verify_metadata(&self, input: &[u8], mac: &MetadataMac) -> Result<(), CryptoError> {
+        let term = self.term(mac.term)?;
+        metadata_hmac(&term, input)?
+            .verify_slice(&mac.tag)
+            .map_err(|_| CryptoError::MetadataAuthentication)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<i64, Arc<TermKey>>> {
@@ -520,6 +584,59 @@ mod tests {
         let shown = format!("{root:?} {:?}", TermKey::generate(3));
         assert!(!shown.contains(root.to_base64().as_str()));
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn metadata_macs_verify_under_their_term_only() {
+        let ring = Keyring::from_terms([TermKey::generate(1)]);
+        let mac = ring.mac_metadata(b"state one").unwrap();
+        assert_eq!(mac.term, 1);
+        assert_eq!(mac.tag.len(), 32);
+        assert_eq!(ring.verify_metadata(b"state one", &mac), Ok(()));
+        assert_eq!(
+            ring.verify_metadata(b"state two", &mac),
+            Err(CryptoError::MetadataAuthentication)
+        );
+        let mut short = mac.clone();
+        short.tag.truncate(16);
+        assert_eq!(
+            ring.verify_metadata(b"state one", &short),
+            Err(CryptoError::MetadataAuthentication)
+        );
+        // After a rotation new MACs use the new term; the old one still verifies.
+        ring.add(TermKey::generate(2));
+        let newer = ring.mac_metadata(b"state one").unwrap();
+        assert_eq!(newer.term, 2);
+        assert_ne!(newer.tag, mac.tag);
+        assert_eq!(ring.verify_metadata(b"state one", &mac), Ok(()));
+        // A MAC claiming another term does not verify, and a retired term is unknown.
+        let relabelled = MetadataMac {
+            term: 2,
+            tag: mac.tag.clone(),
+        };
+        assert_eq!(
+            ring.verify_metadata(b"state one", &relabelled),
+            Err(CryptoError::MetadataAuthentication)
+        );
+        ring.remove(1);
+        assert_eq!(
+            ring.verify_metadata(b"state one", &mac),
+            Err(CryptoError::UnknownTerm(1))
+        );
+        // Another keyring (another database) does not verify this one's MACs.
+        let other = Keyring::from_terms([TermKey::generate(2)]);
+        assert_eq!(
+            other.verify_metadata(b"state one", &newer),
+            Err(CryptoError::MetadataAuthentication)
+        );
+    }
+
+    #[test]
+    fn metadata_bound_latch() {
+        let ring = keyring();
+        assert!(!ring.metadata_bound());
+        ring.mark_metadata_bound();
+        assert!(ring.metadata_bound());
     }
 
     proptest! {

@@ -19,6 +19,10 @@ impl ValidationError {
 pub enum CryptoError {
     #[error("ciphertext failed authentication (tampered, moved or wrong key)")]
     Authentication,
+    /// A secret's metadata (current version, version states, settings) does not match its
+    /// MAC, or has none once every secret is bound: edited, replayed or copied rows.
+    #[error("secret metadata failed authentication (edited, replayed or copied rows)")]
+    MetadataAuthentication,
     #[error("keyring term {0} is not in the keyring")]
     UnknownTerm(i64),
     #[error("unsupported ciphertext format {0}")]

@@ -1,5 +1,6 @@
 //! KV v2 rules that do not depend on storage: check-and-set, version pruning, deletion state.
 
+use crate::metadata_mac::MetadataMac;
 use crate::time::Micros;
 use crate::ValidationError;
 use serde_json::{Map, Value};
@@ -81,6 +82,10 @@ pub struct SecretMeta {
     pub custom_metadata: Option<BTreeMap<String, String>>,
     pub created_at: Micros,
     pub updated_at: Micros,
+    /// The MAC that binds this metadata and its versions' states under the keyring
+    /// (`crate::metadata_mac`); `None` on rows written before migration 0007 and on a
+    /// record created in the current transaction.
+    pub binding: Option<MetadataMac>,
 }
 
 impl SecretMeta {
@@ -94,6 +99,7 @@ impl SecretMeta {
             custom_metadata: None,
             created_at: now,
             updated_at: now,
+            binding: None,
         }
     }
 

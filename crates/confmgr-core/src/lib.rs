@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod kv;
 pub mod merge_patch;
+pub mod metadata_mac;
 pub mod net;
 pub mod path;
 pub mod policy;
