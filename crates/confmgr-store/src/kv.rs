@@ -4,14 +4,31 @@ use crate::rows::{as_flag, flag};
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::crypto::SealedVersion;
 use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
+use confmgr_core::metadata_mac::MetadataMac;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 use std::collections::BTreeMap;
 
-const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at";
+const SECRET_COLUMNS: &str = "current_version, oldest_version, max_versions, cas_required, delete_version_after, custom_metadata, created_at, updated_at, meta_mac_term, meta_mac";
 /// A version's state and, unless destroyed, its encrypted data.
 pub type StoredVersion = (VersionMeta, Option<SealedVersion>);
+
+/// A secret's metadata with the state of every stored version, in version order: what the
+/// secret's metadata MAC covers (`confmgr_core::metadata_mac`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretState {
+    pub meta: SecretMeta,
+    pub versions: Vec<VersionMeta>,
+}
+
+/// A secret found by a scan over many (the metadata backfill, the rewrap).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressedState {
+    pub mount: String,
+    pub path: String,
+    pub state: SecretState,
+}
 
 /// A version to add and make current: its state, its sealed data, the secret's metadata
 /// after the change, and the versions below `prune_below` to delete (`max_versions`).
@@ -102,8 +119,8 @@ impl StoreTx {
         &mut self,
         mount: &str,
         path: &str,
-    ) -> Result<Option<(KvConfig, SecretMeta)>, StoreError> {
-        let sql = secret_and_config_sql("", self.for_update());
+    ) -> Result<Option<(KvConfig, SecretState)>, StoreError> {
+        let sql = secret_and_config_sql(self.backend, "", self.for_update());
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .bind(path.to_owned())
@@ -129,6 +146,45 @@ impl StoreTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         row.as_ref().map(secret_from_row).transpose()
+    }
+
+    /// The secret's metadata with every version's state, in one statement.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn secret_state(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<SecretState>, StoreError> {
+        self.select_secret_state(mount, path, "").await
+    }
+
+    /// `secret_state`, the secret locked against concurrent writers until the transaction ends.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn secret_state_for_update(
+        &mut self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<SecretState>, StoreError> {
+        self.select_secret_state(mount, path, self.for_update())
+            .await
+    }
+
+    async fn select_secret_state(
+        &mut self,
+        mount: &str,
+        path: &str,
+        lock: &str,
+    ) -> Result<Option<SecretState>, StoreError> {
+        let sql = format!(
+            "select {SECRET_COLUMNS}, {} from kv_secrets where mount = $1 and path = $2{lock}",
+            version_states_sql(self.backend, "$1", "$2")
+        );
+        let row = sqlx::query(&sql)
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(state_from_row).transpose()
     }
 
     /// The secret's metadata, creating an empty record first if there is none (rolled back
@@ -171,9 +227,11 @@ impl StoreTx {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (mac_term, mac) = binding_columns(meta);
         sqlx::query(
             "update kv_secrets set current_version = $3, oldest_version = $4, max_versions = $5, cas_required = $6,
-             delete_version_after = $7, custom_metadata = $8, updated_at = $9 where mount = $1 and path = $2",
+             delete_version_after = $7, custom_metadata = $8, updated_at = $9, meta_mac_term = $10, meta_mac = $11
+             where mount = $1 and path = $2",
         )
         .bind(mount.to_owned())
         .bind(path.to_owned())
@@ -184,9 +242,110 @@ impl StoreTx {
         .bind(meta.delete_version_after)
         .bind(custom)
         .bind(meta.updated_at)
+        .bind(mac_term)
+        .bind(mac)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// Stores the secret's metadata MAC after a change to its versions' states only.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn set_metadata_binding(
+        &mut self,
+        mount: &str,
+        path: &str,
+        mac: &MetadataMac,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update kv_secrets set meta_mac_term = $3, meta_mac = $4 where mount = $1 and path = $2",
+        )
+        .bind(mount.to_owned())
+        .bind(path.to_owned())
+        .bind(mac.term)
+        .bind(mac.tag.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a secret's metadata MAC if it is still `old` (`None`: still unbound): a
+    /// change in between (which stores its own MAC) wins. Returns whether the row changed.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn replace_metadata_binding(
+        &mut self,
+        mount: &str,
+        path: &str,
+        old: Option<&MetadataMac>,
+        new: &MetadataMac,
+    ) -> Result<bool, StoreError> {
+        let query = match old {
+            None => sqlx::query(
+                "update kv_secrets set meta_mac_term = $3, meta_mac = $4
+                 where mount = $1 and path = $2 and (meta_mac_term is null or meta_mac is null)",
+            ),
+            Some(_) => sqlx::query(
+                "update kv_secrets set meta_mac_term = $3, meta_mac = $4
+                 where mount = $1 and path = $2 and meta_mac_term = $5 and meta_mac = $6",
+            ),
+        };
+        let mut query = query
+            .bind(mount.to_owned())
+            .bind(path.to_owned())
+            .bind(new.term)
+            .bind(new.tag.clone());
+        if let Some(old) = old {
+            query = query.bind(old.term).bind(old.tag.clone());
+        }
+        let done = query.execute(&mut *self.tx).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Up to `limit` secrets without a metadata MAC (written before migration 0007), locked
+    /// on PostgreSQL until the transaction ends.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn unbound_secrets(&mut self, limit: i64) -> Result<Vec<AddressedState>, StoreError> {
+        self.scan_secrets("meta_mac_term is null or meta_mac is null", limit)
+            .await
+    }
+
+    /// Up to `limit` secrets whose metadata MAC is keyed by a term older than `active`, locked
+    /// on PostgreSQL until the transaction ends.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn secrets_bound_below_term(
+        &mut self,
+        active: i64,
+        limit: i64,
+    ) -> Result<Vec<AddressedState>, StoreError> {
+        // An i64 from the keyring, not input: formatted into the statement.
+        self.scan_secrets(&format!("meta_mac_term < {active}"), limit)
+            .await
+    }
+
+    async fn scan_secrets(
+        &mut self,
+        condition: &str,
+        limit: i64,
+    ) -> Result<Vec<AddressedState>, StoreError> {
+        let sql = format!(
+            "select mount, path, {SECRET_COLUMNS}, {} from kv_secrets s
+             where {condition} order by mount, path limit $1{}",
+            version_states_sql(self.backend, "s.mount", "s.path"),
+            self.for_update()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AddressedState {
+                    mount: row.try_get("mount")?,
+                    path: row.try_get("path")?,
+                    state: state_from_row(row)?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -249,10 +408,10 @@ impl StoreTx {
         mount: &str,
         path: &str,
         version: Option<i64>,
-    ) -> Result<Option<(SecretMeta, Option<StoredVersion>)>, StoreError> {
+    ) -> Result<Option<(SecretState, Option<StoredVersion>)>, StoreError> {
         // The version's columns are renamed where they share a name with the secret's.
         let sql = format!(
-            "select {}, v.version, v.created_at as version_created_at, v.deletion_time, v.destroyed,
+            "select {}, {}, v.version, v.created_at as version_created_at, v.deletion_time, v.destroyed,
                     v.format, v.term, v.dek_nonce, v.wrapped_dek, v.nonce, v.ciphertext
              from kv_secrets s
              left join kv_versions v
@@ -262,7 +421,8 @@ impl StoreTx {
                 .split(", ")
                 .map(|column| format!("s.{column}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            version_states_sql(self.backend, "s.mount", "s.path")
         );
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
@@ -271,7 +431,7 @@ impl StoreTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let meta = secret_from_row(&row)?;
+        let meta = state_from_row(&row)?;
         let Some(number) = row.try_get::<Option<i64>, _>("version")? else {
             return Ok(Some((meta, None)));
         };
@@ -337,7 +497,8 @@ impl StoreTx {
              ), pruned as (
                  delete from kv_versions where mount = $1 and path = $2 and version < $12
              )
-             update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15
+             update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15,
+                 meta_mac_term = $16, meta_mac = $17
              where mount = $1 and path = $2",
         );
         bind_new_version(query, mount, path, new)
@@ -444,7 +605,74 @@ fn secret_from_row(row: &AnyRow) -> Result<SecretMeta, StoreError> {
         custom_metadata,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        binding: binding_from_row(row)?,
     })
+}
+
+/// A MAC needs both columns; a row with either missing counts as unbound.
+fn binding_from_row(row: &AnyRow) -> Result<Option<MetadataMac>, StoreError> {
+    let term: Option<i64> = row.try_get("meta_mac_term")?;
+    let tag: Option<Vec<u8>> = row.try_get("meta_mac")?;
+    Ok(term.zip(tag).map(|(term, tag)| MetadataMac { term, tag }))
+}
+
+fn binding_columns(meta: &SecretMeta) -> (Option<i64>, Option<Vec<u8>>) {
+    match &meta.binding {
+        Some(mac) => (Some(mac.term), Some(mac.tag.clone())),
+        None => (None, None),
+    }
+}
+
+/// A column `version_states` listing every stored version of the secret at `mount`, `path`
+/// (SQL expressions) as `version:created_at:deletion_time:destroyed`, comma-separated, in no
+/// particular order (`-` for no deletion time; null when there are none).
+pub(crate) fn version_states_sql(backend: Backend, mount: &str, path: &str) -> String {
+    let aggregate = match backend {
+        Backend::Postgres => "string_agg",
+        Backend::Sqlite => "group_concat",
+    };
+    format!(
+        "(select {aggregate}(cast(vs.version as text) || ':' || cast(vs.created_at as text) || ':'
+                 || coalesce(cast(vs.deletion_time as text), '-') || ':' || cast(vs.destroyed as text), ',')
+          from kv_versions vs where vs.mount = {mount} and vs.path = {path}) as version_states"
+    )
+}
+
+fn state_from_row(row: &AnyRow) -> Result<SecretState, StoreError> {
+    Ok(SecretState {
+        meta: secret_from_row(row)?,
+        versions: version_states_from_row(row)?,
+    })
+}
+
+fn version_states_from_row(row: &AnyRow) -> Result<Vec<VersionMeta>, StoreError> {
+    let Some(text) = row.try_get::<Option<String>, _>("version_states")? else {
+        return Ok(Vec::new());
+    };
+    let corrupt = || StoreError::Corrupt("version_states: unexpected form".into());
+    let number = |s: &str| s.parse::<i64>().map_err(|_| corrupt());
+    let mut versions = text
+        .split(',')
+        .map(|item| {
+            let mut parts = item.split(':');
+            let mut next = || parts.next().ok_or_else(corrupt);
+            let version = number(next()?)?;
+            let created_at = number(next()?)?;
+            let deletion_time = match next()? {
+                "-" => None,
+                time => Some(number(time)?),
+            };
+            let destroyed = number(next()?)? != 0;
+            Ok(VersionMeta {
+                version,
+                created_at,
+                deletion_time,
+                destroyed,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    versions.sort_by_key(|v| v.version);
+    Ok(versions)
 }
 
 /// A version's encrypted data, `None` once destroyed.
@@ -473,20 +701,21 @@ fn version_from_row(row: &AnyRow) -> Result<VersionMeta, StoreError> {
 
 /// Selects the secret's metadata with its mount's settings (`extra` adds columns, `lock`
 /// ends the statement); `$1` is the mount, `$2` the path.
-pub(crate) fn secret_and_config_sql(extra: &str, lock: &str) -> String {
+pub(crate) fn secret_and_config_sql(backend: Backend, extra: &str, lock: &str) -> String {
     format!(
-        "select {SECRET_COLUMNS}{extra},
+        "select {SECRET_COLUMNS}{extra}, {},
                 (select max_versions from kv_mounts m where m.mount = $1) as mount_max_versions,
                 (select cas_required from kv_mounts m where m.mount = $1) as mount_cas_required,
                 (select delete_version_after from kv_mounts m where m.mount = $1) as mount_delete_version_after
-         from kv_secrets where mount = $1 and path = $2{lock}"
+         from kv_secrets where mount = $1 and path = $2{lock}",
+        version_states_sql(backend, "$1", "$2")
     )
 }
 
 /// `None` when the mount does not exist.
 pub(crate) fn secret_and_config_from_row(
     row: &AnyRow,
-) -> Result<Option<(KvConfig, SecretMeta)>, StoreError> {
+) -> Result<Option<(KvConfig, SecretState)>, StoreError> {
     let Some(max_versions) = row.try_get::<Option<i64>, _>("mount_max_versions")? else {
         return Ok(None);
     };
@@ -495,11 +724,12 @@ pub(crate) fn secret_and_config_from_row(
         cas_required: flag(row, "mount_cas_required")?,
         delete_version_after: row.try_get("mount_delete_version_after")?,
     };
-    Ok(Some((config, secret_from_row(row)?)))
+    Ok(Some((config, state_from_row(row)?)))
 }
 
-/// Binds `$1` to `$15` of a statement that adds a version: mount, path, the version's 9
-/// columns, `prune_below`, then the secret's current and oldest version and update time.
+/// Binds `$1` to `$17` of a statement that adds a version: mount, path, the version's 9
+/// columns, `prune_below`, then the secret's current and oldest version, update time and
+/// metadata MAC (term, tag).
 pub(crate) fn bind_new_version<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
     mount: &str,
@@ -522,4 +752,6 @@ pub(crate) fn bind_new_version<'q>(
         .bind(new.meta.current_version)
         .bind(new.meta.oldest_version)
         .bind(new.meta.updated_at)
+        .bind(new.meta.binding.as_ref().map(|mac| mac.term))
+        .bind(new.meta.binding.as_ref().map(|mac| mac.tag.clone()))
 }

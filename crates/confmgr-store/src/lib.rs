@@ -22,7 +22,7 @@ pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use keyring::{TermUsage, WrappedVersion};
-pub use kv::NewVersion;
+pub use kv::{AddressedState, NewVersion, SecretState};
 pub use optimistic::RowVersion;
 pub use tls_check::{
     days_left, explain_connect_error, preflight_postgres_tls, system_roots_trusted,

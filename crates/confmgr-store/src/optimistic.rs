@@ -9,10 +9,11 @@
 //! one. SQLite has no equivalent and a single writer already; it keeps the locking write.
 
 use crate::audit::{bind_event, event_params, EVENT_COLUMNS};
+use crate::kv::SecretState;
 use crate::kv::{bind_new_version, secret_and_config_from_row, secret_and_config_sql, NewVersion};
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::audit::AuditEvent;
-use confmgr_core::kv::{KvConfig, SecretMeta};
+use confmgr_core::kv::KvConfig;
 use sqlx::Row;
 
 /// One state of a secret's metadata row, as `secret_and_config_unlocked` read it.
@@ -34,9 +35,11 @@ impl StoreTx {
         &mut self,
         mount: &str,
         path: &str,
-    ) -> Result<Option<(KvConfig, SecretMeta, RowVersion)>, StoreError> {
+    ) -> Result<Option<(KvConfig, SecretState, RowVersion)>, StoreError> {
         self.require_postgres("an unlocked write")?;
-        let sql = secret_and_config_sql(", xmin::text as row_version", "");
+        // The version states come from the same snapshot as the row's version: any change
+        // to them also updates the row (its metadata MAC), so `seen` covers them too.
+        let sql = secret_and_config_sql(self.backend, ", xmin::text as row_version", "");
         let row = sqlx::query(&sql)
             .bind(mount.to_owned())
             .bind(path.to_owned())
@@ -70,14 +73,15 @@ impl StoreTx {
         let audited = match audit {
             Some(_) => format!(
                 ", audited as (insert into audit_events ({EVENT_COLUMNS}) select {} from updated)",
-                event_params(17)
+                event_params(19)
             ),
             None => String::new(),
         };
         let sql = format!(
             "with updated as (
-                 update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15
-                 where mount = $1 and path = $2 and xmin::text = $16
+                 update kv_secrets set current_version = $13, oldest_version = $14, updated_at = $15,
+                     meta_mac_term = $16, meta_mac = $17
+                 where mount = $1 and path = $2 and xmin::text = $18
                  returning 1
              ), inserted as (
                  insert into kv_versions (mount, path, version, created_at, deletion_time, destroyed, format, term, dek_nonce, wrapped_dek, nonce, ciphertext)

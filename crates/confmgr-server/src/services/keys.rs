@@ -173,6 +173,11 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
             }
         }
     }
+    // Secrets' metadata MACs keyed by older terms move too (doc/design.md, metadata binding).
+    let (macs_found, macs_moved) =
+        crate::services::kv::rebind_below_term(&mut tx, keyring, active, batch).await?;
+    moved += macs_moved;
+    let nothing_left = versions.is_empty() && macs_found == 0;
     let done: i64 = tx
         .state_value(REWRAP_DONE)
         .await?
@@ -181,13 +186,13 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
         + i64::try_from(moved).unwrap_or(0);
     tx.set_state_value(REWRAP_DONE, Some(&done.to_string()))
         .await?;
-    if versions.is_empty() {
+    if nothing_left {
         tx.set_state_value(REWRAP_REQUESTED, None).await?;
         tx.set_state_value(REWRAP_FINISHED, Some(&now_micros().to_string()))
             .await?;
     }
     tx.commit().await?;
-    Ok(if versions.is_empty() { 0 } else { moved.max(1) })
+    Ok(if nothing_left { 0 } else { moved.max(1) })
 }
 
 /// Removes a term that is not active and wraps no stored data key.
@@ -315,6 +320,13 @@ pub fn spawn_worker(
         loop {
             if let Err(error) = refresh(&store, &root, &keyring).await {
                 tracing::warn!(%error, "keyring refresh failed");
+            }
+            // Secrets written before migration 0007 get their metadata MAC (a no-op once done).
+            if let Err(error) =
+                crate::services::kv::bind_unbound_metadata(&store, &keyring, settings.rewrap_batch)
+                    .await
+            {
+                tracing::warn!(%error, "binding secrets' metadata failed; retrying");
             }
             if last_rotation_check.elapsed() >= AUTO_ROTATE_EVERY {
                 last_rotation_check = tokio::time::Instant::now();

@@ -5,9 +5,11 @@ use crate::error::{Error, Result};
 use confmgr_core::crypto::{Keyring, SealedVersion, VersionAddress};
 use confmgr_core::kv::{CustomMetadataChange, KvConfig, SecretMeta, VersionMeta};
 use confmgr_core::merge_patch;
+use confmgr_core::metadata_mac::metadata_mac_input;
 use confmgr_core::path::SecretPath;
 use confmgr_core::time::{now_micros, Micros};
-use confmgr_store::{Backend, NewVersion, Store, StoreTx};
+use confmgr_core::CryptoError;
+use confmgr_store::{Backend, NewVersion, SecretState, Store, StoreTx};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -65,6 +67,10 @@ pub enum IfMissing {
     NotFound,
 }
 
+/// `system_state` entry recorded once every secret's metadata carries a MAC (the backfill
+/// after migration 0007 finished): from then on a secret without one is refused.
+pub const METADATA_BOUND: &str = "kv_metadata_bound";
+
 /// Attempts at a write without a row lock before it takes the lock: more than one only when
 /// another change to the same secret lands between a write's read and its write.
 const UNLOCKED_WRITE_ATTEMPTS: usize = 3;
@@ -116,19 +122,47 @@ impl Kv<'_> {
         path: &SecretPath,
         if_missing: IfMissing,
         now: Micros,
-    ) -> Result<(KvConfig, SecretMeta)> {
-        if let Some(found) = tx
+    ) -> Result<(KvConfig, SecretState)> {
+        if let Some((config, state)) = tx
             .secret_and_config_for_update(self.mount, path.as_str())
             .await?
         {
-            return Ok(found);
+            self.verify(tx, path, &state).await?;
+            return Ok((config, state));
         }
         let config = self.config(tx).await?;
         let meta = match if_missing {
             IfMissing::Create => tx.ensure_secret(self.mount, path.as_str(), now).await?,
             IfMissing::NotFound => return Err(Error::NotFound),
         };
-        Ok((config, meta))
+        let state = SecretState {
+            meta,
+            versions: tx.versions(self.mount, path.as_str()).await?,
+        };
+        // Created by this transaction: nothing to verify yet. Created by a concurrent writer
+        // that committed first: its MAC is checked like any other.
+        if state.meta.binding.is_some() {
+            self.verify(tx, path, &state).await?;
+        }
+        Ok((config, state))
+    }
+
+    /// Checks the secret's metadata MAC before anything read with it is served or changed.
+    async fn verify(&self, tx: &mut StoreTx, path: &SecretPath, state: &SecretState) -> Result<()> {
+        if verify_binding(self.keyring, self.mount, path.as_str(), state)? == Bound::Unbound {
+            allow_unbound(self.keyring, tx, self.mount, path.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `meta.binding` to the MAC of the secret's new state.
+    fn bind(
+        &self,
+        path: &SecretPath,
+        meta: &mut SecretMeta,
+        versions: &[VersionMeta],
+    ) -> Result<()> {
+        bind(self.keyring, self.mount, path.as_str(), meta, versions)
     }
 
     fn at<'p>(&'p self, path: &'p SecretPath, version: i64) -> VersionAddress<'p> {
@@ -150,12 +184,15 @@ impl Kv<'_> {
     /// Reads a version (`None` or 0: the current one), metadata and version in one statement.
     pub async fn read(&self, path: &SecretPath, version: Option<i64>) -> Result<Read> {
         let mut tx = self.store.reads().await?;
-        let (meta, found) = tx
+        let (state, found) = tx
             .secret_with_version(self.mount, path.as_str(), version.filter(|v| *v > 0))
             .await?
             .ok_or(Error::NotFound)?;
+        self.verify(&mut tx, path, &state).await?;
         tx.commit().await?;
         let (info, sealed) = found.ok_or(Error::NotFound)?;
+        let meta = state.meta;
+        check_listed(&state.versions, &info, self.mount, path)?;
         let version = info.version;
         audit::scope::note_version(version);
         let mut view = VersionView {
@@ -190,12 +227,12 @@ impl Kv<'_> {
         }
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let (config, mut meta) = self
+        let (config, mut state) = self
             .lock_for_write(&mut tx, path, IfMissing::Create, now)
             .await?;
-        meta.check_cas(&config, cas)?;
+        state.meta.check_cas(&config, cas)?;
         let view = self
-            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .append_version(&mut tx, path, &mut state, &config, &data, now)
             .await?;
         tx.commit().await?;
         Ok(view)
@@ -211,14 +248,18 @@ impl Kv<'_> {
     ) -> Result<Unlocked> {
         let now = now_micros();
         let mut conn = self.store.autocommit().await?;
-        let Some((config, mut meta, seen)) = conn
+        let Some((config, mut state, seen)) = conn
             .secret_and_config_unlocked(self.mount, path.as_str())
             .await?
         else {
             return Ok(Unlocked::NoSecret);
         };
-        meta.check_cas(&config, cas)?;
-        let next = self.next_version(path, &mut meta, &config, data, now)?;
+        // The state is written only if the row is still at `seen`, which every change to
+        // the versions' states moves too (they update the row's MAC).
+        self.verify(&mut conn, path, &state).await?;
+        state.meta.check_cas(&config, cas)?;
+        let next = self.next_version(path, &mut state, &config, data, now)?;
+        let meta = state.meta;
         let event = audit::scope::event_for_change();
         let written = conn
             .append_version_if_unchanged(
@@ -255,17 +296,17 @@ impl Kv<'_> {
     ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let (config, mut meta) = self
+        let (config, mut state) = self
             .lock_for_write(&mut tx, path, IfMissing::NotFound, now)
             .await?;
         let mut data = self
-            .open_version(&mut tx, path, meta.current_version, now)
+            .open_version(&mut tx, path, &state, state.meta.current_version, now)
             .await?
             .ok_or(Error::NotFound)?;
-        meta.check_cas(&config, cas)?;
+        state.meta.check_cas(&config, cas)?;
         merge_patch::apply(&mut data, &patch);
         let view = self
-            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .append_version(&mut tx, path, &mut state, &config, &data, now)
             .await?;
         tx.commit().await?;
         Ok(view)
@@ -282,20 +323,20 @@ impl Kv<'_> {
     ) -> Result<VersionView> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let (config, mut meta) = self
+        let (config, mut state) = self
             .lock_for_write(&mut tx, path, IfMissing::NotFound, now)
             .await?;
         let data = self
-            .open_version(&mut tx, path, version, now)
+            .open_version(&mut tx, path, &state, version, now)
             .await?
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "version {version} is deleted or destroyed and cannot be rolled back to"
                 ))
             })?;
-        meta.check_cas(&config, cas)?;
+        state.meta.check_cas(&config, cas)?;
         let view = self
-            .append_version(&mut tx, path, &mut meta, &config, &data, now)
+            .append_version(&mut tx, path, &mut state, &config, &data, now)
             .await?;
         tx.commit().await?;
         Ok(view)
@@ -307,6 +348,7 @@ impl Kv<'_> {
         &self,
         tx: &mut StoreTx,
         path: &SecretPath,
+        state: &SecretState,
         version: i64,
         now: Micros,
     ) -> Result<Option<Data>> {
@@ -314,6 +356,7 @@ impl Kv<'_> {
             .sealed_version(self.mount, path.as_str(), version)
             .await?
             .ok_or(Error::NotFound)?;
+        check_listed(&state.versions, &info, self.mount, path)?;
         match sealed {
             Some(sealed) if !info.is_gone(now) => {
                 let plaintext = self.keyring.open(self.at(path, version), &sealed)?;
@@ -327,27 +370,28 @@ impl Kv<'_> {
         &self,
         tx: &mut StoreTx,
         path: &SecretPath,
-        meta: &mut SecretMeta,
+        state: &mut SecretState,
         config: &KvConfig,
         data: &Data,
         now: Micros,
     ) -> Result<VersionView> {
-        let next = self.next_version(path, meta, config, data, now)?;
-        tx.append_version(self.mount, path.as_str(), &next.as_new(meta))
+        let next = self.next_version(path, state, config, data, now)?;
+        tx.append_version(self.mount, path.as_str(), &next.as_new(&state.meta))
             .await?;
-        Ok(next.view(meta))
+        Ok(next.view(&state.meta))
     }
 
-    /// Seals `data` as the version after the current one and updates `meta` to match
-    /// (current version, update time, versions pruned by `max_versions`).
+    /// Seals `data` as the version after the current one and updates `state` to match
+    /// (current version, update time, versions pruned by `max_versions`, the metadata MAC).
     fn next_version(
         &self,
         path: &SecretPath,
-        meta: &mut SecretMeta,
+        state: &mut SecretState,
         config: &KvConfig,
         data: &Data,
         now: Micros,
     ) -> Result<NextVersion> {
+        let meta = &mut state.meta;
         let version = meta.current_version + 1;
         let plaintext =
             Zeroizing::new(serde_json::to_vec(data).map_err(|e| Error::Internal(e.to_string()))?);
@@ -356,7 +400,16 @@ impl Kv<'_> {
         let info = VersionMeta {
             version,
             created_at: now,
-            deletion_time: (delete_after > 0).then(|| now + delete_after * 1_000_000),
+            // Checked (issue 22): a setting stored before durations were bounded to 100
+            // years counts as 100 years, never wraps into the past.
+            deletion_time: (delete_after > 0)
+                .then(|| {
+                    confmgr_core::duration::micros_after(
+                        now,
+                        delete_after.min(confmgr_core::duration::MAX_SECONDS),
+                    )
+                })
+                .flatten(),
             destroyed: false,
         };
         audit::scope::note_version(version);
@@ -365,7 +418,10 @@ impl Kv<'_> {
         let prune_below = meta.prune_below(config);
         if let Some(below) = prune_below {
             meta.oldest_version = below;
+            state.versions.retain(|v| v.version >= below);
         }
+        state.versions.push(info.clone());
+        self.bind(path, &mut state.meta, &state.versions)?;
         Ok(NextVersion {
             info,
             sealed,
@@ -376,16 +432,59 @@ impl Kv<'_> {
     /// Soft-deletes the current version. A path that does not exist is not an error (Vault).
     pub async fn delete_latest(&self, path: &SecretPath) -> Result<()> {
         let mut tx = audit::begin_write(self.store).await?;
-        if let Some(meta) = tx.secret_for_update(self.mount, path.as_str()).await? {
-            tx.set_deletion_time(
-                self.mount,
-                path.as_str(),
-                &[meta.current_version],
-                Some(now_micros()),
-            )
-            .await?;
+        if let Some(state) = tx
+            .secret_state_for_update(self.mount, path.as_str())
+            .await?
+        {
+            let current = state.meta.current_version;
+            self.change_states(&mut tx, path, state, &[current], VersionChange::Delete)
+                .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a version change to a locked secret and stores the MAC of its new state.
+    async fn change_states(
+        &self,
+        tx: &mut StoreTx,
+        path: &SecretPath,
+        mut state: SecretState,
+        versions: &[i64],
+        change: VersionChange,
+    ) -> Result<()> {
+        self.verify(tx, path, &state).await?;
+        let (mount, path_str) = (self.mount, path.as_str());
+        let now = now_micros();
+        match change {
+            VersionChange::Delete => {
+                tx.set_deletion_time(mount, path_str, versions, Some(now))
+                    .await?
+            }
+            VersionChange::Undelete => {
+                tx.set_deletion_time(mount, path_str, versions, None)
+                    .await?
+            }
+            VersionChange::Destroy => tx.destroy_versions(mount, path_str, versions).await?,
+        }
+        // The same rules as the statements above: deletion times change on versions that
+        // are not destroyed; destroy applies to any listed version.
+        for v in state
+            .versions
+            .iter_mut()
+            .filter(|v| versions.contains(&v.version))
+        {
+            match change {
+                VersionChange::Delete if !v.destroyed => v.deletion_time = Some(now),
+                VersionChange::Undelete if !v.destroyed => v.deletion_time = None,
+                VersionChange::Destroy => v.destroyed = true,
+                _ => {}
+            }
+        }
+        self.bind(path, &mut state.meta, &state.versions)?;
+        if let Some(mac) = &state.meta.binding {
+            tx.set_metadata_binding(mount, path_str, mac).await?;
+        }
         Ok(())
     }
 
@@ -400,19 +499,13 @@ impl Kv<'_> {
         if versions.is_empty() {
             return Err(Error::Invalid("no version number provided".into()));
         }
-        let (mount, path) = (self.mount, path.as_str());
         let mut tx = audit::begin_write(self.store).await?;
-        if tx.secret_for_update(mount, path).await?.is_some() {
-            match change {
-                VersionChange::Delete => {
-                    tx.set_deletion_time(mount, path, versions, Some(now_micros()))
-                        .await?
-                }
-                VersionChange::Undelete => {
-                    tx.set_deletion_time(mount, path, versions, None).await?
-                }
-                VersionChange::Destroy => tx.destroy_versions(mount, path, versions).await?,
-            }
+        if let Some(state) = tx
+            .secret_state_for_update(self.mount, path.as_str())
+            .await?
+        {
+            self.change_states(&mut tx, path, state, versions, change)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -420,13 +513,13 @@ impl Kv<'_> {
 
     pub async fn metadata(&self, path: &SecretPath) -> Result<(SecretMeta, Vec<VersionMeta>)> {
         let mut tx = self.store.begin().await?;
-        let meta = tx
-            .secret(self.mount, path.as_str())
+        let state = tx
+            .secret_state(self.mount, path.as_str())
             .await?
             .ok_or(Error::NotFound)?;
-        let versions = tx.versions(self.mount, path.as_str()).await?;
+        self.verify(&mut tx, path, &state).await?;
         tx.commit().await?;
-        Ok((meta, versions))
+        Ok((state.meta, state.versions))
     }
 
     pub async fn update_metadata(
@@ -437,7 +530,8 @@ impl Kv<'_> {
     ) -> Result<()> {
         let now = now_micros();
         let mut tx = audit::begin_write(self.store).await?;
-        let (_, mut meta) = self.lock_for_write(&mut tx, path, if_missing, now).await?;
+        let (_, state) = self.lock_for_write(&mut tx, path, if_missing, now).await?;
+        let SecretState { mut meta, versions } = state;
         if let Some(max) = update.max_versions {
             meta.max_versions = max;
         }
@@ -449,6 +543,7 @@ impl Kv<'_> {
         }
         meta.custom_metadata = update.custom_metadata.apply(meta.custom_metadata.take())?;
         meta.updated_at = now;
+        self.bind(path, &mut meta, &versions)?;
         tx.update_secret(self.mount, path.as_str(), &meta).await?;
         tx.commit().await?;
         Ok(())
@@ -508,6 +603,167 @@ impl Kv<'_> {
         tx.commit().await?;
         Ok(config)
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Bound {
+    Yes,
+    /// No MAC: written before migration 0007, or by a writer without keys.
+    Unbound,
+}
+
+/// Checks a secret's metadata MAC, if it has one. A mismatch is logged and refused like a
+/// ciphertext that fails authentication.
+fn verify_binding(
+    keyring: &Keyring,
+    mount: &str,
+    path: &str,
+    state: &SecretState,
+) -> Result<Bound> {
+    let Some(mac) = &state.meta.binding else {
+        return Ok(Bound::Unbound);
+    };
+    let input = metadata_mac_input(mount, path, &state.meta, &state.versions);
+    keyring.verify_metadata(&input, mac).map_err(|error| {
+        tracing::error!(mount, path, term = mac.term, %error, "secret metadata does not match its MAC (edited, replayed or copied rows): refusing to serve or change it");
+        Error::Crypto(error)
+    })?;
+    Ok(Bound::Yes)
+}
+
+/// A secret without a metadata MAC is served (and bound at its next change) only until
+/// every secret has been bound; after that it was edited.
+async fn allow_unbound(keyring: &Keyring, tx: &mut StoreTx, mount: &str, path: &str) -> Result<()> {
+    if !keyring.metadata_bound() && tx.state_value(METADATA_BOUND).await?.is_some() {
+        keyring.mark_metadata_bound();
+    }
+    if keyring.metadata_bound() {
+        tracing::error!(mount, path, "secret metadata has no MAC although every secret was bound (edited rows): refusing to serve or change it");
+        return Err(Error::Crypto(CryptoError::MetadataAuthentication));
+    }
+    tracing::debug!(
+        mount,
+        path,
+        "secret metadata not bound yet (written before migration 0007)"
+    );
+    Ok(())
+}
+
+fn bind(
+    keyring: &Keyring,
+    mount: &str,
+    path: &str,
+    meta: &mut SecretMeta,
+    versions: &[VersionMeta],
+) -> Result<()> {
+    let input = metadata_mac_input(mount, path, meta, versions);
+    meta.binding = Some(keyring.mac_metadata(&input)?);
+    Ok(())
+}
+
+/// A version read on its own must be one the (verified) metadata lists, in the same state.
+fn check_listed(
+    versions: &[VersionMeta],
+    info: &VersionMeta,
+    mount: &str,
+    path: &SecretPath,
+) -> Result<()> {
+    if versions.contains(info) {
+        return Ok(());
+    }
+    tracing::error!(
+        mount,
+        path = path.as_str(),
+        version = info.version,
+        "a version row does not match the secret's bound metadata (edited rows): refusing it"
+    );
+    Err(Error::Crypto(CryptoError::MetadataAuthentication))
+}
+
+/// One batch of binding secrets written before migration 0007 (run by the key worker until
+/// done): each unbound secret gets the MAC of its state as stored now. Once none is left,
+/// records `METADATA_BOUND`, after which a secret without a MAC is refused. Returns how
+/// many secrets it bound.
+pub async fn bind_unbound_metadata(store: &Store, keyring: &Keyring, batch: i64) -> Result<usize> {
+    if keyring.metadata_bound() {
+        return Ok(0);
+    }
+    let mut tx = store.begin_write().await?;
+    if tx.state_value(METADATA_BOUND).await?.is_some() {
+        tx.commit().await?;
+        keyring.mark_metadata_bound();
+        return Ok(0);
+    }
+    let unbound = tx.unbound_secrets(batch).await?;
+    let mut bound = 0usize;
+    for found in &unbound {
+        let mut meta = found.state.meta.clone();
+        bind(
+            keyring,
+            &found.mount,
+            &found.path,
+            &mut meta,
+            &found.state.versions,
+        )?;
+        if let Some(mac) = &meta.binding {
+            if tx
+                .replace_metadata_binding(&found.mount, &found.path, None, mac)
+                .await?
+            {
+                bound += 1;
+            }
+        }
+    }
+    if unbound.is_empty() {
+        tx.set_state_value(METADATA_BOUND, Some(&now_micros().to_string()))
+            .await?;
+    }
+    tx.commit().await?;
+    if unbound.is_empty() {
+        keyring.mark_metadata_bound();
+        tracing::info!(
+            "every secret's metadata is bound: a secret without a MAC is refused from now on"
+        );
+    } else {
+        tracing::warn!(bound, "bound the metadata of secrets written before migration 0007 (their state as stored now)");
+    }
+    Ok(bound)
+}
+
+/// The rewrap's share for metadata: up to `batch` secrets whose MAC is keyed by a term older
+/// than `active` are verified and MACed again under `active`, in the caller's transaction,
+/// so the older terms can retire. Returns (found, moved); a MAC that does not verify fails
+/// the batch (logged), leaving its term in use.
+pub async fn rebind_below_term(
+    tx: &mut StoreTx,
+    keyring: &Keyring,
+    active: i64,
+    batch: i64,
+) -> Result<(usize, usize)> {
+    let found = tx.secrets_bound_below_term(active, batch).await?;
+    let mut moved = 0usize;
+    for secret in &found {
+        let (mount, path) = (secret.mount.as_str(), secret.path.as_str());
+        if verify_binding(keyring, mount, path, &secret.state)? == Bound::Unbound {
+            tracing::error!(
+                mount,
+                path,
+                "secret metadata has a MAC term but no MAC (edited rows)"
+            );
+            return Err(Error::Crypto(CryptoError::MetadataAuthentication));
+        }
+        let mut meta = secret.state.meta.clone();
+        bind(keyring, mount, path, &mut meta, &secret.state.versions)?;
+        if let Some(mac) = &meta.binding {
+            if tx
+                .replace_metadata_binding(mount, path, secret.state.meta.binding.as_ref(), mac)
+                .await?
+            {
+                moved += 1;
+            }
+        }
+    }
+    Ok((found.len(), moved))
 }
 
 fn decode(plaintext: &[u8]) -> Result<Data> {

@@ -1,8 +1,9 @@
 use crate::backends::Backends;
 use confmgr_core::audit::AuditEvent;
-use confmgr_core::crypto::{Keyring, TermKey, VersionAddress};
+use confmgr_core::crypto::{Keyring, RootKey, TermKey, VersionAddress};
 use confmgr_core::kv::{KvConfig, VersionMeta};
-use confmgr_store::{AuditFilter, NewVersion, StoreError};
+use confmgr_core::metadata_mac::MetadataMac;
+use confmgr_store::{AuditFilter, NewVersion, SecretState, StoreError};
 
 fn version(version: i64) -> VersionMeta {
     VersionMeta {
@@ -189,11 +190,13 @@ async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        let (read_config, read_meta) = tx
+        let (read_config, read_state) = tx
             .secret_and_config_for_update("secret", "app/api")
             .await
             .unwrap()
             .expect("the secret and its mount");
+        assert_eq!(read_state.versions, vec![version(2), version(3)]);
+        let read_meta = read_state.meta;
         assert_eq!(read_config, config);
         assert_eq!(read_meta, meta);
         assert_eq!(read_meta.current_version, 3);
@@ -225,12 +228,13 @@ async fn a_write_reads_settings_and_metadata_at_once_and_appends_in_one_call() {
         );
 
         // a read's one statement: the current version, a named one, a pruned one, no path
-        let (read_meta, current) = tx
+        let (read_state, current) = tx
             .secret_with_version("secret", "app/api", None)
             .await
             .unwrap()
             .expect("the secret");
-        assert_eq!(read_meta, meta);
+        assert_eq!(read_state.meta, meta);
+        assert_eq!(read_state.versions, vec![version(2), version(3)]);
         let (info, current_sealed) = current.expect("the current version");
         assert_eq!(info, version(3));
         assert_eq!(
@@ -328,11 +332,12 @@ async fn an_unlocked_write_applies_only_onto_the_row_it_read() {
         "no metadata row"
     );
     for v in 1..=2 {
-        let (config, mut meta, seen) = conn
+        let (config, state, seen) = conn
             .secret_and_config_unlocked("secret", "app/web")
             .await
             .unwrap()
             .expect("the secret");
+        let mut meta = state.meta;
         assert_eq!(config.max_versions, 1);
         assert_eq!(meta.current_version, v - 1);
         meta.current_version = v;
@@ -356,11 +361,12 @@ async fn an_unlocked_write_applies_only_onto_the_row_it_read() {
     }
 
     // Another change lands between the read and the write: the write applies nothing.
-    let (_, mut meta, seen) = conn
+    let (_, state, seen) = conn
         .secret_and_config_unlocked("secret", "app/web")
         .await
         .unwrap()
         .unwrap();
+    let mut meta = state.meta;
     let mut other = store.begin().await.unwrap();
     let mut changed = meta.clone();
     changed.custom_metadata = Some([("owner".to_string(), "ops".to_string())].into());
@@ -390,6 +396,7 @@ async fn an_unlocked_write_applies_only_onto_the_row_it_read() {
         .await
         .unwrap()
         .unwrap();
+    let stored = stored.meta;
     assert_eq!(
         stored, changed,
         "the other change stands, the raced one is absent"
@@ -433,4 +440,158 @@ async fn an_unlocked_write_applies_only_onto_the_row_it_read() {
         vec!["write-1", "write-2"],
         "one event per applied write, none for the raced one"
     );
+}
+
+fn mac(term: i64, byte: u8) -> MetadataMac {
+    MetadataMac {
+        term,
+        tag: vec![byte; 32],
+    }
+}
+
+/// Migration 0007: each secret's metadata MAC (term and tag) is stored and read back with
+/// the state of every version, written with each change, replaced only over the MAC that
+/// was read, and found by the backfill (no MAC) and the rewrap (an older term).
+#[tokio::test]
+async fn metadata_macs_are_stored_read_with_version_states_and_replaced_conditionally() {
+    let backends = Backends::new().await;
+    let ring = Keyring::from_terms([TermKey::generate(1)]);
+    for store in &backends.stores {
+        let mut tx = store.begin().await.unwrap();
+        let mut meta = tx.ensure_secret("secret", "app/mac", 1).await.unwrap();
+        assert_eq!(meta.binding, None, "a new record has no MAC yet");
+        tx.ensure_secret("secret", "app/old", 1).await.unwrap();
+        for v in 1..=3 {
+            let at = VersionAddress {
+                mount: "secret",
+                path: "app/mac",
+                version: v,
+            };
+            let sealed = ring.seal(at, b"x").unwrap();
+            meta.current_version = v;
+            meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
+            let new = NewVersion {
+                info: &version(v),
+                sealed: &sealed,
+                meta: &meta,
+                prune_below: None,
+            };
+            tx.append_version("secret", "app/mac", &new).await.unwrap();
+        }
+        tx.set_deletion_time("secret", "app/mac", &[2], Some(77))
+            .await
+            .unwrap();
+        tx.destroy_versions("secret", "app/mac", &[1])
+            .await
+            .unwrap();
+        tx.set_metadata_binding("secret", "app/mac", &mac(1, 9))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let state = tx.secret_state("secret", "app/mac").await.unwrap().unwrap();
+        meta.binding = Some(mac(1, 9));
+        let expected = SecretState {
+            meta: meta.clone(),
+            versions: vec![
+                VersionMeta {
+                    destroyed: true,
+                    ..version(1)
+                },
+                VersionMeta {
+                    deletion_time: Some(77),
+                    ..version(2)
+                },
+                version(3),
+            ],
+        };
+        assert_eq!(state, expected);
+        assert_eq!(
+            tx.secret_state_for_update("secret", "app/mac")
+                .await
+                .unwrap()
+                .unwrap(),
+            expected
+        );
+        let (with_version, _) = tx
+            .secret_with_version("secret", "app/mac", Some(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(with_version, expected);
+        let (_, for_update) = tx
+            .secret_and_config_for_update("secret", "app/mac")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(for_update, expected);
+        let empty = tx.secret_state("secret", "app/old").await.unwrap().unwrap();
+        assert!(empty.versions.is_empty() && empty.meta.binding.is_none());
+
+        // the backfill finds the secret without a MAC, the rewrap the one under term 1
+        let unbound = tx.unbound_secrets(10).await.unwrap();
+        assert_eq!(
+            unbound.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+            vec!["app/old"]
+        );
+        assert!(tx.secrets_bound_below_term(1, 10).await.unwrap().is_empty());
+        let below = tx.secrets_bound_below_term(2, 10).await.unwrap();
+        assert_eq!(below.len(), 1);
+        assert_eq!(below[0].state, expected);
+        // a MAC keyed by a term keeps it in use, like a data key it wraps
+        let root = RootKey::generate();
+        tx.insert_term(&root.wrap_term(&TermKey::generate(1)).unwrap(), 0)
+            .await
+            .unwrap();
+        let usage = tx.term_usage().await.unwrap();
+        assert_eq!(
+            usage[0].wrapped_keys, 3,
+            "versions 2 and 3 (1 is destroyed) and the MAC of app/mac"
+        );
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        // replaced only over the MAC that was read (or over none, for the backfill)
+        assert!(!tx
+            .replace_metadata_binding("secret", "app/mac", Some(&mac(1, 8)), &mac(2, 1))
+            .await
+            .unwrap());
+        assert!(!tx
+            .replace_metadata_binding("secret", "app/mac", None, &mac(2, 1))
+            .await
+            .unwrap());
+        assert!(tx
+            .replace_metadata_binding("secret", "app/mac", Some(&mac(1, 9)), &mac(2, 1))
+            .await
+            .unwrap());
+        assert!(tx
+            .replace_metadata_binding("secret", "app/old", None, &mac(2, 2))
+            .await
+            .unwrap());
+        assert!(tx.unbound_secrets(10).await.unwrap().is_empty());
+        assert!(tx.secrets_bound_below_term(2, 10).await.unwrap().is_empty());
+        assert_eq!(
+            tx.secret("secret", "app/mac")
+                .await
+                .unwrap()
+                .unwrap()
+                .binding,
+            Some(mac(2, 1))
+        );
+        // update_secret writes the MAC it is given, including none
+        let mut old = tx.secret("secret", "app/old").await.unwrap().unwrap();
+        assert_eq!(old.binding, Some(mac(2, 2)));
+        old.binding = None;
+        tx.update_secret("secret", "app/old", &old).await.unwrap();
+        assert_eq!(
+            tx.secret("secret", "app/old")
+                .await
+                .unwrap()
+                .unwrap()
+                .binding,
+            None
+        );
+        tx.commit().await.unwrap();
+    }
 }
