@@ -32,8 +32,7 @@ impl StoreTx {
     }
 }
 
-/// One keyring term and how many stored data keys it wraps (with the secrets' metadata
-/// MACs it keys, which also keep it from being retired).
+/// One keyring term and how many stored data keys it wraps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TermUsage {
     pub term: i64,
@@ -55,9 +54,7 @@ impl StoreTx {
     pub async fn term_usage(&mut self) -> Result<Vec<TermUsage>, StoreError> {
         let rows = sqlx::query(
             "select t.term, t.created_at,
-                    (select count(*) from kv_versions v where v.term = t.term)
-                    -- secrets' metadata MACs keyed by the term: a rewrap moves them too
-                    + (select count(*) from kv_secrets s where s.meta_mac_term = t.term) as wrapped_keys
+                    (select count(*) from kv_versions v where v.term = t.term) as wrapped_keys
              from keyring_terms t order by t.term",
         )
         .fetch_all(&mut *self.tx)

@@ -301,6 +301,16 @@ impl StoreTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// How many secrets' metadata MACs are keyed by `term` (which then cannot retire).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn metadata_macs_keyed_by(&mut self, term: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("select count(*) as n from kv_secrets where meta_mac_term = $1")
+            .bind(term)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Up to `limit` secrets without a metadata MAC (written before migration 0007), locked
     /// on PostgreSQL until the transaction ends.
     #[tracing::instrument(level = "debug", skip_all)]

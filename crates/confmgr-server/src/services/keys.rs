@@ -176,7 +176,6 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
     // Secrets' metadata MACs keyed by older terms move too (doc/design.md, metadata binding).
     let (macs_found, macs_moved) =
         crate::services::kv::rebind_below_term(&mut tx, keyring, active, batch).await?;
-    moved += macs_moved;
     let nothing_left = versions.is_empty() && macs_found == 0;
     let done: i64 = tx
         .state_value(REWRAP_DONE)
@@ -192,7 +191,11 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
             .await?;
     }
     tx.commit().await?;
-    Ok(if nothing_left { 0 } else { moved.max(1) })
+    Ok(if nothing_left {
+        0
+    } else {
+        (moved + macs_moved).max(1)
+    })
 }
 
 /// Removes a term that is not active and wraps no stored data key.
@@ -214,6 +217,12 @@ pub async fn retire(store: &Store, keyring: &Keyring, term: i64) -> Result<()> {
         return Err(Error::Invalid(format!(
             "term {term} still wraps {} data keys: run a rewrap (`confmgr keys rewrap`) and retire it when it wraps none",
             found.wrapped_keys
+        )));
+    }
+    let macs = tx.metadata_macs_keyed_by(term).await?;
+    if macs > 0 {
+        return Err(Error::Invalid(format!(
+            "term {term} still keys the metadata MACs of {macs} secrets: run a rewrap (`confmgr keys rewrap`) and retire it when it keys none"
         )));
     }
     let active_for =
