@@ -29,8 +29,10 @@ pub struct WriteRequest {
 /// `POST secret/delete|undelete|destroy/:path`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct VersionsRequest {
-    /// The version numbers to change; versions that do not exist are skipped.
+    /// The version numbers to change (each at least 1); versions that do not exist are
+    /// skipped.
     #[serde(default)]
     pub versions: Vec<i64>,
 }
@@ -70,6 +72,7 @@ pub struct MetadataPatchRequest {
 /// `GET|POST secret/config`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ConfigBody {
     #[serde(default)]
     pub max_versions: Option<i64>,

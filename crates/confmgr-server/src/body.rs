@@ -32,11 +32,19 @@ where
     }
 }
 
+/// Every body ConfMgr takes is a JSON object. serde would also fill a struct from a JSON
+/// array (its fields in order), so `[["x"]]` could pass for `{"versions": ["x"]}`: anything
+/// but an object is refused before it gets there.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let bytes = match first {
+        None => b"{}",
+        Some(b'{') => bytes,
+        Some(_) => {
+            return Err(Error::Invalid(
+                "failed to parse JSON input: the request body must be a JSON object".into(),
+            ))
+        }
     };
     serde_json::from_slice(bytes).map_err(|e| Error::Invalid(describe(&e)))
 }
@@ -62,6 +70,28 @@ mod tests {
     #[test]
     fn empty_body_is_an_empty_object() {
         assert!(matches!(parse::<Value>(b""), Ok(Value::Object(m)) if m.is_empty()));
+    }
+
+    #[test]
+    fn only_objects_are_bodies() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Versions {
+            versions: Vec<i64>,
+        }
+        assert!(parse::<Versions>(b" {\"versions\": [1]}").is_ok());
+        for body in [
+            &b"[[1]]"[..],
+            b"[]",
+            b"null",
+            b"1",
+            b"\"x\"",
+            b"true",
+            b" [ {} ]",
+        ] {
+            let err = parse::<Versions>(body).unwrap_err().to_string();
+            assert!(err.contains("must be a JSON object"), "{err}");
+        }
     }
 
     #[test]

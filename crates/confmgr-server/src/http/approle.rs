@@ -1,6 +1,6 @@
 //! Vault-compatible AppRole: roles are ConfMgr's API clients, secret_ids their client secrets.
 
-use super::flex::Flex;
+use super::flex::{Flex, NotList};
 use super::render::{auth_response, envelope, no_content, RequestId};
 use super::schemas::{AuthResponse, Keys, Role, RoleId, SecretIdCreated, SecretIdInfo};
 use crate::auth::Caller;
@@ -104,7 +104,10 @@ async fn login(
     Ok(auth_response(id, token.expose(), &record))
 }
 
+/// Vault's role fields and ConfMgr's own; any other field is refused (400 naming it), so a
+/// misspelled setting cannot be silently dropped.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
@@ -127,9 +130,24 @@ struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     secret_id_bound_cidrs: Flex,
+    /// Vault's deprecated name of `secret_id_bound_cidrs` (used when that is absent).
+    #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::StringList)]
+    bound_cidr_list: Flex,
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     token_bound_cidrs: Flex,
+    /// Accepted only when it is the role's current role_id: ConfMgr generates role_ids.
+    #[serde(default)]
+    role_id: Option<String>,
+    /// Accepted for compatibility and ignored: ConfMgr has no cluster-local storage.
+    #[serde(default)]
+    #[allow(dead_code)]
+    local_secret_ids: Option<bool>,
+    /// The name hvac sends for `local_secret_ids`; accepted and ignored likewise.
+    #[serde(default)]
+    #[allow(dead_code)]
+    enable_local_secret_ids: Option<bool>,
     /// ConfMgr: client certificates (`auth/cert/login`) that log in as this client, with
     /// the names of Vault's cert-role fields.
     #[serde(default)]
@@ -155,9 +173,16 @@ struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::Duration)]
     token_period: Flex,
+    /// Vault's deprecated name of `token_period`.
+    #[serde(default)]
+    #[schema(value_type = confmgr_api::schema::Duration)]
+    period: Flex,
     #[serde(default)]
     #[schema(value_type = String)]
     token_type: Flex,
+    /// `false` only: every ConfMgr token may look up, renew and revoke itself.
+    #[serde(default)]
+    token_no_default_policy: Option<bool>,
 }
 
 #[utoipa::path(
@@ -182,6 +207,7 @@ async fn write_role(
         ("token_num_uses", &request.token_num_uses),
         ("token_explicit_max_ttl", &request.token_explicit_max_ttl),
         ("token_period", &request.token_period),
+        ("period", &request.period),
     ] {
         if value.seconds(field).ok().flatten().unwrap_or(1) != 0 && !matches!(value, Flex::Missing)
         {
@@ -202,6 +228,18 @@ async fn write_role(
             "bind_secret_id=false is not supported: every client logs in with a secret".into(),
         ));
     }
+    if request.token_no_default_policy == Some(true) {
+        return Err(Error::Invalid(
+            "token_no_default_policy=true is not supported: every token may look up, renew and revoke itself".into(),
+        ));
+    }
+    let secret_id_bound_cidrs = match request
+        .secret_id_bound_cidrs
+        .strings("secret_id_bound_cidrs")?
+    {
+        Some(list) => Some(list),
+        None => request.bound_cidr_list.strings("bound_cidr_list")?,
+    };
     let policies = match request.token_policies.strings("token_policies")? {
         Some(list) => Some(list),
         None => request.policies.strings("policies")?,
@@ -212,9 +250,8 @@ async fn write_role(
         token_max_ttl: request.token_max_ttl.seconds("token_max_ttl")?,
         secret_id_ttl: request.secret_id_ttl.seconds("secret_id_ttl")?,
         secret_id_num_uses: request.secret_id_num_uses.count("secret_id_num_uses")?,
-        secret_id_bound_cidrs: request
-            .secret_id_bound_cidrs
-            .strings("secret_id_bound_cidrs")?,
+        secret_id_bound_cidrs,
+        role_id: request.role_id.filter(|id| !id.is_empty()),
         token_bound_cidrs: request.token_bound_cidrs.strings("token_bound_cidrs")?,
         cert_common_names: request
             .allowed_common_names
@@ -239,6 +276,7 @@ async fn write_role(
 async fn read_role(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
     Path(name): Path<String>,
 ) -> Result<Response> {
@@ -327,6 +365,7 @@ async fn delete_role(
 async fn role_id(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
     Path(name): Path<String>,
 ) -> Result<Response> {
@@ -336,6 +375,7 @@ async fn role_id(
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct SecretIdRequest {
     /// A JSON object of strings, encoded as a string (Vault's shape) or given as an object.
     #[serde(default)]
@@ -459,17 +499,41 @@ fn secret_info(record: &ClientSecretRecord) -> Value {
     })
 }
 
+/// Any other field is refused: `{"secretid": ...}` must not pass for a destroy of nothing.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct SecretIdBody {
     #[serde(default)]
     secret_id: String,
 }
 
+impl SecretIdBody {
+    fn secret_id(&self) -> Result<&str> {
+        required("secret_id", &self.secret_id)
+    }
+}
+
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = SecretIdAccessorBody)]
 struct AccessorBody {
     #[serde(default)]
     secret_id_accessor: String,
+}
+
+impl AccessorBody {
+    fn accessor(&self) -> Result<&str> {
+        required("secret_id_accessor", &self.secret_id_accessor)
+    }
+}
+
+/// Vault's answer to an absent or empty field: 400 `missing <field>`.
+fn required<'a>(field: &str, value: &'a str) -> Result<&'a str> {
+    if value.trim().is_empty() {
+        Err(Error::Invalid(format!("missing {field}")))
+    } else {
+        Ok(value)
+    }
 }
 
 #[utoipa::path(
@@ -495,7 +559,7 @@ async fn lookup_secret(
         Capability::Update,
     )?;
     let record =
-        approle::secret_by_value(&state.store, &state.access, &name, &body.secret_id).await?;
+        approle::secret_by_value(&state.store, &state.access, &name, body.secret_id()?).await?;
     Ok(envelope(id, secret_info(&record)))
 }
 
@@ -505,10 +569,14 @@ async fn lookup_secret(
     tag = "auth/approle",
     operation_id = "approle_destroy_secret_id",
     summary = "Destroy a secret_id by value",
-    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id/destroy`. An unknown secret_id is not an error.",
+    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id/destroy`. As in Vault, 204 answers both a destroy and a secret_id this role does not hold (unknown, already destroyed, or another role's): the answer does not say which, and another role's secret_id is left as it is and still logs in. A missing `secret_id` or any other field answers 400.",
     params(("name" = String, Path, description = "The API client's (role's) name")),
     request_body = SecretIdBody,
-    responses((status = 204, description = "Destroyed (or never existed)"))
+    responses(
+        (status = 204, description = "The role no longer holds this secret_id (destroyed now, or never held)"),
+        (status = 400, description = "`secret_id` missing or empty, or a field other than `secret_id`", body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody),
+    )
 )]
 async fn destroy_secret(
     State(state): State<AppState>,
@@ -520,7 +588,10 @@ async fn destroy_secret(
         &format!("{}/secret-id/destroy", role_path(&name)),
         &[Capability::Update, Capability::Delete],
     )?;
-    match approle::secret_by_value(&state.store, &state.access, &name, &body.secret_id).await {
+    let secret_id = body.secret_id()?;
+    // An unknown role is a 404; a secret_id the role does not hold is not an error (Vault).
+    approle::read_role(&state.store, &name).await?;
+    match approle::secret_by_value(&state.store, &state.access, &name, secret_id).await {
         Ok(record) => approle::destroy_secret(&state.store, &record.accessor).await?,
         Err(Error::NotFound) => {}
         Err(other) => return Err(other),
@@ -550,7 +621,7 @@ async fn lookup_accessor(
         &format!("{}/secret-id-accessor/lookup", role_path(&name)),
         Capability::Update,
     )?;
-    let record = approle::secret_by_accessor(&state.store, &name, &body.secret_id_accessor).await?;
+    let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
     Ok(envelope(id, secret_info(&record)))
 }
 
@@ -560,10 +631,14 @@ async fn lookup_accessor(
     tag = "auth/approle",
     operation_id = "approle_destroy_secret_id_accessor",
     summary = "Destroy a secret_id by accessor",
-    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id-accessor/destroy`.",
+    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id-accessor/destroy`. An accessor this role does not hold (unknown, or another role's, which is left as it is) answers 404. A missing `secret_id_accessor` or any other field answers 400.",
     params(("name" = String, Path, description = "The API client's (role's) name")),
     request_body = AccessorBody,
-    responses((status = 204, description = "Destroyed"))
+    responses(
+        (status = 204, description = "Destroyed"),
+        (status = 400, description = "`secret_id_accessor` missing or empty, or a field other than `secret_id_accessor`", body = ErrorBody),
+        (status = 404, description = "No such role, or the role holds no secret_id with this accessor", body = ErrorBody),
+    )
 )]
 async fn destroy_accessor(
     State(state): State<AppState>,
@@ -575,7 +650,7 @@ async fn destroy_accessor(
         &format!("{}/secret-id-accessor/destroy", role_path(&name)),
         &[Capability::Update, Capability::Delete],
     )?;
-    let record = approle::secret_by_accessor(&state.store, &name, &body.secret_id_accessor).await?;
+    let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
     approle::destroy_secret(&state.store, &record.accessor).await?;
     Ok(no_content())
 }

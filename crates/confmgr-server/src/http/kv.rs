@@ -1,6 +1,6 @@
 //! KV v2 routes on mount `secret`, in Vault's shapes.
 
-use super::flex::Flex;
+use super::flex::{Flex, NotList};
 use super::render::{gone, kv_envelope, no_content, version_metadata, RequestId};
 use super::schemas::{KvConfig, MetadataOrList, ReadNotFound, SubkeysNotFound};
 use crate::auth::Caller;
@@ -109,11 +109,13 @@ impl VersionQuery {
     responses(
         (status = 200, description = "The version's data and metadata", body = VaultResponse<ReadResponse>),
         (status = 404, description = "No such secret or version (`errors` empty), or the version is deleted or destroyed (the envelope with `data` null)", body = ReadNotFound),
+        (status = 405, description = "`LIST` (or `list=true`): a data path cannot be listed, as in Vault (`unsupported operation`); list `secret/metadata/<path>/` instead", body = ErrorBody),
     )
 )]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
     Path(raw): Path<String>,
     Query(query): Query<VersionQuery>,
@@ -343,6 +345,11 @@ async fn change_versions(
     };
     let path = SecretPath::parse(&raw)?;
     caller.authorize(&acl_path(kind, &path), Capability::Update)?;
+    if let Some(bad) = request.versions.iter().find(|v| **v < 1) {
+        return Err(Error::Invalid(format!(
+            "versions: {bad} is not a version number (versions start at 1)"
+        )));
+    }
     kv(&state)
         .change_versions(&path, &request.versions, change)
         .await?;
@@ -425,13 +432,17 @@ async fn list(state: &AppState, caller: &Caller, id: RequestId, raw: &str) -> Re
     Ok(Json(kv_envelope(id, ListResponse { keys })).into_response())
 }
 
+/// A duration field of a KV body: at most 100 years (`duration::MAX_SECONDS`), so adding it
+/// to a timestamp cannot wrap; errors name the field.
 fn seconds(value: &Value, field: &str) -> Result<i64> {
     match value {
-        Value::String(text) => Ok(duration::parse_seconds(text)?),
-        Value::Number(n) => n
-            .as_i64()
-            .filter(|s| *s >= 0)
-            .ok_or_else(|| Error::Invalid(format!("{field} must be a non-negative duration"))),
+        Value::String(text) => Ok(duration::parse_field(field, text)?),
+        Value::Number(n) => match n.as_i64() {
+            Some(seconds) => Ok(duration::check_field(field, seconds)?),
+            None => Err(Error::Invalid(format!(
+                "{field} must be a whole number of seconds of at most 100 years"
+            ))),
+        },
         _ => Err(Error::Invalid(format!(
             "{field} must be a duration string such as \"1h30m\""
         ))),
@@ -570,6 +581,7 @@ async fn delete_metadata(
 async fn read_config(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
 ) -> Result<Response> {
     caller.authorize(&format!("{MOUNT}/config"), Capability::Read)?;
@@ -630,6 +642,7 @@ async fn write_config(
 async fn subkeys(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
     Path(raw): Path<String>,
     Query(query): Query<VersionQuery>,

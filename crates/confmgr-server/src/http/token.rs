@@ -1,7 +1,7 @@
 //! Vault's token API. The `-self` routes need no policy (Vault's `default` policy grants them
 //! to every token); the others are checked against the caller's ACL.
 
-use super::flex::Flex;
+use super::flex::{Flex, NotList};
 use super::render::{auth_response, envelope, no_content, RequestId};
 use super::schemas::AuthResponse;
 use crate::auth::Caller;
@@ -90,7 +90,7 @@ fn lookup_body(token: TokenRecord, id: String) -> TokenLookup {
     description = "Any valid token may call it (no policy needed).",
     responses((status = 200, description = "The token", body = VaultResponse<TokenLookup>))
 )]
-async fn lookup_self(caller: Caller, id: RequestId) -> Response {
+async fn lookup_self(caller: Caller, _: NotList, id: RequestId) -> Response {
     envelope(
         id,
         lookup_body(
@@ -269,6 +269,7 @@ struct AccessorBody {
 async fn lookup(
     State(state): State<AppState>,
     caller: Caller,
+    _: NotList,
     id: RequestId,
     JsonBody(body): JsonBody<TokenBody>,
 ) -> Result<Response> {

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::services::tokens::{self, NewToken};
 use crate::state::AccessSettings;
 use confmgr_core::credentials::{self, ClientSecret};
+use confmgr_core::duration;
 use confmgr_core::net;
 use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
@@ -15,7 +16,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const LOCAL_ISSUER: &str = "confmgr";
-const MICROS: i64 = 1_000_000;
 /// The same error for every failed login, so a caller cannot tell which part was wrong.
 const LOGIN_FAILED: &str = "invalid role or secret ID";
 /// Verified when the client or secret does not exist, so a miss costs what a hit costs.
@@ -25,6 +25,9 @@ const DECOY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7
 #[derive(Default)]
 pub struct RoleSettings {
     pub policies: Option<Vec<String>>,
+    /// Vault lets a role's role_id be chosen; ConfMgr generates it, and accepts this only
+    /// when it is the role's current role_id (tools that write back what they read).
+    pub role_id: Option<String>,
     pub token_ttl: Option<i64>,
     pub token_max_ttl: Option<i64>,
     pub secret_id_ttl: Option<i64>,
@@ -71,6 +74,13 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
             created_at: now,
             updated_at: now,
         });
+    if let Some(role_id) = &settings.role_id {
+        if *role_id != client.client_id {
+            return Err(Error::Invalid(
+                "role_id: choosing a role_id is not supported (ConfMgr generates it; read it at role/<name>/role-id)".into(),
+            ));
+        }
+    }
     if settings.policies.as_ref().is_some_and(|p| {
         p.iter()
             .any(|name| name.trim().eq_ignore_ascii_case(ROOT_POLICY))
@@ -173,7 +183,7 @@ pub async fn generate_secret(
         metadata: request.metadata,
         cidr_list: request.cidr_list,
         created_at: now,
-        expires_at: (ttl > 0).then(|| now + ttl * MICROS),
+        expires_at: (ttl > 0).then(|| secret_expiry(now, ttl)),
         uses_left: (uses > 0).then_some(uses),
     };
     let mut tx = audit::begin_write(store).await?;
@@ -183,6 +193,13 @@ pub async fn generate_secret(
     tx.insert_client_secret(&record).await?;
     tx.commit().await?;
     Ok((secret, record))
+}
+
+/// When a secret_id made at `now` with `ttl` seconds expires. A TTL beyond
+/// `duration::MAX_SECONDS` (only a role setting stored before durations were bounded can be)
+/// is cut to it, so a secret_id is never born expired.
+fn secret_expiry(now: i64, ttl: i64) -> i64 {
+    duration::micros_after(now, ttl.min(duration::MAX_SECONDS)).unwrap_or(i64::MAX)
 }
 
 pub async fn secret_accessors(store: &Store, name: &str) -> Result<Vec<String>> {

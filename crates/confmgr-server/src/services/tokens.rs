@@ -3,6 +3,7 @@
 use crate::audit;
 use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
+use confmgr_core::duration::{self, micros_after};
 use confmgr_core::policy::ROOT_POLICY;
 use confmgr_core::time::now_micros;
 use confmgr_core::token::{self, Token};
@@ -27,12 +28,15 @@ pub struct NewToken {
 }
 
 /// A token and its stored record (digest only); the caller inserts it in its transaction.
+/// TTLs beyond `duration::MAX_SECONDS` (only settings stored before durations were bounded
+/// can be) are cut to it: a token must never come out expired, nor never-expiring.
 pub fn mint(spec: NewToken, now: i64) -> (Token, TokenRecord) {
     let token = Token::generate();
-    let ttl = if spec.max_ttl > 0 {
-        spec.ttl.min(spec.max_ttl)
+    let max_ttl = spec.max_ttl.min(duration::MAX_SECONDS);
+    let ttl = if max_ttl > 0 {
+        spec.ttl.min(max_ttl)
     } else {
-        spec.ttl
+        spec.ttl.min(duration::MAX_SECONDS)
     };
     let record = TokenRecord {
         digest: token.digest(),
@@ -42,15 +46,21 @@ pub fn mint(spec: NewToken, now: i64) -> (Token, TokenRecord) {
         client_id: spec.client_id,
         parent_accessor: spec.parent_accessor,
         created_at: now,
-        expires_at: (ttl > 0).then(|| now + ttl * MICROS),
+        expires_at: (ttl > 0).then(|| later(now, ttl)),
         revoked_at: None,
         issuer: spec.issuer,
         ttl,
-        max_expires_at: (spec.max_ttl > 0).then(|| now + spec.max_ttl * MICROS),
+        max_expires_at: (max_ttl > 0).then(|| later(now, max_ttl)),
         bound_cidrs: spec.bound_cidrs,
         meta: spec.meta,
     };
     (token, record)
+}
+
+/// `seconds` (at most `duration::MAX_SECONDS`) after `now`; should the sum not fit, the
+/// latest time there is, never a time in the past.
+fn later(now: i64, seconds: i64) -> i64 {
+    micros_after(now, seconds.min(duration::MAX_SECONDS)).unwrap_or(i64::MAX)
 }
 
 pub fn is_root(token: &TokenRecord) -> bool {
@@ -61,7 +71,7 @@ pub fn is_root(token: &TokenRecord) -> bool {
 pub fn seconds_left(token: &TokenRecord, now: i64) -> i64 {
     token
         .expires_at
-        .map(|at| ((at - now + MICROS - 1) / MICROS).max(0))
+        .map(|at| (at.saturating_sub(now).saturating_add(MICROS - 1) / MICROS).max(0))
         .unwrap_or(0)
 }
 
@@ -155,7 +165,7 @@ pub async fn renew(
         return Ok(token.clone());
     }
     let now = now_micros();
-    let wanted = now + increment.filter(|i| *i > 0).unwrap_or(token.ttl) * MICROS;
+    let wanted = later(now, increment.filter(|i| *i > 0).unwrap_or(token.ttl));
     let new_end = token.max_expires_at.map_or(wanted, |max| wanted.min(max));
     let mut tx = audit::begin_write(store).await?;
     tx.set_token_expiry(&token.accessor, Some(new_end)).await?;
