@@ -219,8 +219,13 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         tracing::warn!("AUDIT IS DISABLED (CONFMGR_AUDIT_ENABLED=false): no access to secrets is being recorded. This is for development only");
     }
     let metrics = crate::metrics::Metrics::new();
-    let audit = Audit::start(&store, settings.audit.clone(), Arc::clone(&metrics))
-        .context("CONFMGR_AUDIT_FILE: cannot open the audit file")?;
+    let audit = Audit::start(
+        &store,
+        settings.audit.clone(),
+        Arc::clone(&metrics),
+        Arc::new(root.clone()),
+    )
+    .context("CONFMGR_AUDIT_FILE: cannot open the audit file")?;
     if settings.legacy_api == LegacyApi::Open {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }

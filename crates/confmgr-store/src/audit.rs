@@ -2,6 +2,7 @@
 
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::audit::{AuditEvent, Outcome, Seal};
+use confmgr_core::audit_chain::WrappedChainKey;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
@@ -96,6 +97,65 @@ impl StoreTx {
             return Ok(Some((row.try_get("seq")?, row.try_get("hash")?)));
         }
         self.latest_checkpoint().await
+    }
+
+    /// The database's audit chain key, wrapped by the root key; `None` until the first seal
+    /// pass after migration 0008 creates it.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn audit_chain_key(&mut self) -> Result<Option<WrappedChainKey>, StoreError> {
+        let row =
+            sqlx::query("select keyed_from, nonce, wrapped_key from audit_chain_key where id = 1")
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|row| {
+            Ok(WrappedChainKey {
+                keyed_from: row.try_get("keyed_from")?,
+                nonce: row.try_get("nonce")?,
+                wrapped_key: row.try_get("wrapped_key")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores the chain key (there is one per database: a second insert is a conflict).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn insert_audit_chain_key(
+        &mut self,
+        key: &WrappedChainKey,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into audit_chain_key (id, keyed_from, nonce, wrapped_key, created_at) values (1, $1, $2, $3, $4)",
+        )
+        .bind(key.keyed_from)
+        .bind(key.nonce.clone())
+        .bind(key.wrapped_key.clone())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Rekey: the same chain key, wrapped under another root key.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn replace_audit_chain_key_wrapping(
+        &mut self,
+        key: &WrappedChainKey,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "update audit_chain_key set nonce = $1, wrapped_key = $2 where id = 1 and keyed_from = $3",
+        )
+        .bind(key.nonce.clone())
+        .bind(key.wrapped_key.clone())
+        .bind(key.keyed_from)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(
+                "the audit chain key changed while it was rewrapped".into(),
+            ));
+        }
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -3,6 +3,7 @@
 //! other request (reads, denials, failures) waits for its event's group commit before its
 //! response leaves, and answers 503 if the audit store cannot be written.
 
+pub mod chain;
 mod describe;
 pub mod scope;
 pub mod sealer;
@@ -17,7 +18,10 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use chain::ChainKeys;
 use confmgr_core::audit::{AuditEvent, Outcome};
+use confmgr_core::audit_chain::ChainHead;
+use confmgr_core::crypto::RootKey;
 use confmgr_core::time::now_micros;
 use confmgr_store::{Store, StoreError, StoreTx};
 use std::io::Write;
@@ -39,28 +43,36 @@ pub struct Audit {
     settings: AuditSettings,
     writer: Option<GroupWriter>,
     file: Option<Mutex<std::fs::File>>,
+    chain: ChainKeys,
 }
 
 impl Audit {
-    /// Starts the group writer, the sealer and retention (when enabled).
+    /// Starts the group writer, the sealer and retention (when enabled). The root key opens
+    /// (and at first creates) the audit chain key.
     pub fn start(
         store: &Store,
         settings: AuditSettings,
         metrics: Arc<crate::metrics::Metrics>,
+        root: Arc<RootKey>,
     ) -> std::io::Result<Arc<Self>> {
         let file = match &settings.file {
             Some(path) => Some(Mutex::new(open_append(path)?)),
             None => None,
         };
-        let writer = settings.enabled.then(|| {
-            sealer::start(store.clone(), settings.retention_days);
-            GroupWriter::start(store.clone(), metrics)
-        });
-        Ok(Arc::new(Self {
+        let writer = settings
+            .enabled
+            .then(|| GroupWriter::start(store.clone(), metrics));
+        let retention_days = settings.retention_days;
+        let audit = Arc::new(Self {
             settings,
             writer,
             file,
-        }))
+            chain: ChainKeys::new(root),
+        });
+        if audit.settings.enabled {
+            sealer::start(Arc::clone(&audit), store.clone(), retention_days);
+        }
+        Ok(audit)
     }
 
     pub fn disabled() -> Arc<Self> {
@@ -68,6 +80,7 @@ impl Audit {
             settings: AuditSettings::default(),
             writer: None,
             file: None,
+            chain: ChainKeys::without_root(),
         })
     }
 
@@ -75,10 +88,33 @@ impl Audit {
         &self.settings
     }
 
+    /// The audit chain key of the database.
+    pub fn chain_keys(&self) -> &ChainKeys {
+        &self.chain
+    }
+
+    /// One seal pass (see [`sealer::seal_once`]); when it advanced the chain, the new head is
+    /// appended to `CONFMGR_AUDIT_FILE` as a `chain_head` line and logged at DEBUG.
+    pub async fn seal_pass(&self, store: &Store) -> crate::error::Result<sealer::Sealed> {
+        let sealed = sealer::seal_once(store, &self.chain).await?;
+        if let Some(head) = &sealed.head {
+            tracing::debug!(seq = head.seq, hash = %head.hash, events = sealed.events, "audit chain sealed");
+            self.publish_head(head);
+        }
+        Ok(sealed)
+    }
+
+    fn publish_head(&self, head: &ChainHead) {
+        self.append_line(&head.record_line(now_micros()));
+    }
+
     fn mirror(&self, event: &AuditEvent) {
+        self.append_line(&event.to_json_line(None));
+    }
+
+    fn append_line(&self, line: &str) {
         if let Some(file) = &self.file {
             if let Ok(mut file) = file.lock() {
-                let line = event.to_json_line(None);
                 if let Err(error) = writeln!(file, "{line}") {
                     tracing::error!(%error, "cannot append to CONFMGR_AUDIT_FILE");
                 }

@@ -13,6 +13,7 @@ use axum::Router;
 use chrono::DateTime;
 use confmgr_api::VaultResponse;
 use confmgr_core::audit::Outcome;
+use confmgr_core::audit_chain::ChainHead;
 use confmgr_core::policy::Capability;
 use confmgr_store::AuditFilter;
 use serde::Deserialize;
@@ -113,18 +114,43 @@ async fn events(
     ))
 }
 
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VerifyQuery {
+    /// `SEQ:HASH`, a chain head noted earlier (a `chain_head` line of `CONFMGR_AUDIT_FILE`,
+    /// or `last_seq` and `last_hash` of an earlier report): the chain must reach SEQ and
+    /// have HASH there, else the report breaks with `truncated` or `head_mismatch`.
+    expect_head: Option<String>,
+}
+
 #[utoipa::path(
     method(post, get),
     path = "/v1/sys/audit/verify",
     tag = "sys/audit",
     operation_id = "audit_verify",
     summary = "Verify the audit hash chain",
-    description = "Needs `read` or `update` on `sys/audit/verify`. Reports the first break (an edited, missing or reordered event, or one left unsealed too long).",
+    description = "Needs `read` or `update` on `sys/audit/verify`. Reports the first break (an edited, missing or reordered event, a chain that ends before or differs at the expected head, or an event left unsealed too long) and the chain head (`last_seq`, `last_hash`).",
+    params(VerifyQuery),
     responses((status = 200, description = "The report", body = VaultResponse<VerifyReport>))
 )]
-async fn verify(State(state): State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
+async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+    Query(query): Query<VerifyQuery>,
+) -> Result<Response> {
     caller.authorize_any("sys/audit/verify", &[Capability::Read, Capability::Update])?;
-    let report =
-        crate::audit::verify(&state.store, state.audit.settings().unsealed_max_age_secs).await?;
+    let expect = query
+        .expect_head
+        .as_deref()
+        .map(|text| ChainHead::parse(text).map_err(|e| Error::Invalid(format!("expect_head: {e}"))))
+        .transpose()?;
+    let report = crate::audit::verify(
+        &state.store,
+        state.audit.chain_keys(),
+        state.audit.settings().unsealed_max_age_secs,
+        expect,
+    )
+    .await?;
     Ok(envelope(id, report))
 }

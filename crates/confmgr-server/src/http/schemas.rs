@@ -204,11 +204,20 @@ pub struct VerifyReport {
     ok: bool,
     /// Sealed events that verified.
     checked: u64,
-    /// The first problem: `kind` is `edited`, `missing`, `relinked` or `unsealed`.
+    /// The first problem: `kind` is `edited`, `missing`, `relinked`, `truncated`,
+    /// `head_mismatch` or `unsealed`.
     #[schema(value_type = Option<Object>, required = true)]
     first_break: Option<Value>,
     /// The seq of the last event that verified.
     last_seq: i64,
+    /// The hash at `last_seq` (lowercase hex): the chain head to keep outside the database.
+    last_hash: String,
+    /// The first seq linked with the keyed MAC; null until the chain key exists.
+    #[schema(required = true)]
+    keyed_from: Option<i64>,
+    /// With `expect_head`: `found`, `purged` (older than the retention checkpoint) or
+    /// `not_found`.
+    expected_head: Option<String>,
 }
 
 /// The mount the vault CLI asks about before each `kv` command: always KV v2 on `secret/`.

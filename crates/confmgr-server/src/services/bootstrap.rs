@@ -95,6 +95,7 @@ pub async fn rekey(
         tx.replace_term_wrapping(&new_root.wrap_term(&term).map_err(Error::from)?)
             .await?;
     }
+    crate::audit::chain::rekey(&mut tx, old_root, new_root).await?;
     tx.commit().await?;
     Ok(wrapped.len())
 }

@@ -56,7 +56,7 @@ async fn events(app: &TestApp, query: &str) -> Vec<Value> {
 /// Seals until nothing is left unsealed (the background sealer may hold the lock meanwhile).
 async fn seal_all(app: &TestApp) {
     for _ in 0..250 {
-        sealer::seal_once(&app.store).await.unwrap();
+        app.state.audit.seal_pass(&app.store).await.unwrap();
         let mut tx = app.store.begin().await.unwrap();
         if tx.oldest_unsealed(1).await.unwrap().is_empty() {
             return;

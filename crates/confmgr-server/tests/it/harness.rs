@@ -158,7 +158,8 @@ impl TestApp {
             .unwrap();
         let keyring = bootstrap::unlock(&store, &root).await.unwrap();
         let metrics = confmgr_server::metrics::Metrics::new();
-        let audit = Audit::start(&store, audit, Arc::clone(&metrics)).unwrap();
+        let audit =
+            Audit::start(&store, audit, Arc::clone(&metrics), Arc::new(root.clone())).unwrap();
         let state = AppState::from(Shared {
             audit,
             store: store.clone(),
