@@ -18,6 +18,9 @@ pub const PERMISSION_DENIED: u8 = 4;
 pub const UNREACHABLE: u8 = 5;
 /// A check-and-set conflict: the secret changed since the version the command expected.
 pub const CONFLICT: u8 = 6;
+/// A change whose outcome is unknown: the server lost its database connection while
+/// committing it, and the CLI could not find out afterwards whether it was made.
+pub const OUTCOME_UNKNOWN: u8 = 7;
 
 /// The exit code table shown at the end of `confmgr --help`.
 pub const HELP: &str = "\
@@ -28,7 +31,9 @@ Exit codes:
   3  not found (secret, version, client, policy or token)
   4  permission denied (no token, invalid or expired token, or not allowed by policy)
   5  server unreachable or unavailable (connection refused, DNS, TLS, timeout, 502-504)
-  6  conflict (check-and-set: the secret changed since the given --cas version)";
+  6  conflict (check-and-set: the secret changed since the given --cas version)
+  7  outcome unknown (the server lost its database while committing the change, and
+     whether it was made could not be found out: read the secret before retrying)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -37,6 +42,7 @@ pub enum Kind {
     PermissionDenied,
     Unreachable,
     Conflict,
+    OutcomeUnknown,
 }
 
 impl Kind {
@@ -47,6 +53,7 @@ impl Kind {
             Self::PermissionDenied => PERMISSION_DENIED,
             Self::Unreachable => UNREACHABLE,
             Self::Conflict => CONFLICT,
+            Self::OutcomeUnknown => OUTCOME_UNKNOWN,
         }
     }
 }
@@ -123,6 +130,7 @@ mod tests {
             PERMISSION_DENIED,
             UNREACHABLE,
             CONFLICT,
+            OUTCOME_UNKNOWN,
         ];
         for (i, a) in codes.iter().enumerate() {
             assert!(codes[i + 1..].iter().all(|b| a != b));
@@ -154,6 +162,10 @@ mod tests {
             Kind::Unreachable
         );
         assert_eq!(of(api(500, "internal error").into()), Kind::General);
+        assert_eq!(
+            of(api(503, "outcome unknown: the database connection was lost").into()),
+            Kind::OutcomeUnknown
+        );
         let unreachable = ApiError::Unreachable {
             addr: "http://x".into(),
             cause: "refused".into(),

@@ -73,11 +73,22 @@ impl ApiError {
         }
     }
 
+    /// A change the server may or may not have made: it lost its database connection
+    /// while committing (503 `outcome unknown: …`).
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.status() == Some(StatusCode::SERVICE_UNAVAILABLE)
+            && self
+                .messages()
+                .iter()
+                .any(|m| m.starts_with("outcome unknown"))
+    }
+
     /// Which exit code this error earns (see `exit`).
     pub fn kind(&self) -> Kind {
         match self {
             Self::Unreachable { .. } => Kind::Unreachable,
             _ if self.is_conflict() => Kind::Conflict,
+            _ if self.is_outcome_unknown() => Kind::OutcomeUnknown,
             _ => match self.status() {
                 Some(StatusCode::NOT_FOUND) => Kind::NotFound,
                 Some(StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) => Kind::PermissionDenied,
@@ -250,6 +261,70 @@ impl Api {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// A KV v2 write (`POST <mount>/data/<path>` with `{"data": …, "options": {"cas": n}}`)
+    /// that settles an unknown outcome itself: when the server answers that it lost its
+    /// database while committing, the CLI reads the secret until the server answers (up
+    /// to [`SETTLE_FOR`]) and
+    /// - with `cas` n: version n+1 holding this data means the write was made, and that
+    ///   version is reported; otherwise the same write (same cas) is sent again, which the
+    ///   server takes at most once;
+    /// - without `cas`: a current version holding this data is reported as the write (a
+    ///   put of data already current changes nothing anyone reads); otherwise the write is
+    ///   sent again.
+    ///
+    /// If the server does not answer the reads in time, the outcome-unknown error stands.
+    pub async fn write_kv(&self, data_url: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+        let cas = body["options"]["cas"].as_u64();
+        let mut sent = 0;
+        loop {
+            sent += 1;
+            let unknown = match self.post(data_url, body).await {
+                Err(error) if error.is_outcome_unknown() && sent <= MAX_RESENDS => error,
+                other => return other,
+            };
+            match self.settle(data_url, &body["data"], cas).await {
+                Settled::Made(version) => {
+                    return Ok(Some(serde_json::json!({ "data": { "version": version } })))
+                }
+                Settled::NotMade => continue,
+                Settled::Unknown => return Err(unknown),
+            }
+        }
+    }
+
+    /// Whether a write of `data` (with `cas`) to `data_url` was made, once the server answers.
+    async fn settle(&self, data_url: &str, data: &Value, cas: Option<u64>) -> Settled {
+        let url = match cas {
+            Some(n) => format!("{data_url}?version={}", n.saturating_add(1)),
+            None => data_url.to_owned(),
+        };
+        let deadline = tokio::time::Instant::now() + SETTLE_FOR;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.get(&url).await {
+                Ok(found) if found["data"]["data"] == *data => {
+                    return match found["data"]["metadata"]["version"].as_u64() {
+                        Some(version) => Settled::Made(version),
+                        None => Settled::Unknown,
+                    }
+                }
+                // Another version, or none: the write was not made (with cas, sending it
+                // again answers a conflict if someone else's write took its place).
+                Ok(_) => return Settled::NotMade,
+                Err(error) if error.status() == Some(StatusCode::NOT_FOUND) => {
+                    return Settled::NotMade
+                }
+                Err(error) if matches!(error.kind(), Kind::Unreachable) => {}
+                Err(_) => return Settled::Unknown,
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Settled::Unknown;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
     /// `PATCH` with `Content-Type: application/merge-patch+json` (KV v2 patch).
     pub async fn merge_patch(&self, path: &str, body: &Value) -> Result<Option<Value>, ApiError> {
         self.send_as(
@@ -321,6 +396,20 @@ impl Api {
             })?;
         interpret(status, &bytes)
     }
+}
+
+/// How long a write of unknown outcome waits for the server to answer a read of the secret.
+const SETTLE_FOR: Duration = Duration::from_secs(30);
+/// How many times such a write is sent again.
+const MAX_RESENDS: u32 = 3;
+
+/// What reading the secret after an unknown outcome showed.
+enum Settled {
+    /// The write was made: this version holds its data.
+    Made(u64),
+    NotMade,
+    /// The server did not tell in time.
+    Unknown,
 }
 
 /// Turns a status and body into the JSON answer or an error.

@@ -283,8 +283,9 @@ async fn put(ctx: &Ctx, path: &str, pairs: &[String], cas: Option<u64>) -> Resul
     let url = format!("secret/data/{}", encode_path(path)?);
     let data = parse_pairs(pairs, &mut read_stdin)?;
     let api = ctx.authed()?;
+    // An unknown outcome (the server lost its database while committing) is settled there.
     let body = api
-        .post(&url, &with_cas(json!({ "data": data }), cas))
+        .write_kv(&url, &with_cas(json!({ "data": data }), cas))
         .await
         .map_err(|e| write_error(e, path, cas, "write"))?;
     Ok(written(path, body, "wrote"))

@@ -192,3 +192,153 @@ async fn completions_for_each_shell() {
         .unwrap();
     assert!(check.success());
 }
+
+/// Exit code 7: a change of unknown outcome that could not be settled.
+const OUTCOME_UNKNOWN: i32 = 7;
+
+const UNKNOWN_BODY: &str = r#"{"errors":["outcome unknown: the database connection was lost while committing; read the current version before retrying, or write with cas"]}"#;
+
+/// One request a [`script_server`] saw: method, path with query, body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// A stand-in server on 127.0.0.1:0 answering each request with `answer(method, path, n)`
+/// (`n` counts the requests to that method and path, from 0): the status and JSON body.
+/// Only what reqwest sends is handled: HTTP/1.1 with Content-Length bodies.
+async fn script_server(
+    answer: impl Fn(&str, &str, usize) -> (u16, String) + Send + Sync + 'static,
+) -> (String, Seen) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Default::default();
+    let answer = std::sync::Arc::new(answer);
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (answer, log) = (answer.clone(), log.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
+                loop {
+                    let mut line = String::new();
+                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_owned();
+                    let path = parts.next().unwrap_or_default().to_owned();
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        read.read_line(&mut header).await.unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    read.read_exact(&mut body).await.unwrap();
+                    let n = {
+                        let mut log = log.lock().unwrap();
+                        let n = log
+                            .iter()
+                            .filter(|(m, p, _)| *m == method && *p == path)
+                            .count();
+                        log.push((
+                            method.clone(),
+                            path.clone(),
+                            String::from_utf8_lossy(&body).into_owned(),
+                        ));
+                        n
+                    };
+                    let (status, text) = answer(&method, &path, n);
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    write.write_all(response.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A read of `secret/app/db` at `version` holding `password=new`.
+fn version_body(version: u64) -> String {
+    format!(
+        r#"{{"data":{{"data":{{"password":"new"}},"metadata":{{"version":{version},"created_time":"2026-01-01T00:00:00Z","deletion_time":"","destroyed":false}}}}}}"#
+    )
+}
+
+/// The server answers `outcome unknown` (it lost its database while committing). `kv put`
+/// settles it: with `--cas 1`, version 2 holding its data means the write was made; no
+/// version 2 means it was not, and the same write (same cas) is sent again.
+#[tokio::test]
+async fn kv_put_settles_an_unknown_outcome() {
+    let config = tempfile::tempdir().unwrap();
+    let put = ["kv", "put", "app/db", "--cas", "1", "password=new"];
+
+    // Made: one write, then the read of version 2 shows it.
+    let (addr, seen) = script_server(|method, path, _| match (method, path) {
+        ("POST", "/v1/secret/data/app/db") => (503, UNKNOWN_BODY.into()),
+        ("GET", "/v1/secret/data/app/db?version=2") => (200, version_body(2)),
+        _ => (404, r#"{"errors":[]}"#.into()),
+    })
+    .await;
+    let run = exec_at(&addr, config.path(), &put, Some(ROOT), None)
+        .await
+        .ok();
+    assert_eq!(run.json()["version"], 2, "{}\n{}", run.stdout, run.stderr);
+    let posts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 == "POST")
+        .count();
+    assert_eq!(posts, 1, "{:?}", seen.lock().unwrap());
+
+    // Not made: no version 2, so the write goes again with the same cas, and lands.
+    let (addr, seen) = script_server(|method, path, n| match (method, path, n) {
+        ("POST", "/v1/secret/data/app/db", 0) => (503, UNKNOWN_BODY.into()),
+        ("POST", "/v1/secret/data/app/db", _) => (200, r#"{"data":{"version":2}}"#.into()),
+        _ => (404, r#"{"errors":[]}"#.into()),
+    })
+    .await;
+    let run = exec_at(&addr, config.path(), &put, Some(ROOT), None)
+        .await
+        .ok();
+    assert_eq!(run.json()["version"], 2, "{}\n{}", run.stdout, run.stderr);
+    let seen = seen.lock().unwrap().clone();
+    let posts: Vec<&(String, String, String)> = seen.iter().filter(|r| r.0 == "POST").collect();
+    assert_eq!(posts.len(), 2, "{seen:?}");
+    for post in posts {
+        let body: serde_json::Value = serde_json::from_str(&post.2).unwrap();
+        assert_eq!(body["options"]["cas"], 1, "{body}");
+    }
+}
+
+/// When the outcome cannot be settled (the read fails), `kv put` exits 7 and says so.
+#[tokio::test]
+async fn an_unsettled_unknown_outcome_exits_7() {
+    let config = tempfile::tempdir().unwrap();
+    let (addr, _) = script_server(|method, _, _| match method {
+        "POST" => (503, UNKNOWN_BODY.into()),
+        _ => (500, r#"{"errors":["internal error"]}"#.into()),
+    })
+    .await;
+    let run = exec_at(
+        &addr,
+        config.path(),
+        &["kv", "put", "app/db", "--cas", "1", "password=new"],
+        Some(ROOT),
+        None,
+    )
+    .await
+    .fails_with(OUTCOME_UNKNOWN);
+    assert!(run.stderr.contains("outcome unknown"), "{}", run.stderr);
+}
