@@ -469,7 +469,18 @@ pub enum AuditCommand {
         select: AuditSelect,
     },
     /// Check the hash chain; exit code 1 (and the first broken link) when it is broken.
-    Verify,
+    /// With --expect-head or --head-file, also that the chain still reaches a head noted
+    /// earlier (a truncated tail is found only this way).
+    Verify {
+        /// The chain must reach SEQ and hold HASH there: a head noted earlier (`last_seq` and
+        /// `last_hash` of a report, or a `chain_head` line of CONFMGR_AUDIT_FILE).
+        #[arg(long, value_name = "SEQ:HASH", conflicts_with = "head_file")]
+        expect_head: Option<String>,
+        /// Take the expected head from FILE: the highest seq among its `chain_head` lines
+        /// (CONFMGR_AUDIT_FILE) and sealed event lines (`confmgr audit export`).
+        #[arg(long, value_name = "FILE")]
+        head_file: Option<PathBuf>,
+    },
     /// Every matching event as a JSON line, to stdout or a new file (mode 0600).
     /// --format does not apply.
     Export {

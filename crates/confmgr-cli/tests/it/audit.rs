@@ -372,8 +372,143 @@ async fn verify_ok() {
         &h,
         "audit_verify_table",
         table.stdout,
-        (r"(?m)^(checked|last_seq)( +)\d+$", "$1$2[N]")
+        (r"(?m)^(checked|last_seq)( +)\d+$", "$1$2[N]"),
+        (r"(?m)^(last_hash)( +)[0-9a-f]{64}$", "$1$2[HASH]"),
+        // `-` until the first seal pass has created the chain key, then 1
+        (r"(?m)^(keyed_from)( +)(-|1)$", "$1$2[1 ONCE SEALED]")
     );
+}
+
+/// `<dir of the test executable>/../confmgr-server`.
+fn server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("confmgr-server")
+}
+
+/// The newest `chain_head` line of an audit file: (seq, hash).
+fn newest_head(file: &std::path::Path) -> Option<(i64, String)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["type"] == "chain_head")
+        .map(|line| {
+            (
+                line["seq"].as_i64().unwrap(),
+                line["hash"].as_str().unwrap().to_owned(),
+            )
+        })
+        .max_by_key(|(seq, _)| *seq)
+}
+
+/// Whoever can write the database deletes the newest sealed events: the chain that is left
+/// verifies on its own, and `--expect-head` / `--head-file` report it truncated.
+#[tokio::test]
+async fn verify_reports_a_truncated_tail_against_the_expected_head() {
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let audit_file = data.path().join("audit.jsonl");
+    let data_dir = data.path().join("dev");
+    let server = confmgr_testkit::ServerProcess::start(
+        &server_binary(),
+        &[
+            "--dev",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--dev-root-token",
+            ROOT,
+        ],
+        &[("CONFMGR_AUDIT_FILE", audit_file.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    let root = |args: &'static [&'static str]| {
+        let (addr, config) = (server.url(), config.path().to_owned());
+        async move { exec_at(&addr, &config, args, Some(ROOT), None).await }
+    };
+    for _ in 0..8 {
+        root(&["kv", "put", "app/config", "db_url=postgres://db/app"])
+            .await
+            .ok();
+    }
+    // The sealer publishes the head to the audit file after each pass (every 250 ms).
+    let mut head = None;
+    for _ in 0..40 {
+        head = newest_head(&audit_file).filter(|(seq, _)| *seq >= 8);
+        if head.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (seq, hash) = head.expect("a chain head in the audit file within 10s");
+    let file_arg = audit_file.to_str().unwrap().to_owned();
+    let expect = format!("{seq}:{hash}");
+    let run = exec_at(
+        &server.url(),
+        config.path(),
+        &["audit", "verify", "--head-file", &file_arg],
+        Some(ROOT),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(run.json()["expected_head"], "found", "{}", run.stdout);
+    // Another hash at that seq: a rewritten chain.
+    let wrong = format!("{seq}:{}", "0".repeat(64));
+    let run = exec_at(
+        &server.url(),
+        config.path(),
+        &["audit", "verify", "--expect-head", &wrong],
+        Some(ROOT),
+        None,
+    )
+    .await
+    .fails();
+    assert!(
+        run.stderr.starts_with(&format!(
+            "broken at seq {seq}: the chain holds another hash there"
+        )),
+        "{}",
+        run.stderr
+    );
+    root(&["audit", "verify", "--expect-head", "12"])
+        .await
+        .fails_with(crate::harness::code::USAGE);
+
+    // Cut the tail: every event after seq - 5 (and any not sealed yet).
+    let url = format!("sqlite://{}", data_dir.join("confmgr.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("delete from audit_events where seq > ? or seq is null")
+        .bind(seq - 5)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // On its own, the shorter chain verifies.
+    let alone = root(&["audit", "verify"]).await.ok();
+    assert_eq!(alone.json()["last_seq"], seq - 5, "{}", alone.stdout);
+    for args in [
+        ["audit", "verify", "--expect-head", expect.as_str()],
+        ["audit", "verify", "--head-file", file_arg.as_str()],
+    ] {
+        let run = exec_at(&server.url(), config.path(), &args, Some(ROOT), None)
+            .await
+            .fails();
+        let report = run.json();
+        assert_eq!(report["ok"], false, "{}", run.stdout);
+        assert_eq!(report["first_break"]["kind"], "truncated", "{}", run.stdout);
+        assert!(
+            run.stderr.starts_with("truncated after seq ")
+                && run
+                    .stderr
+                    .contains("sealed events were deleted from its end"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 type ChildLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;

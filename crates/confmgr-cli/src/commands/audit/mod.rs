@@ -6,6 +6,7 @@
 //! full page). Reading the log is itself audited, so `tail` hides its own requests.
 
 mod events;
+mod head;
 mod render;
 mod tail;
 
@@ -41,7 +42,17 @@ pub async fn run(ctx: &Ctx, command: AuditCommand) -> Result<()> {
             interval,
             select,
         } => tail::tail(ctx, lines, follow, &interval, &select).await,
-        AuditCommand::Verify => verify(ctx).await,
+        AuditCommand::Verify {
+            expect_head,
+            head_file,
+        } => {
+            let expected = match (expect_head, head_file) {
+                (Some(text), _) => Some(head::parse(&text)?),
+                (None, Some(path)) => Some(head::from_file(&path)?),
+                (None, None) => None,
+            };
+            verify(ctx, expected).await
+        }
         AuditCommand::Export {
             out,
             range,
@@ -71,19 +82,38 @@ async fn query(
     Ok(Report::new(json, text))
 }
 
-async fn verify(ctx: &Ctx) -> Result<()> {
+async fn verify(ctx: &Ctx, expected: Option<head::Head>) -> Result<()> {
+    let path = match &expected {
+        Some(head) => format!("sys/audit/verify?expect_head={head}"),
+        None => "sys/audit/verify".to_owned(),
+    };
     let body = ctx
         .authed()?
-        .post("sys/audit/verify", &json!({}))
+        .post(&path, &json!({}))
         .await?
         .unwrap_or(Value::Null);
     let data = &body["data"];
     let ok = data["ok"]
         .as_bool()
         .context("unexpected answer from the server: no data.ok")?;
+    if let Some(head) = &expected {
+        // A server from before expect_head ignores it: that is no pass.
+        if data["expected_head"].is_null() {
+            bail!(
+                "the server did not compare the chain with the expected head (seq {}): it answers no expected_head; upgrade it",
+                head.seq
+            );
+        }
+    }
     let report = Report::new(data.clone(), verify_text(data));
     print_report(&report, ctx.format);
     if ok {
+        if let (Some(head), Some("purged")) = (&expected, data["expected_head"].as_str()) {
+            eprintln!(
+                "note: the expected head (seq {}) is older than the retention checkpoint: its event was purged, so it was not compared",
+                head.seq
+            );
+        }
         return Ok(());
     }
     eprintln!("{}", break_message(data));
@@ -107,12 +137,18 @@ fn verify_text(data: &Value) -> String {
             )
         }
     };
-    fields(&[
+    let mut rows = vec![
         ("ok", scalar(&data["ok"])),
         ("checked", scalar(&data["checked"])),
         ("last_seq", scalar(&data["last_seq"])),
-        ("first_break", first_break),
-    ])
+        ("last_hash", scalar(&data["last_hash"])),
+        ("keyed_from", scalar(&data["keyed_from"])),
+    ];
+    if !data["expected_head"].is_null() {
+        rows.push(("expected_head", scalar(&data["expected_head"])));
+    }
+    rows.push(("first_break", first_break));
+    fields(&rows)
 }
 
 /// One line naming the first broken link.
@@ -142,6 +178,19 @@ fn break_message(data: &Value) -> String {
             ),
             _ => format!("broken after seq {last_seq}: events missing ({found})"),
         },
+        Some("truncated") => {
+            let expected = found["expected_seq"].as_i64().unwrap_or_default();
+            let last = found["last_seq"].as_i64().unwrap_or_default();
+            format!(
+                "truncated after seq {last}: the chain ends {} before the expected head at seq {expected}; sealed events were deleted from its end (or the database was restored from an older backup). Compare `confmgr audit export` with the audit file mirrors or the SIEM to see what is missing",
+                plural(u64::try_from(expected - last).unwrap_or_default(), "event")
+            )
+        }
+        Some("head_mismatch") => format!(
+            "broken at seq {seq}: the chain holds another hash there than the expected head ({} instead of {}); events up to seq {seq} were rewritten or replaced (or the head is from another database). Compare `confmgr audit export` with the audit file mirrors or the SIEM",
+            scalar(&found["found_hash"]),
+            scalar(&found["expected_hash"])
+        ),
         Some("unsealed") => format!(
             "broken after seq {last_seq}: event left unsealed for {}s (event_id {event_id})",
             scalar(&found["age_seconds"])
@@ -285,6 +334,13 @@ mod tests {
             r#"broken after seq 2: new ({"kind":"new"})"#
         );
         assert_eq!(message(Value::Null), "verification failed after seq 2");
+        assert!(
+            message(json!({"kind": "truncated", "expected_seq": 5, "last_seq": 2})).starts_with(
+                "truncated after seq 2: the chain ends 3 events before the expected head at seq 5;"
+            )
+        );
+        assert!(message(json!({"kind": "head_mismatch", "seq": 4, "expected_hash": "aa", "found_hash": "bb"}))
+            .starts_with("broken at seq 4: the chain holds another hash there than the expected head (bb instead of aa);"));
     }
 
     #[test]
@@ -295,11 +351,17 @@ mod tests {
 
     #[test]
     fn verify_texts() {
-        let ok =
-            verify_text(&json!({"ok": true, "checked": 4, "first_break": null, "last_seq": 4}));
+        let ok = verify_text(&json!({"ok": true, "checked": 4, "first_break": null,
+            "last_seq": 4, "last_hash": "ab", "keyed_from": 1}));
         assert_eq!(
             ok,
-            "ok           true\nchecked      4\nlast_seq     4\nfirst_break  -\n"
+            "ok           true\nchecked      4\nlast_seq     4\nlast_hash    ab\nkeyed_from   1\nfirst_break  -\n"
+        );
+        let expected = verify_text(&json!({"ok": true, "checked": 4, "first_break": null,
+            "last_seq": 4, "last_hash": "ab", "keyed_from": null, "expected_head": "found"}));
+        assert!(
+            expected.contains("keyed_from     -\nexpected_head  found\n"),
+            "{expected}"
         );
         let broken = verify_text(&json!({"ok": false, "checked": 2, "last_seq": 2,
             "first_break": {"kind": "edited", "seq": 3, "event_id": "e3"}}));
