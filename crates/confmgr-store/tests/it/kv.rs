@@ -539,16 +539,18 @@ async fn metadata_macs_are_stored_read_with_version_states_and_replaced_conditio
         let below = tx.secrets_bound_below_term(2, 10).await.unwrap();
         assert_eq!(below.len(), 1);
         assert_eq!(below[0].state, expected);
-        // a MAC keyed by a term keeps it in use, like a data key it wraps
+        // a MAC keyed by a term keeps it in use (counted apart from the data keys it wraps)
         let root = RootKey::generate();
         tx.insert_term(&root.wrap_term(&TermKey::generate(1)).unwrap(), 0)
             .await
             .unwrap();
-        let usage = tx.term_usage().await.unwrap();
         assert_eq!(
-            usage[0].wrapped_keys, 3,
-            "versions 2 and 3 (1 is destroyed) and the MAC of app/mac"
+            tx.term_usage().await.unwrap()[0].wrapped_keys,
+            2,
+            "versions 2 and 3 (1 is destroyed)"
         );
+        assert_eq!(tx.metadata_macs_keyed_by(1).await.unwrap(), 1);
+        assert_eq!(tx.metadata_macs_keyed_by(2).await.unwrap(), 0);
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
