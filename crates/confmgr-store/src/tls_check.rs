@@ -638,13 +638,12 @@ fn explain_rustls(target: &Target, tls: &rustls::Error) -> String {
             },
             CertificateError::NotValidForName => format!(
                 "{VAR}: the server certificate of {addr} has no subjectAltName for {host}: \
-                 rustls ignores the CN; add DNS:{host} (or IP:ADDR for an address) to the server \
-                 certificate, or connect with a name it lists"
+                 rustls ignores the CN; {}",
+                add_san(host)
             ),
             CertificateError::NotValidForNameContext { presented, .. } => format!(
                 "{VAR}: the server certificate of {addr} has no subjectAltName for {host} (it \
-                 lists {}): rustls ignores the CN; add DNS:{host} (or IP:ADDR for an address) to \
-                 the server certificate, or connect with a name it lists",
+                 lists {}): rustls ignores the CN; {}",
                 if presented.is_empty() {
                     "none".to_owned()
                 } else {
@@ -653,7 +652,8 @@ fn explain_rustls(target: &Target, tls: &rustls::Error) -> String {
                         .map(|name| san(name))
                         .collect::<Vec<_>>()
                         .join(", ")
-                }
+                },
+                add_san(host)
             ),
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                 let when = match problem {
@@ -778,13 +778,104 @@ fn explain_database(target: &Target, message: &str) -> Option<String> {
         ));
     }
     if message.starts_with("no pg_hba.conf entry") {
+        return Some(explain_no_hba_line(target, message));
+    }
+    // `role "x" does not exist`, `database "x" does not exist`: the login itself worked.
+    if let Some(name) = message
+        .strip_prefix("role \"")
+        .and_then(|rest| rest.strip_suffix("\" does not exist"))
+    {
         return Some(format!(
-            "{VAR}: PostgreSQL at {addr} has no pg_hba.conf line for this connection \
-             ({message}): add e.g. \"hostssl all all 0.0.0.0/0 cert clientcert=verify-full\" and \
-             reload PostgreSQL"
+            "{VAR}: PostgreSQL at {addr} has no user \"{name}\": the URL's user is wrong, or the \
+             user was never created (CREATE ROLE {name} LOGIN, as the database superuser)"
+        ));
+    }
+    if let Some(name) = message
+        .strip_prefix("database \"")
+        .and_then(|rest| rest.strip_suffix("\" does not exist"))
+    {
+        return Some(format!(
+            "{VAR}: PostgreSQL at {addr} has no database \"{name}\": the URL's database (its \
+             path) is wrong, or the database was never created (CREATE DATABASE {name} OWNER \
+             {}, as the database superuser)",
+            if target.user.is_empty() {
+                "USER"
+            } else {
+                &target.user
+            }
         ));
     }
     None
+}
+
+/// `no pg_hba.conf entry for host "H", user "U", database "D", no encryption` (PostgreSQL 14
+/// and later; `SSL off` before). The likely cause comes first: a connection without TLS
+/// (the URL's sslmode, or a server that does not offer TLS) or a user that is not the one
+/// PostgreSQL admits; a pg_hba.conf line is suggested only when neither applies.
+fn explain_no_hba_line(target: &Target, message: &str) -> String {
+    let addr = target.addr();
+    let field = |name: &str| -> Option<&str> {
+        let start = message.find(&format!("{name} \""))? + name.len() + 2;
+        let len = message[start..].find('"')?;
+        Some(&message[start..start + len])
+    };
+    let user = field("user").unwrap_or(&target.user);
+    let database = field("database").unwrap_or("DB");
+    let from = field("host").unwrap_or("ADDR");
+    let unencrypted = message.ends_with("no encryption") || message.ends_with("SSL off");
+    if unencrypted {
+        return match target.ssl_mode {
+            PgSslMode::Disable | PgSslMode::Allow => format!(
+                "{VAR}: PostgreSQL at {addr} refused an unencrypted connection: the URL has \
+                 sslmode={}, so ConfMgr did not use TLS, and pg_hba.conf admits user \"{user}\" \
+                 only over TLS (hostssl): use sslmode=verify-full with sslrootcert, sslcert and \
+                 sslkey ({message})",
+                ssl_mode_name(target.ssl_mode)
+            ),
+            _ => format!(
+                "{VAR}: PostgreSQL at {addr} refused an unencrypted connection: it does not offer \
+                 TLS (ssl = off), so sslmode={} went on without it, and pg_hba.conf admits user \
+                 \"{user}\" only over TLS (hostssl): set ssl = on with ssl_cert_file, \
+                 ssl_key_file and ssl_ca_file in postgresql.conf, and use sslmode=verify-full \
+                 ({message})",
+                ssl_mode_name(target.ssl_mode)
+            ),
+        };
+    }
+    let cn = target.client_cert.as_ref().and_then(|source| {
+        let data = source.read(&mut Vec::new())?;
+        let der = CertificateDer::pem_slice_iter(&data).next()?.ok()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        common_name(&cert)
+    });
+    match cn {
+        Some(cn) if cn != user => format!(
+            "{VAR}: PostgreSQL at {addr} admits no user \"{user}\" to database \"{database}\" \
+             from {from}: the URL's user \"{user}\" is not the client certificate's CN \
+             \"{cn}\", the user certificate login is for; connect as {cn} (postgres://{cn}@…) \
+             ({message})"
+        ),
+        _ => format!(
+            "{VAR}: PostgreSQL at {addr} admits no user \"{user}\" to database \"{database}\" \
+             from {from} over TLS: check the URL's user and database (the ones pg_hba.conf \
+             names); if they are right, add a line such as \"hostssl {database} {user} \
+             {from}/32 cert clientcert=verify-full\" and reload PostgreSQL ({message})"
+        ),
+    }
+}
+
+/// The fix for a host missing from the server certificate: an address is matched against IP
+/// SANs only (`IP:127.0.0.1`; `DNS:127.0.0.1` would not cover it), a name against DNS SANs.
+fn add_san(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        format!(
+            "add IP:{bare} to the server certificate (an address needs an IP SAN; a DNS SAN \
+             does not cover it), or connect with a name it lists"
+        )
+    } else {
+        format!("add DNS:{host} to the server certificate, or connect with a name it lists")
+    }
 }
 
 /// rustls lists presented names as `DnsName("db")` / `IpAddress(10.0.0.1)`: say `DNS:db` /
@@ -829,6 +920,71 @@ mod tests {
         assert_eq!(san("DnsName(\"localhost\")"), "DNS:localhost");
         assert_eq!(san("IpAddress(127.0.0.1)"), "IP:127.0.0.1");
         assert_eq!(san("other"), "other");
+    }
+
+    #[test]
+    fn hosts_missing_from_the_certificate() {
+        assert!(add_san("127.0.0.1").starts_with("add IP:127.0.0.1 to the server certificate"));
+        assert!(add_san("[::1]").starts_with("add IP:::1 to"));
+        assert!(add_san("db.internal").starts_with("add DNS:db.internal to"));
+    }
+
+    fn target(url: &str) -> Target {
+        Target::parse(url).unwrap()
+    }
+
+    #[test]
+    fn unencrypted_connections_name_the_cause() {
+        let old = "no pg_hba.conf entry for host \"10.0.0.7\", user \"confmgr\", database \
+                   \"confmgr\", SSL off";
+        let new = "no pg_hba.conf entry for host \"10.0.0.7\", user \"confmgr\", database \
+                   \"confmgr\", no encryption";
+        for message in [old, new] {
+            let line = explain_no_hba_line(
+                &target("postgres://confmgr@db:5432/confmgr?sslmode=disable"),
+                message,
+            );
+            assert!(
+                line.starts_with(
+                    "CONFMGR_DATABASE_URL: PostgreSQL at db:5432 refused an unencrypted \
+                     connection: the URL has sslmode=disable, so ConfMgr did not use TLS"
+                ),
+                "{line}"
+            );
+            assert!(!line.contains("add a line"), "{line}");
+            // sslmode=prefer against a server without TLS ends the same way.
+            let line = explain_no_hba_line(
+                &target("postgres://confmgr@db:5432/confmgr?sslmode=prefer"),
+                message,
+            );
+            assert!(
+                line.starts_with(
+                    "CONFMGR_DATABASE_URL: PostgreSQL at db:5432 refused an unencrypted \
+                     connection: it does not offer TLS (ssl = off), so sslmode=prefer went on"
+                ),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_hba_line_names_user_and_database() {
+        let line = explain_no_hba_line(
+            &target("postgres://app@db:5432/appdb?sslmode=verify-full"),
+            "no pg_hba.conf entry for host \"10.0.0.7\", user \"app\", database \"appdb\", SSL \
+             encryption",
+        );
+        assert!(
+            line.starts_with(
+                "CONFMGR_DATABASE_URL: PostgreSQL at db:5432 admits no user \"app\" to database \
+                 \"appdb\" from 10.0.0.7 over TLS: check the URL's user and database"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"hostssl appdb app 10.0.0.7/32 cert clientcert=verify-full\""),
+            "{line}"
+        );
     }
 
     #[test]

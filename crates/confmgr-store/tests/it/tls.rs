@@ -739,8 +739,146 @@ async fn live_name_not_in_the_server_certificate() {
         ),
     );
     assert!(explain_connect_error(&url, &err).contains(&format!(
-        "): rustls ignores the CN; add DNS:{alias} (or IP:ADDR"
+        "): rustls ignores the CN; add DNS:{alias} to the server certificate"
     )));
+}
+
+/// A private cluster whose server certificate lists only `DNS:localhost` (signed by a CA of
+/// ours, added to the cluster's CA file so that its own admin connection still verifies),
+/// dialled by address: the fix names `IP:127.0.0.1`, not `DNS:127.0.0.1`.
+#[tokio::test]
+async fn live_address_not_in_the_server_certificate() {
+    let mut pg = TestPostgres::private().await.unwrap();
+    let ours = Pki::new();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name = dn("localhost");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ours.ca, &ours.ca_key).unwrap();
+    let certs = pg.certs().clone();
+    // Rewritten in place: the key keeps its owner (the server's account) and mode 0600.
+    std::fs::write(
+        &certs.server_cert,
+        format!("{}{}", cert.pem(), ours.ca.pem()),
+    )
+    .unwrap();
+    std::fs::write(&certs.server_key, key.serialize_pem()).unwrap();
+    let both = format!(
+        "{}{}",
+        std::fs::read_to_string(&certs.ca_cert).unwrap(),
+        ours.ca.pem()
+    );
+    std::fs::write(&certs.ca_cert, both).unwrap();
+    pg.stop().await.unwrap();
+    pg.start().await.unwrap();
+
+    let db = url::Url::parse(&pg.fresh_database().await.unwrap()).unwrap();
+    let url = format!(
+        "postgres://confmgr@127.0.0.1:{}{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        pg.port(),
+        db.path(),
+        certs.ca_cert.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    );
+    assert_eq!(preflight_postgres_tls(&url, now()), Vec::<String>::new());
+    let err = connect_error(&url).await;
+    assert_explained(
+        &url,
+        &err,
+        &format!(
+            "CONFMGR_DATABASE_URL: the server certificate of 127.0.0.1:{} has no subjectAltName \
+             for 127.0.0.1 (it lists DNS:localhost): rustls ignores the CN; add IP:127.0.0.1 to \
+             the server certificate",
+            pg.port()
+        ),
+    );
+    assert!(!explain_connect_error(&url, &err).contains("DNS:127.0.0.1"));
+}
+
+#[tokio::test]
+async fn live_sslmode_disable_names_the_url_not_pg_hba() {
+    let live = Live::new().await;
+    let url = live
+        .good(&live.host, "confmgr")
+        .replace("sslmode=verify-full", "sslmode=disable");
+    let err = connect_error(&url).await;
+    assert_explained(
+        &url,
+        &err,
+        &format!(
+            "CONFMGR_DATABASE_URL: PostgreSQL at {} refused an unencrypted connection: the URL \
+             has sslmode=disable, so ConfMgr did not use TLS, and pg_hba.conf admits user \
+             \"confmgr\" only over TLS (hostssl): use sslmode=verify-full",
+            live.addr()
+        ),
+    );
+    assert!(!explain_connect_error(&url, &err).contains("add a line"));
+}
+
+#[tokio::test]
+async fn live_database_that_does_not_exist() {
+    let live = Live::new().await;
+    let url = live
+        .good(&live.host, "confmgr")
+        .replace(&format!("/{}?", live.db), "/no_such_db?");
+    let err = connect_error(&url).await;
+    assert_explained(
+        &url,
+        &err,
+        &format!(
+            "CONFMGR_DATABASE_URL: PostgreSQL at {} has no database \"no_such_db\": the URL's \
+             database (its path) is wrong",
+            live.addr()
+        ),
+    );
+}
+
+/// pg_hba.conf admits only the user `confmgr` (as the getting-started guide sets it up):
+/// a URL with another user is told its user is wrong, not to add a pg_hba.conf line.
+#[tokio::test]
+async fn live_wrong_user_names_the_user() {
+    let mut pg = TestPostgres::private().await.unwrap();
+    let certs = pg.certs().clone();
+    let hba = certs
+        .ca_cert
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("data")
+        .join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "hostssl all confmgr 127.0.0.1/32 cert clientcert=verify-full\n",
+    )
+    .unwrap();
+    pg.stop().await.unwrap();
+    pg.start().await.unwrap();
+    let db = url::Url::parse(&pg.fresh_database().await.unwrap()).unwrap();
+    let url = format!(
+        "postgres://admin@{}:{}{}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        db.host_str().unwrap(),
+        pg.port(),
+        db.path(),
+        certs.ca_cert.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    );
+    let err = connect_error(&url).await;
+    assert_explained(
+        &url,
+        &err,
+        &format!(
+            "CONFMGR_DATABASE_URL: PostgreSQL at {}:{} admits no user \"admin\" to database \
+             \"{}\" from 127.0.0.1: the URL's user \"admin\" is not the client certificate's CN \
+             \"confmgr\"",
+            db.host_str().unwrap(),
+            pg.port(),
+            db.path().trim_start_matches('/')
+        ),
+    );
+    assert!(!explain_connect_error(&url, &err).contains("add a line"));
 }
 
 #[tokio::test]
