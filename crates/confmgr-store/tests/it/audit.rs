@@ -130,3 +130,58 @@ async fn seals_are_written_in_batches_and_only_onto_unsealed_events() {
         assert_eq!(first[0].seal.as_ref(), Some(&seals[0]));
     }
 }
+
+#[tokio::test]
+async fn the_audit_chain_key_is_stored_once_and_rewrapped_in_place() {
+    use confmgr_core::audit_chain::WrappedChainKey;
+    let backends = Backends::new().await;
+    for store in &backends.stores {
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.audit_chain_key().await.unwrap(),
+            None,
+            "none until sealed"
+        );
+        drop(tx);
+
+        let key = WrappedChainKey {
+            keyed_from: 6,
+            nonce: vec![1; 12],
+            wrapped_key: vec![2; 48],
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        tx.insert_audit_chain_key(&key, 42).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        assert!(
+            tx.insert_audit_chain_key(&key, 43).await.is_err(),
+            "one chain key per database"
+        );
+        drop(tx);
+
+        let rewrapped = WrappedChainKey {
+            nonce: vec![3; 12],
+            wrapped_key: vec![4; 48],
+            ..key.clone()
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        tx.replace_audit_chain_key_wrapping(&rewrapped)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.audit_chain_key().await.unwrap(), Some(rewrapped.clone()));
+        drop(tx);
+
+        // A rewrap never moves keyed_from: a row whose keyed_from changed meanwhile is refused.
+        let moved = WrappedChainKey {
+            keyed_from: 7,
+            ..rewrapped.clone()
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        assert!(tx.replace_audit_chain_key_wrapping(&moved).await.is_err());
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.audit_chain_key().await.unwrap(), Some(rewrapped));
+    }
+}
