@@ -11,25 +11,28 @@ pub const MAX_SEGMENT_BYTES: usize = 128;
 pub struct SecretPath(String);
 
 impl SecretPath {
+    /// A leading `/` is an empty first segment, refused like `//` anywhere else: the route
+    /// `secret/data/{*path}` hands `data//app` over as `/app`, which must not quietly name
+    /// `app` (doc/api.md, secret paths).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.strip_prefix('/').unwrap_or(raw);
-        if trimmed.is_empty() {
+        if raw.is_empty() {
             return Err(ValidationError::new("missing secret path"));
         }
-        if trimmed.ends_with('/') {
+        if raw.ends_with('/') {
             return Err(ValidationError::new("secret path must not end with '/'"));
         }
-        Self::check(trimmed)?;
-        Ok(Self(trimmed.to_owned()))
+        Self::check(raw)?;
+        Ok(Self(raw.to_owned()))
     }
 
     /// A folder to list: empty (the mount's root) or segments followed by an optional `/`.
-    /// Returned with a trailing `/` unless empty, so it is a plain string prefix.
+    /// Returned with a trailing `/` unless empty, so it is a plain string prefix. Empty
+    /// segments are refused as in `parse`, a leading one included.
     pub fn parse_prefix(raw: &str) -> Result<String, ValidationError> {
-        let trimmed = raw.trim_matches('/');
-        if trimmed.is_empty() {
+        if raw.is_empty() {
             return Ok(String::new());
         }
+        let trimmed = raw.strip_suffix('/').unwrap_or(raw);
         Self::check(trimmed)?;
         Ok(format!("{trimmed}/"))
     }
@@ -109,7 +112,6 @@ mod tests {
             SecretPath::parse("app/prod/db").map(|p| p.0),
             Ok("app/prod/db".into())
         );
-        assert_eq!(SecretPath::parse("/x").map(|p| p.0), Ok("x".into()));
         assert_eq!(
             SecretPath::parse("clé/ünï").map(|p| p.0),
             Ok("clé/ünï".into())
@@ -118,7 +120,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for bad in ["", "/", "a//b", "a/../b", "..", "./a", "a/", "a/\u{0}b"] {
+        for bad in [
+            "", "/", "//", "/x", "//x", "a//b", "a/../b", "..", "./a", "a/", "a/\u{0}b",
+        ] {
             assert!(
                 SecretPath::parse(bad).is_err(),
                 "{bad:?} should be rejected"
@@ -138,6 +142,9 @@ mod tests {
             Ok("app/prod/".into())
         );
         assert!(SecretPath::parse_prefix("a/../b").is_err());
+        for bad in ["/", "//", "/app", "/app/", "app//", "a//b/"] {
+            assert!(SecretPath::parse_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 
     proptest! {

@@ -4,7 +4,7 @@ use crate::audit::Audit;
 use crate::client_cert::ClientCas;
 use crate::config::{ClientAuth, LegacyApi, RootKeySource, Settings};
 use crate::login_guard::LoginGuard;
-use crate::services::bootstrap::{self, UnlockError};
+use crate::services::bootstrap::{self, DevRootToken, UnlockError};
 use crate::state::{AccessSettings, AppState, Limits, Shared};
 use crate::tls::TlsFiles;
 use anyhow::{bail, Context};
@@ -267,7 +267,12 @@ async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> an
         println!("Root token (shown once): {}", token.expose());
         let _ = std::io::stdout().flush();
     } else if let Some(token) = fixed {
-        bootstrap::ensure_root_token(store, &token).await?;
+        if bootstrap::ensure_root_token(store, &token).await? == DevRootToken::Revoked {
+            bail!(
+                "--dev-root-token (CONFMGR_DEV_ROOT_TOKEN): this token was revoked in the dev database {}, and a revoked token is never brought back. Start with another --dev-root-token, or without one (the root token printed at the first start still works unless it was revoked too), or delete the dev data directory (--data-dir) to start afresh",
+                settings.database_url
+            );
+        }
     }
     Ok(())
 }

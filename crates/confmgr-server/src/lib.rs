@@ -47,6 +47,7 @@ pub async fn run_tls(
     });
     listener.set_nonblocking(true)?;
     axum_server::from_tcp_rustls(listener, tls)?
+        .map(http::JsonErrorsAcceptor)
         .handle(handle)
         .serve(
             ServiceExt::<axum::http::Request<_>>::into_make_service_with_connect_info::<SocketAddr>(
@@ -68,8 +69,8 @@ pub async fn run(
     // The LIST rewrite must wrap the router: routing picks the handler by method.
     let app = tower::util::MapRequestLayer::new(http::rewrite_list_method).layer(router);
     axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        http::JsonErrorsListener(listener),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<http::PeerAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -6,6 +6,7 @@ use crate::client_cert::PresentedCert;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, Method};
 use confmgr_core::audit::AuditEvent;
+use confmgr_core::crypto::RootKey;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ const MAX_HEADER_CHARS: usize = 200;
 
 const UNAUDITED: [&str; 2] = ["/v1/sys/health", "/v1/sys/internal/ui/mounts/{*path}"];
 
-pub fn draft(request: &Request) -> Option<Draft> {
+/// `root` keys the digests that stand for legacy secret ids (see `redact_legacy_ids`).
+pub fn draft(request: &Request, root: &RootKey) -> Option<Draft> {
     let route = request
         .extensions()
         .get::<MatchedPath>()?
@@ -38,6 +40,7 @@ pub fn draft(request: &Request) -> Option<Draft> {
         .unwrap_or(uri_path)
         .to_owned();
     let (mount, path) = split_mount(&uri_path);
+    let path = redact_legacy_ids(root, &mount, &path);
     // Caller-supplied headers are bounded so a client cannot bloat the log.
     let header = |name| {
         let value = request
@@ -74,6 +77,55 @@ pub fn draft(request: &Request) -> Option<Draft> {
         event,
         recorded: None,
     })
+}
+
+/// A legacy secret id is a bearer credential (whoever holds it reads the secret), so a
+/// `secret` mount path that names one, `data/legacy/<id>` whether through the legacy API
+/// or the KV API, is recorded with the id's keyed digest instead (`crate::services::legacy::
+/// id_digest`): a segment after a `legacy` segment that is a UUID, percent-encoded or not.
+pub fn redact_legacy_ids(root: &RootKey, mount: &str, path: &str) -> String {
+    if mount != "secret" || !path.contains("legacy/") {
+        return path.to_owned();
+    }
+    let mut after_legacy = false;
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let id = after_legacy
+                .then(|| uuid::Uuid::try_parse(&percent_decoded(segment)).ok())
+                .flatten();
+            after_legacy = segment == "legacy";
+            match id {
+                Some(id) => crate::services::legacy::id_digest(root, id),
+                None => segment.to_owned(),
+            }
+        })
+        .collect();
+    segments.join("/")
+}
+
+/// `%2D` → `-`; anything that is not a valid escape is kept as it is.
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `secret/data/app/db` → (`secret`, `data/app/db`); `auth/approle/login` →
@@ -156,5 +208,37 @@ mod tests {
             split_mount("secret/config"),
             ("secret".into(), "config".into())
         );
+    }
+
+    #[test]
+    fn legacy_ids_in_paths_become_digests() {
+        let root = RootKey::generate();
+        let id = uuid::Uuid::new_v4();
+        let digest = crate::services::legacy::id_digest(&root, id);
+        let encoded = id.to_string().replace('-', "%2D");
+        for (path, want) in [
+            (format!("data/legacy/{id}"), format!("data/legacy/{digest}")),
+            (
+                format!("metadata/legacy/{id}"),
+                format!("metadata/legacy/{digest}"),
+            ),
+            (
+                format!("data//legacy/{encoded}"),
+                format!("data//legacy/{digest}"),
+            ),
+            (
+                format!("data/legacy/{}", id.simple()),
+                format!("data/legacy/{digest}"),
+            ),
+            (format!("data/app/{id}"), format!("data/app/{id}")),
+            (
+                "data/legacy/not-an-id".into(),
+                "data/legacy/not-an-id".into(),
+            ),
+        ] {
+            assert_eq!(redact_legacy_ids(&root, "secret", &path), want);
+        }
+        let other = format!("policies/acl/legacy/{id}");
+        assert_eq!(redact_legacy_ids(&root, "sys", &other), other);
     }
 }

@@ -178,7 +178,7 @@ const AUDIT_COMMIT_FLOOR: std::time::Duration = std::time::Duration::from_millis
 /// The middleware around every route.
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let audit = Arc::clone(&state.audit);
-    let Some(draft) = describe::draft(&request) else {
+    let Some(draft) = describe::draft(&request, &state.root_key) else {
         return next.run(request).await;
     };
     if !audit.settings.enabled {

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use confmgr_api::VaultResponse;
+use confmgr_api::{ErrorBody, VaultResponse};
 use confmgr_core::policy::Capability;
 use serde::Deserialize;
 use serde_json::json;
@@ -33,8 +33,8 @@ pub fn router() -> Router<AppState> {
     tag = "sys/keys",
     operation_id = "keys_rotate",
     summary = "Start a new keyring term",
-    description = "Needs `update` or `sudo` on `sys/keys/rotate`. New data keys are wrapped by the new term; old ones stay readable until rewrapped. Also served at Vault's `/v1/sys/rotate`.",
-    responses((status = 200, description = "The new term", body = VaultResponse<Rotated>))
+    description = "Needs `update` or `sudo` on `sys/keys/rotate`. New data keys are wrapped by the new term; old ones stay readable until rewrapped. Refused (400) while the keyring holds 32 terms: rewrap, retire old terms, then rotate. Also served at Vault's `/v1/sys/rotate`.",
+    responses((status = 200, description = "The new term", body = VaultResponse<Rotated>), (status = 400, description = "The keyring holds the most terms it may: the message says to rewrap and retire first", body = ErrorBody))
 )]
 async fn rotate(State(state): State<AppState>, caller: Caller, id: RequestId) -> Result<Response> {
     caller.authorize_any("sys/keys/rotate", &[Capability::Update, Capability::Sudo])?;

@@ -109,7 +109,7 @@ async fn create(
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> Result<Response> {
     let id = Uuid::new_v4();
-    note_secret(id)?;
+    note_secret(&state, id);
     access.authorize(
         &acl_path("data", &legacy::path(id)?),
         &[Capability::Create, Capability::Update],
@@ -143,7 +143,7 @@ async fn fetch(
     let Ok(id) = Uuid::try_parse(&raw) else {
         return Ok(unknown_secret());
     };
-    note_secret(id)?;
+    note_secret(&state, id);
     access.authorize(&acl_path("data", &legacy::path(id)?), &[Capability::Read])?;
     match legacy::fetch(&kv(&state), id).await {
         Ok(secret) => Ok(Json(json!({ "secret": secret })).into_response()),
@@ -152,10 +152,13 @@ async fn fetch(
     }
 }
 
-/// The audit event names the KV secret behind the id (the URL does not).
-fn note_secret(id: Uuid) -> Result<()> {
-    crate::audit::scope::note_path("secret", &format!("data/{}", legacy::path(id)?));
-    Ok(())
+/// The audit event names the KV secret behind the id (the URL does not), by the id's
+/// keyed digest: the id is a bearer credential (`legacy::id_digest`).
+fn note_secret(state: &AppState, id: Uuid) {
+    crate::audit::scope::note_path(
+        "secret",
+        &format!("data/{}", legacy::audit_path(&state.root_key, id)),
+    );
 }
 
 fn unknown_secret() -> Response {

@@ -1,6 +1,6 @@
 use crate::error::error_response;
-use axum::extract::Request;
-use axum::http::{header, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -69,4 +69,42 @@ pub async fn finish_despite_hang_up(request: Request, next: Next) -> Response {
             )
         }
     }
+}
+
+/// The longest request id kept, in characters (the audit event records as many).
+pub const MAX_REQUEST_ID_CHARS: usize = 200;
+
+/// A caller's `X-Request-Id` is kept only if it is printable ASCII (what logs, audit events
+/// and the answer's header can all carry unchanged), cut to `MAX_REQUEST_ID_CHARS`. Any
+/// other (empty, non-ASCII bytes, control characters) is dropped, so the next layer makes
+/// a UUID instead: a log line or audit event with an empty or mangled id helps nobody.
+pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let kept = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .and_then(|id| {
+            let id = &id[..id.len().min(MAX_REQUEST_ID_CHARS)];
+            HeaderValue::from_str(id).ok()
+        });
+    let headers = request.headers_mut();
+    headers.remove("x-request-id");
+    if let Some(id) = kept {
+        headers.insert("x-request-id", id);
+    }
+    next.run(request).await
+}
+
+/// Connections accepted by `JsonErrorsListener` name their peer as `PeerAddr`; everything
+/// downstream reads `ConnectInfo<SocketAddr>`, as over HTTPS.
+pub async fn peer_address(mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(super::raw_errors::PeerAddr(peer))) = request
+        .extensions()
+        .get::<ConnectInfo<super::raw_errors::PeerAddr>>()
+        .copied()
+    {
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    next.run(request).await
 }

@@ -12,6 +12,7 @@ mod legacy;
 mod middleware;
 mod openapi;
 mod policies;
+mod raw_errors;
 mod render;
 mod schemas;
 mod sys;
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 pub use middleware::rewrite_list_method;
 pub use openapi::document as openapi_document;
+pub use raw_errors::{JsonErrorsAcceptor, JsonErrorsListener, PeerAddr};
 
 pub fn api_router() -> Router<AppState> {
     Router::new()
@@ -81,8 +83,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::sanitize_request_id))
         .layer(axum::middleware::from_fn(
             middleware::finish_despite_hang_up,
         ))
+        .layer(axum::middleware::from_fn(middleware::peer_address))
         .with_state(state)
 }

@@ -93,9 +93,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Vault lets a probe choose the status of a healthy answer (`?activecode=204`); ConfMgr is
 /// always initialized, unsealed and active, so only `activecode` applies.
+/// Taken as text so that any spelling is refused in our words.
 #[derive(serde::Deserialize)]
 struct HealthQuery {
-    activecode: Option<u16>,
+    activecode: Option<String>,
+}
+
+/// The status a healthy answer carries: 200 unless `activecode` names one from 200 to 599
+/// (below 200 is not a final answer; above 599 is not HTTP), else 400.
+fn active_status(activecode: Option<&str>) -> Result<StatusCode> {
+    let Some(raw) = activecode else {
+        return Ok(StatusCode::OK);
+    };
+    raw.parse::<u16>()
+        .ok()
+        .filter(|code| (200..=599).contains(code))
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| Error::Invalid("activecode must be an HTTP status from 200 to 599".into()))
 }
 
 /// Unauthenticated, bare JSON (no envelope), as Vault answers it.
@@ -106,14 +120,11 @@ struct HealthQuery {
     operation_id = "sys_health",
     summary = "Vault-style health",
     description = "Unauthenticated, bare JSON (no envelope), as Vault answers it. ConfMgr is always initialized, unsealed and active.",
-    params(("activecode" = Option<u16>, Query, description = "The status to answer when healthy (default 200)")),
-    responses((status = 200, description = "Healthy (or the `activecode` status)", body = HealthResponse))
+    params(("activecode" = Option<u16>, Query, description = "The status to answer when healthy, 200 to 599 (default 200)")),
+    responses((status = 200, description = "Healthy (or the `activecode` status)", body = HealthResponse), (status = 400, description = "`activecode` is not a status from 200 to 599", body = ErrorBody))
 )]
-async fn health(Query(query): Query<HealthQuery>) -> Response {
-    let status = query
-        .activecode
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .unwrap_or(StatusCode::OK);
+async fn health(Query(query): Query<HealthQuery>) -> Result<Response> {
+    let status = active_status(query.activecode.as_deref())?;
     let body = Json(HealthResponse {
         initialized: true,
         sealed: false,
@@ -125,7 +136,7 @@ async fn health(Query(query): Query<HealthQuery>) -> Response {
         version: env!("CARGO_PKG_VERSION").into(),
         cluster_name: "confmgr".into(),
     });
-    (status, body).into_response()
+    Ok((status, body).into_response())
 }
 
 /// The vault CLI asks which engine serves a path before every `kv` command; a 404 would make

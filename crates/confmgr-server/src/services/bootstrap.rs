@@ -21,13 +21,34 @@ pub async fn initialize(store: &Store, root: &RootKey, root_token: Token) -> Res
     Ok(root_token)
 }
 
-/// Registers a caller-chosen root token (`--dev-root-token`) if it is not there yet.
-pub async fn ensure_root_token(store: &Store, root_token: &Token) -> Result<()> {
+/// What `ensure_root_token` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DevRootToken {
+    /// Registered now, or already there and usable.
+    Usable,
+    /// The token was revoked (by itself or by a parent): it stays revoked. Vault's dev
+    /// mode recreates its root token at each start because its storage is in memory;
+    /// ConfMgr's dev database persists, and a revoked credential that came back at the next
+    /// start would be a security surprise.
+    Revoked,
+}
+
+/// Registers a caller-chosen root token (`--dev-root-token`) if it is not there yet. A
+/// token revoked earlier is never brought back: the caller refuses to start.
+pub async fn ensure_root_token(store: &Store, root_token: &Token) -> Result<DevRootToken> {
     let mut tx = store.begin_write().await?;
+    if let Some(existing) = tx.token_by_digest(&root_token.digest()).await? {
+        tx.commit().await?;
+        return Ok(if existing.revoked_at.is_some() {
+            DevRootToken::Revoked
+        } else {
+            DevRootToken::Usable
+        });
+    }
     tx.insert_token(&root_token_record(root_token, now_micros()))
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(DevRootToken::Usable)
 }
 
 fn root_token_record(root_token: &Token, now: i64) -> TokenRecord {

@@ -47,18 +47,21 @@ impl Default for KeySettings {
     }
 }
 
+/// The most terms the keyring may hold. Every replica unwraps and holds each one, and
+/// re-reads them all every `REFRESH_EVERY`; a rotation beyond this is refused until a rewrap
+/// and retirements make room (doc/keys.md).
+pub const MAX_TERMS: usize = 32;
+
 /// Adds term max+1 wrapped by the root key; this replica uses it at once, others within
-/// `REFRESH_EVERY`.
+/// `REFRESH_EVERY`. Refused (400) when the keyring already holds `MAX_TERMS` terms.
 pub async fn rotate(store: &Store, root: &RootKey, keyring: &Keyring) -> Result<i64> {
     let mut tx = audit::begin_write(store).await?;
-    let next = tx
-        .keyring_terms()
-        .await?
-        .iter()
-        .map(|t| t.term)
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let terms = tx.keyring_terms().await?;
+    if terms.len() >= MAX_TERMS {
+        let usage = tx.term_usage().await?;
+        return Err(Error::Invalid(keyring_full(&usage)));
+    }
+    let next = terms.iter().map(|t| t.term).max().unwrap_or(0) + 1;
     let term = TermKey::generate(next);
     tx.insert_term(&root.wrap_term(&term)?, now_micros())
         .await?;
@@ -69,6 +72,24 @@ pub async fn rotate(store: &Store, root: &RootKey, keyring: &Keyring) -> Result<
         "keyring rotated: new data keys are wrapped by the new term"
     );
     Ok(next)
+}
+
+/// Why a rotation is refused at `MAX_TERMS`, and what makes room.
+fn keyring_full(usage: &[TermUsage]) -> String {
+    let newest = usage.iter().map(|u| u.term).max().unwrap_or(0);
+    let older = usage.iter().filter(|u| u.term < newest);
+    let wrapping = older.clone().filter(|u| u.wrapped_keys > 0).count();
+    let retirable = older.filter(|u| u.wrapped_keys == 0).count();
+    let held = usage.len();
+    if wrapping > 0 {
+        format!(
+            "the keyring holds {held} terms, the most it may ({MAX_TERMS}), and {wrapping} older terms still wrap data keys: run the rewrap first (`confmgr keys rewrap --follow`), then retire the old terms (`confmgr keys retire <term>`), then rotate"
+        )
+    } else {
+        format!(
+            "the keyring holds {held} terms, the most it may ({MAX_TERMS}): retire the {retirable} older terms that wrap no data key (`confmgr keys retire <term>`), then rotate"
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -402,5 +423,27 @@ mod tests {
         reconcile(&root, &keyring, &stored).unwrap();
         assert_eq!(keyring.terms(), vec![2, 3]);
         assert_eq!(keyring.active_term(), Some(3));
+    }
+
+    #[test]
+    fn a_full_keyring_says_what_makes_room() {
+        let usage = |wrapped: i64| -> Vec<TermUsage> {
+            (1..=i64::try_from(MAX_TERMS).unwrap())
+                .map(|term| TermUsage {
+                    term,
+                    created_at: 0,
+                    wrapped_keys: if term == 3 { wrapped } else { 0 },
+                })
+                .collect()
+        };
+        let busy = keyring_full(&usage(5));
+        assert!(
+            busy.contains("1 older terms still wrap data keys"),
+            "{busy}"
+        );
+        assert!(busy.contains("run the rewrap first"), "{busy}");
+        let idle = keyring_full(&usage(0));
+        assert!(idle.contains("retire the 31 older terms"), "{idle}");
+        assert!(!idle.contains("rewrap"), "{idle}");
     }
 }

@@ -6,8 +6,11 @@
 use super::kv::{Data, Kv, Read};
 use crate::error::{Error, Result};
 use base64::Engine;
+use confmgr_core::crypto::RootKey;
 use confmgr_core::path::SecretPath;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -16,6 +19,50 @@ const VALUE: &str = "value";
 /// Where the secret with this id lives on its mount.
 pub fn path(id: Uuid) -> Result<SecretPath> {
     Ok(SecretPath::parse(&format!("legacy/{}", id.hyphenated()))?)
+}
+
+/// What the digest key is derived for; a new purpose gets a new label.
+const DIGEST_KEY_LABEL: &[u8] = b"confmgr/v1/digest-key|legacy-secret-id";
+/// Bytes of the MAC shown (128 bits, as hex).
+const DIGEST_BYTES: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
+    mac.update(input);
+    Some(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
+}
+
+/// A legacy secret id is a bearer credential: whoever holds it reads the secret. Audit
+/// events and logs name it only by this keyed digest, `hmac:` and 32 hex digits: HMAC-SHA256
+/// of the (lowercase, hyphenated) id under a key derived from the root key. The same id
+/// always gives the same digest on every replica, so its events can be correlated; without
+/// the root key a digest cannot be tied to an id. A `rekey` changes every digest.
+pub fn id_digest(root: &RootKey, id: Uuid) -> String {
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(root.to_base64().as_bytes())
+        .ok()
+        .map(Zeroizing::new)
+        .and_then(|root| hmac(&root, DIGEST_KEY_LABEL))
+        .and_then(|key| hmac(&key, id.hyphenated().to_string().as_bytes()));
+    match digest {
+        Some(mac) => {
+            let hex: String = mac[..DIGEST_BYTES]
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            format!("hmac:{hex}")
+        }
+        // Not reachable (HMAC takes any key length); never fall back to the id itself.
+        None => "hmac:unavailable".into(),
+    }
+}
+
+/// The path an audit event names for the legacy secret `id` (on the `secret` mount):
+/// `legacy/<digest>` instead of `legacy/<id>`.
+pub fn audit_path(root: &RootKey, id: Uuid) -> String {
+    format!("legacy/{}", id_digest(root, id))
 }
 
 /// Standard alphabet with canonical padding, as Python's `base64.b64encode` writes it; the
@@ -48,9 +95,10 @@ pub async fn fetch(kv: &Kv<'_>, id: Uuid) -> Result<String> {
     match kv.read(&path(id)?, None).await? {
         Read::Found(view) => match view.data.and_then(|mut data| data.remove(VALUE)) {
             Some(Value::String(secret)) => Ok(secret),
-            // Someone rewrote it through the KV API without a string `value`.
+            // Someone rewrote it through the KV API without a string `value`. The message
+            // does not name the id (a credential): the request's audit event names its digest.
             _ => Err(Error::Internal(format!(
-                "secret/legacy/{id} has no string \"{VALUE}\" field"
+                "the legacy secret has no string \"{VALUE}\" field"
             ))),
         },
         Read::Gone(_) => Err(Error::NotFound),
@@ -79,6 +127,20 @@ mod tests {
             assert!(!err.contains(bad), "{err}");
             assert!(!err.contains("offset"), "{err}");
         }
+    }
+
+    #[test]
+    fn digests_are_stable_keyed_and_never_the_id() {
+        let root = RootKey::generate();
+        let id = Uuid::new_v4();
+        let upper = Uuid::try_parse(&id.to_string().to_uppercase()).unwrap();
+        let digest = id_digest(&root, id);
+        assert_eq!(digest, id_digest(&root, upper));
+        assert!(digest.starts_with("hmac:") && digest.len() == 5 + 2 * DIGEST_BYTES);
+        assert!(!digest.contains(&id.simple().to_string()[..8]), "{digest}");
+        assert_ne!(digest, id_digest(&root, Uuid::new_v4()));
+        assert_ne!(digest, id_digest(&RootKey::generate(), id), "keyed");
+        assert_eq!(audit_path(&root, id), format!("legacy/{digest}"));
     }
 
     #[test]

@@ -434,12 +434,22 @@ async fn legacy_access_is_audited() {
                     event["mount"], "secret",
                     "{db:?} {mode:?} {request_id}: {event}"
                 );
+                // The id is a credential: the path names its keyed digest (issue 22).
                 let path = event["path"].as_str().unwrap();
                 match body["secret_id"].as_str() {
-                    Some(fetched) => assert_eq!(path, format!("data/legacy/{fetched}")),
-                    // Created: the id the server chose (for the first create, the one answered).
+                    Some(fetched) => assert_eq!(
+                        path,
+                        format!(
+                            "data/{}",
+                            confmgr_server::services::legacy::audit_path(
+                                &app.state.root_key,
+                                uuid::Uuid::parse_str(fetched).unwrap()
+                            )
+                        )
+                    ),
+                    // Created: the digest of the id the server chose.
                     None => assert!(
-                        uuid::Uuid::try_parse(path.trim_start_matches("data/legacy/")).is_ok(),
+                        path.starts_with("data/legacy/hmac:"),
                         "{db:?} {mode:?} {request_id}: {event}"
                     ),
                 }
