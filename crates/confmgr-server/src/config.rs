@@ -38,6 +38,9 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document (what `/openapi.json` serves) and exit; needs no
     /// database or key, so CI can generate clients from it.
     Openapi,
+    /// Probe this server's own /readyz (HTTPS with CONFMGR_TLS_CERT) and exit 0 or 1 with one
+    /// line: the container HEALTHCHECK (doc/containers.md).
+    Healthcheck,
 }
 
 #[derive(clap::Args, Clone)]
@@ -178,6 +181,11 @@ pub struct ServerArgs {
         global = true
     )]
     pub legacy_api: LegacyApi,
+
+    /// `init` only: when the database is initialized already, exit 0 without a new root token
+    /// (a one-shot init job that runs on every start, as in compose/compose.yaml).
+    #[arg(long, env = "CONFMGR_INIT_IF_NEEDED", value_parser = BoolishValueParser::new(), global = true)]
+    pub init_if_needed: bool,
 
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long, env = "CONFMGR_INSECURE_HTTP", value_parser = BoolishValueParser::new(), global = true)]
@@ -585,7 +593,9 @@ impl ServerArgs {
             },
             Command::KmsMigrate => Err("CONFMGR_ROOT_KEY_FILE: `kms-migrate` needs the current root key (CONFMGR_ROOT_KEY_FILE or CONFMGR_ROOT_KEY) to wrap with CONFMGR_KMS_KEY_ID".into()),
             Command::Rekey => Err("CONFMGR_KMS_KEY_ID: `rekey` works with root key files only; with KMS, rotate the KMS key instead (doc/keys.md)".into()),
-            Command::Migrate | Command::Openapi => Ok(Some(RootKeySource::Kms(kms))),
+            Command::Migrate | Command::Openapi | Command::Healthcheck => {
+                Ok(Some(RootKeySource::Kms(kms)))
+            }
             Command::Serve | Command::Init if key_given => Err(
                 "CONFMGR_KMS_KEY_ID and CONFMGR_ROOT_KEY_FILE/CONFMGR_ROOT_KEY: set one, not both (which root key would be meant?); to move a file key into KMS run `confmgr-server kms-migrate` with both once, then start with CONFMGR_KMS_KEY_ID alone".into(),
             ),
