@@ -135,7 +135,8 @@ pub enum KvCommand {
         /// Read this version instead of the latest.
         #[arg(long, value_name = "N")]
         version: Option<u64>,
-        /// Print only this key's value (raw in table format, for `$(...)` and files).
+        /// Print only this key's value, exactly as stored (for `$(...)` and files), unless
+        /// --format json, yaml or env is given.
         #[arg(long, value_name = "KEY")]
         field: Option<String>,
     },

@@ -47,6 +47,9 @@ pub struct Report {
     pub text: String,
     /// KEY=value lines, for reports of a secret's keys.
     pub env: Option<String>,
+    /// The text is printed exactly as it is (no newline added): a value for `$(...)` or a
+    /// file.
+    pub exact: bool,
 }
 
 impl Report {
@@ -55,6 +58,15 @@ impl Report {
             json,
             text: text.into(),
             env: None,
+            exact: false,
+        }
+    }
+
+    /// A report whose text is one value, printed byte for byte in the default format.
+    pub fn exact(json: Value, text: impl Into<String>) -> Self {
+        Self {
+            exact: true,
+            ..Self::new(json, text)
         }
     }
 
@@ -75,7 +87,7 @@ impl Report {
             Format::Env => self.env.clone().unwrap_or_default(),
             Format::Table => {
                 let mut out = self.text.clone();
-                if !out.is_empty() && !out.ends_with('\n') {
+                if !self.exact && !out.is_empty() && !out.ends_with('\n') {
                     out.push('\n');
                 }
                 out
@@ -193,6 +205,9 @@ mod tests {
         let report = report.with_env("A=1\n".into());
         assert_eq!(report.render(Format::Env), "A=1\n");
         assert_eq!(yaml(&json!([])), "[]\n");
+        let exact = Report::exact(json!("pw"), "pw");
+        assert_eq!(exact.render(Format::Table), "pw");
+        assert_eq!(exact.render(Format::Json), "\"pw\"\n");
     }
 
     #[test]

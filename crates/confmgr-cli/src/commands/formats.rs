@@ -15,6 +15,8 @@ const EXPORT: &[Format] = &[Format::Env, Format::Json, Format::Yaml];
 /// The formats a command prints and its default.
 fn formats(command: &Command) -> (&'static [Format], Option<Format>) {
     match command {
+        // One value is printed as it is, terminal or not (`x=$(confmgr kv get … --field k)`).
+        Command::Kv(KvCommand::Get { field: Some(_), .. }) => (ALL, Some(Format::Table)),
         Command::Kv(KvCommand::Get { .. }) => (ALL, None),
         Command::Export(_) => (EXPORT, Some(Format::Env)),
         Command::Audit(AuditCommand::Tail { .. } | AuditCommand::Export { .. }) => (STREAMS, None),

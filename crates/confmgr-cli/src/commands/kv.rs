@@ -160,13 +160,10 @@ async fn get(ctx: &Ctx, path: &str, version: Option<u64>, field: Option<&str>) -
                 plain(path)
             )));
         };
-        let mut raw = env_text(value);
-        if !raw.ends_with('\n') {
-            raw.push('\n');
-        }
+        let raw = field_text(value, std::io::stdout().is_terminal());
         let single: Map<String, Value> = Map::from_iter([(field.to_owned(), value.clone())]);
         let env = env_lines(&single)?;
-        return Ok(Report::new(value.clone(), raw).with_env(env));
+        return Ok(Report::exact(value.clone(), raw).with_env(env));
     }
     let rows: Vec<(&str, String)> = data
         .iter()
@@ -180,6 +177,18 @@ async fn get(ctx: &Ctx, path: &str, version: Option<u64>, field: Option<&str>) -
         String::new()
     };
     Ok(Report::new(Value::Object(data), text).with_env(env))
+}
+
+/// What `kv get --field` prints (unless another format is asked for): the value itself,
+/// exactly, for `$(...)` and `> file`: a string as it is, anything else as compact JSON,
+/// with no newline added. Only a terminal gets a newline after a value that does not end
+/// in one, so that the prompt starts on a line of its own.
+fn field_text(value: &Value, terminal: bool) -> String {
+    let mut text = env_text(value);
+    if terminal && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Reads a value for `KEY=-`: a prompt without echo on a terminal, else all of stdin.
@@ -665,6 +674,23 @@ mod tests {
             assert!(encode_path(bad).is_err(), "{bad}");
         }
         assert_eq!(shown("/app/db/"), "secret/app/db");
+    }
+
+    #[test]
+    fn field_values_are_printed_exactly() {
+        let pem = "-----BEGIN X-----\nabc\n-----END X-----\n";
+        for terminal in [false, true] {
+            assert_eq!(field_text(&json!(pem), terminal), pem);
+        }
+        assert_eq!(field_text(&json!("pw"), false), "pw");
+        assert_eq!(field_text(&json!("pw"), true), "pw\n");
+        assert_eq!(field_text(&json!("a \"b\"\n c"), false), "a \"b\"\n c");
+        assert_eq!(field_text(&json!(5432), false), "5432");
+        assert_eq!(
+            field_text(&json!({"a": [1, true]}), false),
+            r#"{"a":[1,true]}"#
+        );
+        assert_eq!(field_text(&json!(null), false), "null");
     }
 
     #[test]

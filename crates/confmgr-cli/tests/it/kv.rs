@@ -16,6 +16,14 @@ async fn each_format(h: &Harness, args: &[&str], formats: &[&str]) -> String {
     out
 }
 
+/// `kv get PATH --field NAME`'s stdout, read through a pipe.
+async fn field(h: &Harness, path: &str, name: &str) -> String {
+    h.root(&["kv", "get", path, "--field", name])
+        .await
+        .ok()
+        .stdout
+}
+
 async fn data(h: &Harness, path: &str) -> serde_json::Value {
     h.root(&["kv", "get", path, "--format", "json"])
         .await
@@ -73,14 +81,20 @@ async fn put_and_get_in_every_format() {
         .root(&["kv", "get", "app/db", "--version", "1", "--field", "user"])
         .await
         .ok();
-    assert_eq!(old.stdout, "\"app\"\n");
+    assert_eq!(old.stdout, "app");
     let raw = h
         .root(&[
             "kv", "get", "app/db", "--field", "user", "--format", "table",
         ])
         .await
         .ok();
-    assert_eq!(raw.stdout, "other\n");
+    assert_eq!(raw.stdout, "other");
+    // An explicit --format json prints the value as JSON.
+    let quoted = h
+        .root(&["kv", "get", "app/db", "--field", "user", "--format", "json"])
+        .await
+        .ok();
+    assert_eq!(quoted.stdout, "\"other\"\n");
     let env = h
         .root(&[
             "kv",
@@ -121,6 +135,59 @@ async fn put_and_get_in_every_format() {
         .await
         .fails_with(code::GENERAL);
     snap!(&h, "kv_get_env_bad_name", odd.stderr);
+}
+
+/// `--field` through a pipe (as in `x=$(...)` or `> file`): the value's exact bytes, with
+/// nothing quoted, escaped or added; non-string values as compact JSON.
+#[tokio::test]
+async fn field_prints_the_exact_value_through_a_pipe() {
+    let h = Harness::start().await;
+    let pem =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nQUJD\n-----END CERTIFICATE-----\n";
+    let cert = h.file("tls.crt", pem);
+    // A file keeps a value without a final newline (stdin would lose one).
+    let token = h.file("token", "line one\nline \"two\" $HOME");
+    h.root(&[
+        "kv",
+        "put",
+        "app/tls",
+        &format!("cert=@{}", cert.display()),
+        &format!("token=@{}", token.display()),
+        "password=pw",
+    ])
+    .await
+    .ok();
+    let mut out = String::new();
+    for name in ["cert", "token", "password"] {
+        out.push_str(&format!(
+            "--- {name}\n{}\n--- end\n",
+            field(&h, "app/tls", name).await
+        ));
+    }
+    snap!(&h, "kv_get_field_pipe", out);
+    assert_eq!(field(&h, "app/tls", "cert").await, pem);
+    assert_eq!(
+        field(&h, "app/tls", "token").await,
+        "line one\nline \"two\" $HOME"
+    );
+    assert_eq!(field(&h, "app/tls", "password").await, "pw");
+
+    // Values that are not strings (from an imported JSON file) print as compact JSON.
+    let typed = h.file(
+        "typed.json",
+        r#"{"port": 5432, "tls": true, "hosts": ["a", "b"], "pool": {"max": 10}}"#,
+    );
+    h.root(&["import", typed.to_str().unwrap(), "--path", "app/typed"])
+        .await
+        .ok();
+    for (name, text) in [
+        ("port", "5432"),
+        ("tls", "true"),
+        ("hosts", r#"["a","b"]"#),
+        ("pool", r#"{"max":10}"#),
+    ] {
+        assert_eq!(field(&h, "app/typed", name).await, text, "{name}");
+    }
 }
 
 #[tokio::test]
