@@ -70,12 +70,15 @@ impl StoreTx {
             .collect()
     }
 
-    /// Terms named by stored versions that the keyring does not hold: their data is lost
-    /// unless the keyring is restored, so start-up refuses to go on.
+    /// Terms named by stored versions (or secrets' metadata MACs) that the keyring does not
+    /// hold: their data is lost unless the keyring is restored, so start-up refuses to go on.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unknown_terms(&mut self) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query(
-            "select distinct term from kv_versions
+            "select distinct term from (
+                 select term from kv_versions
+                 union select meta_mac_term as term from kv_secrets
+             ) named
              where term is not null and term not in (select term from keyring_terms)
              order by term",
         )

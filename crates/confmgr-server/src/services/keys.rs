@@ -273,7 +273,7 @@ pub async fn check_no_unknown_terms(store: &Store) -> Result<()> {
     }
     let list: Vec<String> = unknown.iter().map(i64::to_string).collect();
     Err(Error::Internal(format!(
-        "stored secret versions name keyring term(s) {} that the keyring does not hold: their data cannot be decrypted. Restore the keyring_terms rows from a backup; refusing to start",
+        "stored secret versions or metadata MACs name keyring term(s) {} that the keyring does not hold: their data cannot be decrypted. Restore the keyring_terms rows from a backup; refusing to start",
         list.join(", ")
     )))
 }

@@ -551,6 +551,15 @@ async fn metadata_macs_are_stored_read_with_version_states_and_replaced_conditio
         );
         assert_eq!(tx.metadata_macs_keyed_by(1).await.unwrap(), 1);
         assert_eq!(tx.metadata_macs_keyed_by(2).await.unwrap(), 0);
+        // start-up refuses a term that a MAC names and the keyring lacks
+        assert_eq!(tx.unknown_terms().await.unwrap(), Vec::<i64>::new());
+        tx.set_metadata_binding("secret", "app/old", &mac(7, 1))
+            .await
+            .unwrap();
+        assert_eq!(tx.unknown_terms().await.unwrap(), vec![7]);
+        tx.update_secret("secret", "app/old", &empty.meta)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
