@@ -52,6 +52,25 @@ pub fn error_response(status: StatusCode, errors: Vec<String>) -> Response {
     (status, Json(ErrorBody { errors })).into_response()
 }
 
+/// The body of a change whose commit may or may not have happened (the database connection
+/// was lost after `commit` was sent). Clients match its start, `outcome unknown`.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown: the database connection was lost while \
+     committing; read the current version before retrying, or write with cas";
+
+/// Marks the answer to a change of unknown outcome (a response extension): the audit
+/// layer keeps it even when the request's own audit event cannot be written, because it
+/// discloses nothing and its client must learn that the change may have happened.
+#[derive(Clone, Copy, Debug)]
+pub struct OutcomeUnknown;
+
+/// 503 `storage unavailable`: the database cannot be reached.
+pub fn storage_unavailable() -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        vec!["storage unavailable".into()],
+    )
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
@@ -85,10 +104,16 @@ impl IntoResponse for Error {
             }
             Self::Store(StoreError::Unavailable(source)) => {
                 tracing::error!(error = %source, "storage unavailable");
-                error_response(
+                storage_unavailable()
+            }
+            Self::Store(StoreError::OutcomeUnknown(source)) => {
+                tracing::error!(error = %source, "outcome unknown: the database connection was lost while committing a change");
+                let mut response = error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    vec!["storage unavailable".into()],
-                )
+                    vec![OUTCOME_UNKNOWN.into()],
+                );
+                response.extensions_mut().insert(OutcomeUnknown);
+                response
             }
             Self::Crypto(ref source) => {
                 // Tampered, moved or undecryptable data: loud in the log, generic to the caller.

@@ -39,6 +39,8 @@ pub struct Metrics {
     logins: Family<Labels, Counter>,
     rate_limited: Counter,
     db_connections: Family<Labels, Gauge>,
+    db_circuit_open: Gauge,
+    db_circuit_opened: Counter,
     keyring_active_term: Gauge,
     keyring_wrapped_keys: Family<Labels, Gauge>,
     audit_batch_size: Histogram,
@@ -111,6 +113,18 @@ impl Metrics {
             "db_connections",
             "Database pool connections by state (in_use, idle) and callers waiting for one (waiting), at scrape time",
             db_connections.clone(),
+        );
+        let db_circuit_open = Gauge::default();
+        registry.register(
+            "db_circuit_open",
+            "1 while the database refuses connections and requests that need it answer 503 at once (PostgreSQL only), at scrape time",
+            db_circuit_open.clone(),
+        );
+        let db_circuit_opened = Counter::default();
+        registry.register(
+            "db_circuit_opened",
+            "Times the database refused a connection and requests began failing at once",
+            db_circuit_opened.clone(),
         );
         let keyring_active_term = Gauge::default();
         registry.register(
@@ -197,6 +211,8 @@ impl Metrics {
             logins,
             rate_limited,
             db_connections,
+            db_circuit_open,
+            db_circuit_opened,
             keyring_active_term,
             keyring_wrapped_keys,
         })
@@ -345,6 +361,13 @@ pub async fn serve(State(state): State<crate::state::AppState>) -> Response {
             .db_connections
             .get_or_create(&labels(&[("state", name)]))
             .set(i64::from(value));
+    }
+    if let Some(circuit) = state.store.circuit_stats() {
+        metrics.db_circuit_open.set(i64::from(circuit.open));
+        let seen = metrics.db_circuit_opened.get();
+        metrics
+            .db_circuit_opened
+            .inc_by(circuit.opened.saturating_sub(seen));
     }
     metrics
         .keyring_active_term

@@ -1,6 +1,8 @@
+use crate::circuit::{Circuit, CircuitStats, SUSPECT_AFTER};
 use crate::{StoreError, StoreTx};
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
 use sqlx::{Connection, Executor};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct Store {
     backend: Backend,
     /// Callers waiting for a pooled connection right now (sqlx does not count them).
     waiting: Arc<AtomicU32>,
+    /// PostgreSQL only: fail at once while the database refuses connections.
+    circuit: Option<Arc<Circuit>>,
 }
 
 /// Counts one caller as waiting for a connection until dropped, so a cancelled or failed
@@ -117,10 +121,13 @@ impl Store {
         }
         .connect(&sqlite_create_if_missing(url))
         .await?;
+        let circuit =
+            (backend == Backend::Postgres).then(|| Circuit::new(url, options.acquire_timeout));
         Ok(Self {
             pool,
             backend,
             waiting: Arc::default(),
+            circuit,
         })
     }
 
@@ -137,13 +144,45 @@ impl Store {
         Ok(())
     }
 
+    /// A pooled connection. On PostgreSQL, while the circuit is open (the database refused
+    /// a connection and none has succeeded since) it fails at once, and a caller already
+    /// waiting fails as soon as the circuit opens; one that waits long starts a probe.
+    async fn acquire(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let Some(circuit) = &self.circuit else {
+            let waiting = Waiting::new(&self.waiting);
+            let conn = self.pool.acquire().await?;
+            drop(waiting);
+            return Ok(conn);
+        };
+        if circuit.is_open() {
+            return Err(circuit_open());
+        }
+        let waiting = Waiting::new(&self.waiting);
+        let acquire = self.pool.acquire();
+        tokio::pin!(acquire);
+        let suspect = tokio::time::sleep(SUSPECT_AFTER);
+        tokio::pin!(suspect);
+        let mut suspected = false;
+        let conn = loop {
+            tokio::select! {
+                conn = &mut acquire => break conn.map_err(StoreError::from),
+                () = &mut suspect, if !suspected => {
+                    suspected = true;
+                    circuit.suspect();
+                }
+                () = circuit.opened() => break Err(circuit_open()),
+            }
+        };
+        drop(waiting);
+        conn
+    }
+
     /// A transaction for reads.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
-        let waiting = Waiting::new(&self.waiting);
-        let tx = self.pool.begin().await?;
-        drop(waiting);
-        Ok(StoreTx::new(tx, self.backend))
+        let conn = self.acquire().await?;
+        let tx = sqlx::Transaction::begin(conn, None).await?;
+        Ok(StoreTx::new(tx, self.backend, false))
     }
 
     /// Reads in autocommit mode: each statement sees the latest committed data, with no
@@ -156,24 +195,29 @@ impl Store {
     /// trips. For reads, and for a change that is one statement.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn autocommit(&self) -> Result<StoreTx, StoreError> {
-        let waiting = Waiting::new(&self.waiting);
-        let conn = self.pool.acquire().await?;
-        drop(waiting);
+        let conn = self.acquire().await?;
         Ok(StoreTx::autocommit(conn, self.backend))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
     /// (`begin immediate`), so it waits out another writer (busy timeout) instead of failing
-    /// when a read transaction cannot be upgraded.
+    /// when a read transaction cannot be upgraded. Its commit failing because the
+    /// connection was lost is [`StoreError::OutcomeUnknown`]: the change may have been made.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
-        let waiting = Waiting::new(&self.waiting);
-        let tx = match self.backend {
-            Backend::Postgres => self.pool.begin().await?,
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+        let conn = self.acquire().await?;
+        let statement = match self.backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => Some("begin immediate".into()),
         };
-        drop(waiting);
-        Ok(StoreTx::new(tx, self.backend))
+        let tx = sqlx::Transaction::begin(conn, statement).await?;
+        Ok(StoreTx::new(tx, self.backend, true))
+    }
+
+    /// Whether the database refuses connections right now (PostgreSQL's circuit is open),
+    /// and how often it did, for metrics. `None` on SQLite.
+    pub fn circuit_stats(&self) -> Option<CircuitStats> {
+        self.circuit.as_ref().map(|circuit| circuit.stats())
     }
 
     /// The pool's connections and callers, for metrics.
@@ -190,13 +234,22 @@ impl Store {
     /// A trivial round trip, for readiness checks.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("select 1").execute(&self.pool).await?;
+        let mut conn = self.acquire().await?;
+        sqlx::query("select 1").execute(&mut *conn).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The error of a call made while the circuit is open.
+fn circuit_open() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "the database refused connections; failing at once until a connection succeeds",
+    )))
 }
 
 /// A new SQLite database file is created 0600 before SQLite opens it (an empty file is an

@@ -5,6 +5,10 @@ pub enum StoreError {
     /// The database cannot be reached or did not answer in time: the caller answers 503.
     #[error("storage unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The connection was lost after a write transaction's `commit` was sent: the change
+    /// may or may not have been made. The caller must not report either.
+    #[error("outcome unknown: the connection was lost while committing")]
+    OutcomeUnknown(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("migration failed")]
@@ -42,6 +46,17 @@ impl From<sqlx::Error> for StoreError {
                 Self::Unavailable(error)
             }
             other => Self::Database(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// The error of a change sent in autocommit mode (it commits on its own): a connection
+    /// lost before the whole answer came leaves it [`StoreError::OutcomeUnknown`].
+    pub(crate) fn from_change(error: sqlx::Error) -> Self {
+        match Self::from(error) {
+            Self::Unavailable(source) => Self::OutcomeUnknown(source),
+            other => other,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! so there is one implementation to test, run against both backends.
 
 mod audit;
+mod circuit;
 mod clients;
 mod connect;
 mod error;
@@ -18,6 +19,7 @@ mod tokens;
 mod tx;
 
 pub use audit::{AuditFilter, StoredEvent, AUDIT_ROWS_PER_STATEMENT};
+pub use circuit::CircuitStats;
 pub use clients::{ClientRecord, ClientSecretRecord};
 pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;

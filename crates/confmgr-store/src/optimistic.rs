@@ -96,7 +96,18 @@ impl StoreTx {
         if let Some(event) = audit {
             query = bind_event(query, event);
         }
-        let row = query.fetch_one(&mut *self.tx).await?;
-        Ok(row.try_get::<i64, _>("applied")? == 1)
+        // The whole answer, up to ReadyForQuery: in autocommit mode the statement commits
+        // at Sync, after its row was sent, and sqlx's `fetch_one` on `Any` returns with the
+        // row, so a failed commit would be answered 200. A connection lost meanwhile leaves
+        // the outcome unknown.
+        let rows = query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_change)?;
+        let applied = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("applied")?,
+            None => 0,
+        };
+        Ok(applied == 1)
     }
 }

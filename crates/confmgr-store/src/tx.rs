@@ -39,16 +39,19 @@ impl DerefMut for Handle {
 pub struct StoreTx {
     pub(crate) tx: Handle,
     pub(crate) backend: Backend,
+    /// Made by `Store::begin_write`: its commit may make a change.
+    writes: bool,
     /// The audit event of the change, inserted by `commit` in this same transaction, so
     /// there is no change without its record (DESIGN.md section 5).
     audit: Option<AuditEvent>,
 }
 
 impl StoreTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend, writes: bool) -> Self {
         Self {
             tx: Handle::Tx(tx),
             backend,
+            writes,
             audit: None,
         }
     }
@@ -57,6 +60,7 @@ impl StoreTx {
         Self {
             tx: Handle::Autocommit(conn),
             backend,
+            writes: false,
             audit: None,
         }
     }
@@ -65,13 +69,26 @@ impl StoreTx {
         self.audit = Some(event);
     }
 
+    /// Commits. A write transaction whose connection is lost after its `commit` was sent
+    /// fails with [`StoreError::OutcomeUnknown`]: the database may have committed it (and
+    /// its audit event) or not, and nothing here can tell which.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn commit(mut self) -> Result<(), StoreError> {
         if let Some(event) = self.audit.take() {
             self.insert_audit_event(&event).await?;
         }
+        let unknown_if_lost = self.writes && self.backend == Backend::Postgres;
         match self.tx {
-            Handle::Tx(tx) => tx.commit().await?,
+            Handle::Tx(tx) => {
+                if let Err(error) = tx.commit().await {
+                    return Err(match StoreError::from(error) {
+                        StoreError::Unavailable(source) if unknown_if_lost => {
+                            StoreError::OutcomeUnknown(source)
+                        }
+                        other => other,
+                    });
+                }
+            }
             // Each statement committed as it ran; the connection goes back to the pool.
             Handle::Autocommit(_) => {}
         }

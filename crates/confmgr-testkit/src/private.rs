@@ -81,6 +81,30 @@ impl PrivatePostgres {
         Ok(())
     }
 
+    /// `pg_ctl stop -m immediate`: the server is killed at once (clients see
+    /// their connections reset, nothing is rolled back cleanly), as in a crash
+    /// or a lost host. Returns once the server is down.
+    pub async fn stop_immediate(&mut self) -> Result<()> {
+        let cluster = self.cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop("immediate"))
+            .await
+            .context("pg_ctl stop task")??;
+        self.running = false;
+        Ok(())
+    }
+
+    /// The postmaster's process id (the first line of `postmaster.pid`), to
+    /// freeze the server with SIGSTOP in a test.
+    pub fn postmaster_pid(&self) -> Result<u32> {
+        let file = self.cluster.data.join("postmaster.pid");
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        text.lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .with_context(|| format!("no pid in {}", file.display()))
+    }
+
     /// `pg_ctl start` on the same port and data directory; returns once a
     /// real mTLS connection succeeds.
     pub async fn start(&mut self) -> Result<()> {

@@ -198,6 +198,15 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         audit.mirror(&committed);
         return response;
     }
+    let outcome_unknown = response
+        .extensions()
+        .get::<crate::error::OutcomeUnknown>()
+        .is_some();
+    if outcome_unknown {
+        // The change's own event may have been committed with it, under the draft's id:
+        // this one records what the client got.
+        event.event_id = uuid::Uuid::new_v4().to_string();
+    }
     event.time = now_micros();
     event.status = response.status().as_u16();
     event.outcome = match Outcome::from_status(event.status) {
@@ -213,12 +222,20 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
             // lets it; the answer is withheld either way.
             tokio::time::timeout_at(deadline, writer.record(event.clone()))
                 .await
-                .unwrap_or(false)
+                .unwrap_or(Err(writer::Failure::Audit))
         }
-        None => true,
+        None => Ok(()),
     };
-    if !committed {
-        return audit_unavailable();
+    if let Err(failure) = committed {
+        // A change of unknown outcome keeps its answer: it discloses nothing, and its
+        // client must learn that the change may have happened.
+        if outcome_unknown {
+            return response;
+        }
+        return match failure {
+            writer::Failure::Storage => crate::error::storage_unavailable(),
+            writer::Failure::Audit => audit_unavailable(),
+        };
     }
     audit.mirror(&event);
     response

@@ -8,7 +8,7 @@
 
 use crate::metrics::Metrics;
 use confmgr_core::audit::AuditEvent;
-use confmgr_store::{Backend, Store, AUDIT_ROWS_PER_STATEMENT};
+use confmgr_store::{Backend, Store, StoreError, AUDIT_ROWS_PER_STATEMENT};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -16,7 +16,18 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 const MAX_BATCH: usize = AUDIT_ROWS_PER_STATEMENT;
 const QUEUE: usize = 8192;
 
-type Job = (AuditEvent, oneshot::Sender<bool>);
+type Job = (AuditEvent, oneshot::Sender<Result<(), Failure>>);
+
+/// Why an event could not be committed, for the answer its request gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The database could not be reached (refused, connection lost, no connection in time,
+    /// or the circuit is open and nothing was tried): `storage unavailable`.
+    Storage,
+    /// The database took the statement and refused it, or the writer is gone:
+    /// `audit log unavailable`.
+    Audit,
+}
 
 #[derive(Clone)]
 pub struct GroupWriter {
@@ -37,13 +48,13 @@ impl GroupWriter {
         Self { jobs }
     }
 
-    /// True once the event is committed; false if the audit store could not take it.
-    pub async fn record(&self, event: AuditEvent) -> bool {
+    /// Ok once the event is committed; why not if the audit store could not take it.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), Failure> {
         let (done, committed) = oneshot::channel();
         if self.jobs.send((event, done)).await.is_err() {
-            return false;
+            return Err(Failure::Audit);
         }
-        committed.await.unwrap_or(false)
+        committed.await.unwrap_or(Err(Failure::Audit))
     }
 }
 
@@ -61,8 +72,13 @@ async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>, metrics: Arc<
         } else {
             tracing::debug!(events = batch.len(), "audit batch committed");
         }
+        let outcome = match committed {
+            Ok(()) => Ok(()),
+            Err(StoreError::Unavailable(_)) => Err(Failure::Storage),
+            Err(_) => Err(Failure::Audit),
+        };
         for (_, done) in batch {
-            let _ = done.send(committed.is_ok());
+            let _ = done.send(outcome);
         }
     }
 }
@@ -82,7 +98,7 @@ async fn next_batch(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-async fn commit(store: &Store, batch: &[Job]) -> Result<(), confmgr_store::StoreError> {
+async fn commit(store: &Store, batch: &[Job]) -> Result<(), StoreError> {
     let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
     let mut tx = store.autocommit().await?;
     tx.insert_audit_events(&events).await?;

@@ -1,5 +1,9 @@
 //! A client that hangs up mid-request does not cancel the server's work midway: a
 //! cancelled database call can leave a pooled connection inside a transaction (sqlx#2805).
+//!
+//! A write whose database connection dies after its `commit` was sent (issue 22, item 8)
+//! answers 503 `outcome unknown: …`, whether the commit was made or not, never a plain
+//! `storage unavailable` (which promises nothing changed).
 
 use crate::harness::{Db, TestApp};
 use serde_json::json;
@@ -94,4 +98,181 @@ async fn a_write_whose_client_hangs_up_still_completes_with_its_audit_event() {
             == 0
     })
     .await;
+}
+
+/// The backend of the server's write transaction that waits on `wait_event` at commit
+/// (it holds a lock on `kv_versions`), once there is one.
+async fn committing_backend(admin: &sqlx::PgPool, wait_event: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "select a.pid from pg_stat_activity a join pg_locks l on l.pid = a.pid \
+             where a.wait_event = $1 and l.relation = 'kv_versions'::regclass limit 1",
+        )
+        .bind(wait_event)
+        .fetch_optional(admin)
+        .await
+        .unwrap();
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write waiting on {wait_event} at commit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts `data` with `cas` in the background; the answer comes through the handle.
+fn write_in_background(
+    server: &confmgr_testkit::ServerProcess,
+    root: &str,
+    id: &str,
+    body: serde_json::Value,
+) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+    let request = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/cut", server.url()))
+        .header("X-Vault-Token", root)
+        .header("X-Request-Id", id)
+        .json(&body);
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    })
+}
+
+#[track_caller]
+fn assert_outcome_unknown(status: u16, body: &serde_json::Value) {
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("outcome unknown: ")),
+        "{body}"
+    );
+}
+
+/// The connection of a write dies after its `commit` was sent, once when PostgreSQL had
+/// committed it (a backend terminated while it waits for a synchronous standby: "the
+/// transaction has already committed locally") and once when it had not (terminated while
+/// a deferred trigger waits for a lock at commit). Both answer `outcome unknown`; the
+/// first did change the secret, the second did not, and the client could not tell them
+/// apart. The audit log has the first write's in-transaction event (200) and, for both,
+/// the 503 the client actually got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
+    let pg = confmgr_testkit::TestPostgres::private().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, root, url) =
+        crate::outage::start_server_on_new_database(&pg, dir.path(), 30).await;
+    let (status, body) = crate::process::call(
+        &server,
+        &root,
+        "POST",
+        "/v1/secret/data/cut",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let admin = confmgr_testkit::connect(&url).await.unwrap();
+    let current = async || -> i64 {
+        sqlx::query_scalar("select max(version)::bigint from kv_versions where path = 'cut'")
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+    };
+
+    // Made: commits wait for a standby that does not exist; the write's backend is
+    // terminated there, after its commit record was written.
+    sqlx::query("alter system set synchronous_standby_names = 'nobody'")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("select pg_reload_conf()")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let made = write_in_background(
+        &server,
+        &root,
+        "cut-made",
+        json!({"options": {"cas": 1}, "data": {"v": "2"}}),
+    );
+    let pid = committing_backend(&admin, "SyncRep").await;
+    sqlx::query("select pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("alter system reset synchronous_standby_names")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("select pg_reload_conf()")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (status, body) = made.await.unwrap();
+    assert_outcome_unknown(status, &body);
+    assert_eq!(current().await, 2, "the first write was made");
+
+    // Not made: a deferred trigger makes the commit wait for a lock the test holds.
+    for statement in [
+        "create function confmgr_test_hold() returns trigger language plpgsql as \
+         $$ begin perform pg_advisory_xact_lock(4242); return null; end $$",
+        "create constraint trigger confmgr_test_hold after insert on kv_versions \
+         deferrable initially deferred for each row execute function confmgr_test_hold()",
+    ] {
+        sqlx::query(statement).execute(&admin).await.unwrap();
+    }
+    let mut holder = admin.acquire().await.unwrap();
+    sqlx::query("select pg_advisory_lock(4242)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let not_made = write_in_background(
+        &server,
+        &root,
+        "cut-not-made",
+        json!({"options": {"cas": 2}, "data": {"v": "3"}}),
+    );
+    let pid = committing_backend(&admin, "advisory").await;
+    sqlx::query("select pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (status, body) = not_made.await.unwrap();
+    assert_outcome_unknown(status, &body);
+    sqlx::query("select pg_advisory_unlock(4242)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    drop(holder);
+    sqlx::query("drop trigger confmgr_test_hold on kv_versions")
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(current().await, 2, "the second write was not made");
+
+    // What each client got is in the audit log, next to what the first write committed.
+    let statuses = async |id: &str| -> Vec<i64> {
+        sqlx::query_scalar(
+            "select status::bigint from audit_events where request_id = $1 order by status",
+        )
+        .bind(id)
+        .fetch_all(&admin)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        statuses("cut-made").await,
+        [200, 503],
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(statuses("cut-not-made").await, [503]);
+    server.stop().await.unwrap();
 }

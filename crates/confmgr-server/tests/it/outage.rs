@@ -1,16 +1,21 @@
-//! A database outage under load (issue 8, item 5): PostgreSQL is stopped with
-//! `pg_ctl stop -m fast` while a few tasks read and write through the real binary.
+//! A database outage under load (issue 8, item 5; issue 22, item 7): PostgreSQL is killed
+//! with `pg_ctl stop -m immediate` while eight tasks read and write through the real binary,
+//! stays down for ten seconds and is started again.
 //!
-//! - While it is down every answer is a 503, and each comes back within the request timeout
-//!   plus a generous margin (no hang).
+//! - While it is down every answer is a 503 `storage unavailable`, and fast: the first
+//!   refused connect opens the store's circuit, so requests fail at once instead of waiting
+//!   out the pool's acquire timeout (5 s, the default, on purpose) up to three times. The
+//!   p99 of all the 503s stays under [`P99_LIMIT`].
 //! - Requests that straddle the stop or the restart may get a 200 (they finished before the
 //!   database went away, or after it came back) or a 503 (their connection was cut or none
-//!   could be had); nothing else, never a 500: a connection the server closed under a query
-//!   (`57P01 terminating connection due to administrator command`), one refused while it
-//!   shuts down or starts up (`57P03`) and a refused TCP connect all mean "storage
-//!   unavailable".
-//! - Once PostgreSQL is back, the same server process answers 200 again within seconds.
+//!   could be had; a write whose commit was cut answers `outcome unknown`); nothing else,
+//!   never a 500.
+//! - Once PostgreSQL is back, the same server process answers 200 again within
+//!   [`RECOVERY_LIMIT`] (the circuit probes every 100 ms).
 //! - Every 200 has exactly one audit event with its request id.
+//!
+//! A frozen database (SIGSTOP: it accepts TCP but answers nothing) is not a refusal: the
+//! circuit stays closed and requests wait for the request timeout, as before.
 //!
 //! `OUTAGE_REPORT=1` prints every answer with its timing relative to the stop.
 
@@ -23,16 +28,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ACQUIRE_TIMEOUT_SECS: u64 = 1;
-const REQUEST_TIMEOUT_SECS: u64 = 5;
+/// Above three acquire timeouts (the default 5 s), so that a request that waits for the
+/// pool each time could still answer `storage unavailable` before it: only the circuit keeps
+/// the 503s fast.
+const REQUEST_TIMEOUT_SECS: u64 = 20;
 /// "No hang": every answer within the request timeout plus this (generous: the machine is
 /// shared with compilers).
 const HANG_MARGIN: Duration = Duration::from_secs(10);
-/// Success must resume within this after PostgreSQL accepts connections again.
-const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
-const WORKERS: usize = 6;
+/// The p99 of the 503s (measured: see doc/operations.md, Database outages). Generous for a
+/// loaded 2-core machine; without the circuit they take 5-15 s.
+const P99_LIMIT: Duration = Duration::from_millis(1500);
+/// Success must resume within this after PostgreSQL accepts connections again (measured
+/// well under a second).
+const RECOVERY_LIMIT: Duration = Duration::from_secs(2);
+const WORKERS: usize = 8;
 const LOAD_BEFORE: Duration = Duration::from_millis(1500);
-const DOWN_FOR: Duration = Duration::from_secs(6);
+const DOWN_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Answer {
@@ -150,8 +161,31 @@ async fn probe(server: &ServerProcess, path: &str) -> u16 {
         .as_u16()
 }
 
+async fn scrape(server: &ServerProcess) -> String {
+    reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Starts the real binary on a database of `pg`, initialized with `confmgr-server init`.
-async fn start_server(pg: &PrivatePostgres, dir: &Path) -> (ServerProcess, String) {
+async fn start_server(
+    pg: &PrivatePostgres,
+    dir: &Path,
+    request_timeout_secs: u64,
+) -> (ServerProcess, String) {
+    let (server, root, _) = start_server_on_new_database(pg, dir, request_timeout_secs).await;
+    (server, root)
+}
+
+/// [`start_server`], also returning the database URL (for a superuser connection).
+pub(crate) async fn start_server_on_new_database(
+    pg: &PrivatePostgres,
+    dir: &Path,
+    request_timeout_secs: u64,
+) -> (ServerProcess, String, String) {
     let url = pg.fresh_database().await.unwrap();
     let key = key_file(dir, "root.key");
     let key_arg = key.to_str().unwrap();
@@ -162,27 +196,23 @@ async fn start_server(pg: &PrivatePostgres, dir: &Path) -> (ServerProcess, Strin
         String::from_utf8_lossy(&init.stderr)
     );
     let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
-    let (acquire, timeout) = (
-        ACQUIRE_TIMEOUT_SECS.to_string(),
-        REQUEST_TIMEOUT_SECS.to_string(),
-    );
+    let timeout = request_timeout_secs.to_string();
     let env = [
         ("CONFMGR_DATABASE_URL", url.as_str()),
         ("CONFMGR_ROOT_KEY_FILE", key_arg),
-        ("CONFMGR_DATABASE_ACQUIRE_TIMEOUT_SECS", acquire.as_str()),
         ("CONFMGR_REQUEST_TIMEOUT_SECS", timeout.as_str()),
     ];
     let server = ServerProcess::start(Path::new(BIN), &[], &env)
         .await
         .unwrap();
-    (server, root)
+    (server, root, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart() {
     let mut pg = TestPostgres::private().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (server, root) = start_server(&pg, dir.path()).await;
+    let (server, root) = start_server(&pg, dir.path(), REQUEST_TIMEOUT_SECS).await;
     let pid = server.pid();
     // Each worker reads its own secret, so reads answer 200 from the start.
     for n in 0..WORKERS {
@@ -207,12 +237,17 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
 
     tokio::time::sleep(LOAD_BEFORE).await;
     let stop_begin = Instant::now();
-    pg.stop().await.unwrap();
+    pg.stop_immediate().await.unwrap();
     let stop_done = Instant::now();
     tokio::time::sleep(DOWN_FOR / 2).await;
     // Alive but not ready: an orchestrator must not restart the process for this.
     assert_eq!(probe(&server, "/healthz").await, 200);
     assert_eq!(probe(&server, "/readyz").await, 503);
+    let scrape = scrape(&server).await;
+    assert!(
+        scrape.contains("confmgr_db_circuit_open 1"),
+        "circuit open while down:\n{scrape}"
+    );
     tokio::time::sleep(DOWN_FOR / 2).await;
     let start_begin = Instant::now();
     pg.start().await.unwrap();
@@ -298,13 +333,18 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
             );
         }
         if status == 503 {
-            // The handler's storage error, or the audit event of a failed request that could
-            // not be written either (the audit log lives in the same database). Not the
-            // request timeout's 503: nothing came near it.
+            // While down: the handler's storage error, or the circuit's, or the audit
+            // writer's for the failure's own event: all say storage. Around the stop a
+            // write whose commit was cut does not know whether it happened.
             let errors = &answer.body["errors"];
+            let storage = *errors == json!(["storage unavailable"]);
+            let unknown = errors[0]
+                .as_str()
+                .is_some_and(|e| e.starts_with("outcome unknown"));
+            let down_for_sure =
+                answer.sent > timeline.stop_done && answer.done < timeline.start_begin;
             assert!(
-                *errors == json!(["storage unavailable"])
-                    || *errors == json!(["audit log unavailable"]),
+                storage || (unknown && answer.write && !down_for_sure),
                 "{}: {}\n{}",
                 answer.id,
                 answer.body,
@@ -312,6 +352,29 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
             );
         }
     }
+    let mut unavailable: Vec<Duration> = answers
+        .iter()
+        .filter(|a| a.status == Ok(503))
+        .map(|a| a.done - a.sent)
+        .collect();
+    unavailable.sort();
+    let quantile = |q: f64| {
+        let i = ((unavailable.len() as f64 * q).ceil() as usize).saturating_sub(1);
+        unavailable[i.min(unavailable.len() - 1)]
+    };
+    let (p50, p99, max) = (quantile(0.5), quantile(0.99), quantile(1.0));
+    let first_ok = recovered.saturating_duration_since(start_done);
+    eprintln!(
+        "outage: {} answers, {} of them 503: p50 {p50:?}, p99 {p99:?}, max {max:?}; \
+         first 200 {first_ok:?} after PostgreSQL accepted connections again",
+        answers.len(),
+        unavailable.len()
+    );
+    assert!(
+        p99 < P99_LIMIT,
+        "p99 of the 503s {p99:?} (limit {P99_LIMIT:?})\n{}",
+        report()
+    );
     // A connection cut under a query is "storage unavailable" too, even where the audit
     // failure that follows hides the handler's status: no error was taken for a 500.
     let stderr = server.stderr();
@@ -322,8 +385,7 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
             report()
         );
     }
-    // Otherwise the test proved nothing. While down each answer takes up to about three
-    // acquire timeouts (the handler's, then the audit batch ahead of its own and its own).
+    // Otherwise the test proved nothing.
     assert!(before >= WORKERS, "{before} answers before the stop");
     assert!(
         down >= WORKERS / 2,
@@ -331,12 +393,7 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
         report()
     );
     assert!(after >= 1, "{after} answers after the restart");
-    eprintln!(
-        "outage: {} requests ({before} before, {down} while down, {after} after); \
-         first 200 {:?} after PostgreSQL was back",
-        answers.len(),
-        recovered.saturating_duration_since(start_done),
-    );
+    eprintln!("outage: {before} answers before the stop, {down} while down, {after} after");
 
     if std::env::var_os("OUTAGE_REPORT").is_some() {
         eprintln!("{}", report());
@@ -355,6 +412,80 @@ async fn postgres_outage_gives_fast_503s_and_the_server_recovers_without_restart
     let (status, body) = call(&server, &root, "POST", "/v1/sys/audit/verify", Value::Null).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["ok"], true, "{body}");
+    server.stop().await.unwrap();
+}
+
+/// Sends SIGSTOP (or SIGCONT) to the postmaster and every process it started, by pid.
+fn signal_cluster(postmaster: u32, signal: &str) {
+    let children = std::process::Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &postmaster.to_string()])
+        .output()
+        .unwrap();
+    let mut pids = vec![postmaster.to_string()];
+    pids.extend(
+        String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(&pids)
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pids:?}");
+}
+
+/// Thaws the cluster however the test ends, so that dropping it can stop it.
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal_cluster(self.0, "CONT");
+    }
+}
+
+/// A frozen database accepts TCP connections (the kernel completes them) but answers
+/// nothing. That is not a refusal: the circuit stays closed and a request waits for its
+/// timeout, as before, rather than failing fast on a database that may only be slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_postgres_is_not_refused_and_requests_wait_for_the_timeout() {
+    const TIMEOUT_SECS: u64 = 2;
+    let pg = TestPostgres::private().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, root) = start_server(&pg, dir.path(), TIMEOUT_SECS).await;
+    let path = "/v1/secret/data/frozen";
+    let (status, body) = call(&server, &root, "POST", path, json!({"data": {"v": 1}})).await;
+    assert_eq!(status, 200, "{body}");
+
+    let postmaster = pg.postmaster_pid().unwrap();
+    signal_cluster(postmaster, "STOP");
+    let thaw = Thaw(postmaster);
+    let sent = Instant::now();
+    let (status, body) = call(&server, &root, "GET", path, Value::Null).await;
+    let took = sent.elapsed();
+    assert_eq!(status, 503, "{body}");
+    // Waited for the request timeout (a lower bound only: it may take longer).
+    assert!(
+        took >= Duration::from_secs(TIMEOUT_SECS) - Duration::from_millis(100),
+        "answered after {took:?}, before the {TIMEOUT_SECS} s timeout: {body}"
+    );
+    drop(thaw);
+    // Thawed, it answers again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = call(&server, &root, "GET", path, Value::Null).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 200 after the thaw: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // (`/metrics` reads the database too, so it is scraped after the thaw.)
+    let scrape = scrape(&server).await;
+    assert!(
+        scrape.contains("confmgr_db_circuit_opened_total 0"),
+        "the circuit opened on a frozen database:\n{scrape}"
+    );
     server.stop().await.unwrap();
 }
 
