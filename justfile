@@ -23,6 +23,11 @@ fmt:
 ci:
     bash .ci/run
 
+# Run doc/getting-started.md's Production section as written (PostgreSQL from initdb as the postgres account, HTTPS server, first secret); needs PostgreSQL server binaries and curl; as root (CI) or with sudo
+check-getting-started:
+    cargo build --locked -p confmgr-server -p confmgr-cli
+    bash scripts/check_getting_started.sh
+
 # Apply migrations to CONFMGR_DATABASE_URL
 migrate:
     cargo run -p confmgr-server -- migrate
