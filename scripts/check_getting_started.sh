@@ -136,5 +136,9 @@ case "$body" in
     *) fail "curl read back: $body" ;;
 esac
 grep -q 'listening (https)' "$home/server.log" || fail "the server did not listen over HTTPS"
+# SSL_CERT_FILE pins PostgreSQL's trust to the CA: no system CA besides it is counted.
+if grep -q 'system_roots=' "$home/server.log"; then
+    fail "PostgreSQL trust is not pinned to pki/ca.pem: $(grep 'system_roots=' "$home/server.log")"
+fi
 status=0
 echo "check_getting_started.sh: OK"
