@@ -6,7 +6,7 @@
 //! accepted connection is wrapped: when hyper writes one of them (recognised by its exact
 //! shape: that status, `content-length: 0`, no `content-type`; every answer of ours to an
 //! error has a JSON body), the answer goes out with the `{"errors": [...]}` body every other
-//! error has. Everything else passes through untouched.
+//! error has, and a request id. Everything else passes through untouched.
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
@@ -201,6 +201,8 @@ fn with_json_body(buf: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    // Like every other answer, it carries a request id (a new one: hyper read no header).
+    out.extend_from_slice(format!("x-request-id: {}\r\n", uuid::Uuid::new_v4()).as_bytes());
     out.extend_from_slice(b"content-type: application/json\r\n");
     out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
     out.extend_from_slice(&body);
@@ -223,6 +225,7 @@ mod tests {
             "{head}"
         );
         assert!(head.contains("connection: close"), "{head}");
+        assert!(head.contains("x-request-id: "), "{head}");
         assert_eq!(body, r#"{"errors":["request header fields too large"]}"#);
         for untouched in [
             &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],

@@ -198,6 +198,87 @@ async fn errors_from_hyper_have_json_bodies() {
     for (what, request, status) in cases {
         let answer = raw(&app.base, &request).await;
         answer.json_error(status, what);
+        let id = answer.header("x-request-id").unwrap_or_default();
+        assert!(uuid::Uuid::try_parse(id).is_ok(), "{what}: {answer:?}");
+    }
+}
+
+/// The head and body of one answer in `bytes` (what was read before the server closed).
+fn parse_closed(bytes: &[u8]) -> Raw {
+    let end = find(bytes, b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(bytes)));
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: bytes[end + 4..].to_vec(),
+    }
+}
+
+/// Over HTTPS, hyper's own errors are rewritten inside TLS.
+#[tokio::test]
+async fn errors_from_hyper_have_json_bodies_over_https() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::tls::ca("hardening CA");
+    let app = TestApp::start_tls(Db::Sqlite, crate::tls::write_server_cert(&ca, dir.path())).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let many_headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for (what, request, status) in [
+        (
+            "too many headers",
+            get(b"/v1/sys/health", many_headers.as_bytes()),
+            431,
+        ),
+        (
+            "NUL inside a header value",
+            get(b"/v1/sys/health", b"X-A: a\0b\r\n"),
+            400,
+        ),
+    ] {
+        let pem = ca.pem.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+            let socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut tls = rustls::StreamOwned::new(connection, socket);
+            let _ = tls.write_all(&request);
+            let mut out = Vec::new();
+            // The server closes after the answer, perhaps without close_notify.
+            let _ = tls.read_to_end(&mut out);
+            out
+        })
+        .await
+        .unwrap();
+        parse_closed(&bytes).json_error(status, what);
     }
 }
 
