@@ -8,7 +8,8 @@ use crate::body::JsonBody;
 use crate::error::{Error, Result};
 use crate::services::approle::{self, RoleSettings, SecretRequest};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -527,6 +528,17 @@ impl AccessorBody {
     }
 }
 
+/// Vault takes a `DELETE`'s fields from the query string (`vault delete …/secret-id/destroy
+/// secret_id=…` sends them there); a `DELETE` here takes them from the body, or else from
+/// the query. Other query parameters are ignored.
+#[derive(Deserialize, Default)]
+struct DeleteQuery {
+    #[serde(default)]
+    secret_id: String,
+    #[serde(default)]
+    secret_id_accessor: String,
+}
+
 /// Vault's answer to an absent or empty field: 400 `missing <field>`.
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str> {
     if value.trim().is_empty() {
@@ -570,7 +582,7 @@ async fn lookup_secret(
     operation_id = "approle_destroy_secret_id",
     summary = "Destroy a secret_id by value",
     description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id/destroy`. As in Vault, 204 answers both a destroy and a secret_id this role does not hold (unknown, already destroyed, or another role's): the answer does not say which, and another role's secret_id is left as it is and still logs in. A missing `secret_id` or any other field answers 400.",
-    params(("name" = String, Path, description = "The API client's (role's) name")),
+    params(("name" = String, Path, description = "The API client's (role's) name"), ("secret_id" = Option<String>, Query, description = "`DELETE` without a body only, where Vault's CLI sends it: the secret_id")),
     request_body = SecretIdBody,
     responses(
         (status = 204, description = "The role no longer holds this secret_id (destroyed now, or never held)"),
@@ -581,13 +593,18 @@ async fn lookup_secret(
 async fn destroy_secret(
     State(state): State<AppState>,
     caller: Caller,
+    method: Method,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<SecretIdBody>,
+    Query(query): Query<DeleteQuery>,
+    JsonBody(mut body): JsonBody<SecretIdBody>,
 ) -> Result<Response> {
     caller.authorize_any(
         &format!("{}/secret-id/destroy", role_path(&name)),
         &[Capability::Update, Capability::Delete],
     )?;
+    if method == Method::DELETE && body.secret_id.is_empty() {
+        body.secret_id = query.secret_id;
+    }
     let secret_id = body.secret_id()?;
     // An unknown role is a 404; a secret_id the role does not hold is not an error (Vault).
     approle::read_role(&state.store, &name).await?;
@@ -632,7 +649,7 @@ async fn lookup_accessor(
     operation_id = "approle_destroy_secret_id_accessor",
     summary = "Destroy a secret_id by accessor",
     description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id-accessor/destroy`. An accessor this role does not hold (unknown, or another role's, which is left as it is) answers 404. A missing `secret_id_accessor` or any other field answers 400.",
-    params(("name" = String, Path, description = "The API client's (role's) name")),
+    params(("name" = String, Path, description = "The API client's (role's) name"), ("secret_id_accessor" = Option<String>, Query, description = "`DELETE` without a body only, where Vault's CLI sends it: the accessor")),
     request_body = AccessorBody,
     responses(
         (status = 204, description = "Destroyed"),
@@ -643,13 +660,18 @@ async fn lookup_accessor(
 async fn destroy_accessor(
     State(state): State<AppState>,
     caller: Caller,
+    method: Method,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<AccessorBody>,
+    Query(query): Query<DeleteQuery>,
+    JsonBody(mut body): JsonBody<AccessorBody>,
 ) -> Result<Response> {
     caller.authorize_any(
         &format!("{}/secret-id-accessor/destroy", role_path(&name)),
         &[Capability::Update, Capability::Delete],
     )?;
+    if method == Method::DELETE && body.secret_id_accessor.is_empty() {
+        body.secret_id_accessor = query.secret_id_accessor;
+    }
     let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
     approle::destroy_secret(&state.store, &record.accessor).await?;
     Ok(no_content())

@@ -343,6 +343,25 @@ async fn secret_id_destroy_needs_a_secret_id_and_spares_other_roles() {
             .await;
         assert_eq!(answer.0, 204, "{db:?}: {}", answer.1);
         assert_eq!(login(&app, &a, &sa).await, 400, "{db:?}: destroyed");
+
+        // `vault delete …/secret-id/destroy secret_id=…` sends it in the query, as Vault reads
+        // a DELETE's fields.
+        let (sa2, _, _) = secret_id(&app, "a", json!({})).await;
+        let answer = app
+            .call("DELETE", &format!("{destroy}?secret_id={sb}"), None)
+            .await;
+        assert_eq!(answer.0, 204, "{db:?}: {}", answer.1);
+        assert_eq!(login(&app, &b, &sb).await, 200, "{db:?}: b's survives");
+        let answer = app
+            .call("POST", &format!("{destroy}?secret_id={sa2}"), None)
+            .await;
+        assert_refused(&answer, "secret_id", &format!("{db:?} POST takes a body"));
+        assert_eq!(login(&app, &a, &sa2).await, 200, "{db:?}: not destroyed");
+        let answer = app
+            .call("DELETE", &format!("{destroy}?secret_id={sa2}"), None)
+            .await;
+        assert_eq!(answer.0, 204, "{db:?}: {}", answer.1);
+        assert_eq!(login(&app, &a, &sa2).await, 400, "{db:?}: destroyed");
     }
 }
 
@@ -399,6 +418,30 @@ async fn secret_id_accessor_destroy_needs_an_accessor_of_this_role() {
             .call("LIST", "/v1/auth/approle/role/a/secret-id", None)
             .await;
         assert_eq!(status, 404, "{db:?}: a holds no secret_id any more");
+
+        // The query form of `vault delete`, as for secret-id/destroy.
+        let (_, accessor_a2, _) = secret_id(&app, "a", json!({})).await;
+        let answer = app
+            .call(
+                "DELETE",
+                &format!("{destroy}?secret_id_accessor={accessor_b}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.0, 404, "{db:?}: {}", answer.1);
+        assert_eq!(login(&app, &b, &sb).await, 200, "{db:?}: b's survives");
+        let answer = app
+            .call(
+                "DELETE",
+                &format!("{destroy}?secret_id_accessor={accessor_a2}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.0, 204, "{db:?}: {}", answer.1);
+        let (status, _) = app
+            .call("LIST", "/v1/auth/approle/role/a/secret-id", None)
+            .await;
+        assert_eq!(status, 404, "{db:?}: destroyed through the query");
     }
 }
 
