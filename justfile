@@ -41,3 +41,28 @@ bench:
 profile:
     cargo build --profile profiling --locked -p confmgr-server
     CONFMGR_BENCH_PROFILE=1 CONFMGR_BENCH_SERVER=target/profiling/confmgr-server cargo run --release --locked -p confmgr-bench
+
+# Static confmgr-server and confmgr (musl where that Rust target is installed, else static glibc; fat LTO) into target/static/dist/ARCH: `just static aarch64` for another architecture
+static *ARCHES:
+    nice -n 10 scripts/containers/static.sh {{ARCHES}}
+
+# The server and CLI images from the static binaries (no base image pulled), checked against their targets: size, user, read-only, capabilities, hadolint
+image SERVER="localhost/confmgr-server:dev" CLI="localhost/confmgr-cli:dev":
+    scripts/containers/image.sh {{SERVER}} {{CLI}}
+    scripts/containers/check-image.sh {{SERVER}} {{CLI}}
+
+# Start the Compose stack (PostgreSQL with client-certificate TLS, init, two HTTPS replicas) and wait until it is healthy
+up *ARGS:
+    scripts/containers/up.sh {{ARGS}}
+
+# Stop the Compose stack and delete its volumes (the database)
+down:
+    scripts/containers/down.sh
+
+# Smoke-test the running stack: writes and reads through both replicas, a restart, PostgreSQL's refusals, audit verify
+smoke:
+    scripts/containers/smoke.sh
+
+# Everything CI checks about containers (podman set up, base image, static build, image, stack, smoke, testcontainers), cleaned up even on failure
+containers-check:
+    scripts/containers/ci.sh
