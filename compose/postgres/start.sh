@@ -40,7 +40,8 @@ fi
 
 if [ "${1:-}" = health ]; then
     if command -v pg_isready >/dev/null 2>&1; then
-        exec pg_isready -q -h "$socket_dir" -p 5432 -d "$db_name" -U "$db_user"
+        # As the local superuser over the socket (peer): no failed login in the log.
+        exec pg_isready -q -h "$socket_dir" -p 5432 -d postgres -U postgres
     fi
     # No client tools in the image: a TCP connection to the listener is the best sign left.
     exec 3<>/dev/tcp/127.0.0.1/5432
@@ -64,17 +65,29 @@ for file in "$pki/server-chain.pem" "$pki/server-key.pem" "$pki/ca.pem"; do
 done
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    # Made beside PGDATA and moved into place once complete: a failed first start leaves
+    # nothing half-made behind.
+    fresh="$PGDATA.initdb"
+    rm -rf "$fresh"
     echo "start.sh: initdb in $PGDATA"
     # Local superuser access only through the socket, as this OS user (peer); no password is set.
-    initdb --pgdata="$PGDATA" --username=postgres --auth-local=peer --auth-host=reject \
+    initdb --pgdata="$fresh" --username=postgres --auth-local=peer --auth-host=reject \
         --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
-        || initdb --pgdata="$PGDATA" --username=postgres --auth-local=peer --auth-host=reject \
-            --encoding=UTF8 --locale=C
-    # Single-user mode: no listener is open while the role and database are made.
-    postgres --single -D "$PGDATA" -j postgres >/dev/null <<SQL
+        || initdb --pgdata="$fresh" --username=postgres --auth-local=peer --auth-host=reject \
+            --encoding=UTF8 --locale=C >/dev/null
+    # Single-user mode, one statement per line: no listener is open while the role and the
+    # database are made. It reports errors on stderr but exits 0, so look for them.
+    if ! output="$(postgres --single -D "$fresh" postgres 2>&1 <<SQL
 CREATE ROLE "$db_user" $role_options;
 CREATE DATABASE "$db_name" OWNER "$db_user";
 SQL
+    )" || grep -q 'ERROR' <<<"$output"; then
+        echo "$output" >&2
+        echo "start.sh: could not make role and database $db_user / $db_name" >&2
+        exit 1
+    fi
+    rm -rf "$PGDATA"
+    mv "$fresh" "$PGDATA"
     echo "start.sh: made role and database $db_user / $db_name (certificate login only)"
 fi
 
@@ -98,6 +111,5 @@ exec postgres -D "$PGDATA" \
     -c "ssl_ca_file=$pki/ca.pem" \
     -c ssl_min_protocol_version=TLSv1.2 \
     -c password_encryption=scram-sha-256 \
-    -c log_connections=on \
     -c "hba_file=$PGDATA/pg_hba.conf" \
     "$@"
