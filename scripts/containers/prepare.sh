@@ -49,7 +49,11 @@ if [ -z "${CONFMGR_BIN:-}" ]; then
         CONFMGR_BIN="$(command -v confmgr)"
         export CONFMGR_BIN
     else
-        # The CLI image, writing into compose/pki through a bind mount.
+        # The CLI image, writing into compose/pki through a bind mount; built first if missing.
+        if ! "$engine" image inspect "$cli_image" >/dev/null 2>&1; then
+            echo "building $cli_image (the Dockerfile's cli target) for its confmgr pki"
+            "$engine" build --target cli -t "$cli_image" "$root"
+        fi
         wrapper="$(mktemp)"
         trap 'rm -f "$wrapper"' EXIT
         cat >"$wrapper" <<WRAP
