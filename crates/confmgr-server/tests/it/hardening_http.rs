@@ -691,8 +691,31 @@ async fn legacy_ids_appear_only_as_stable_digests_in_audit_and_logs() {
                 .await;
                 assert_eq!(status, 403, "{what}");
             }
+            // Request ids in the logs: a long one cut to 200 characters, a non-ASCII one
+            // replaced (no line has an empty id).
+            for id in [
+                "L".repeat(300).into_bytes(),
+                "caf\u{e9}".as_bytes().to_vec(),
+            ] {
+                let (status, _) = crate::harness::send(
+                    reqwest::Client::new()
+                        .get(format!("{}/v1/auth/token/lookup-self", server.url()))
+                        .header("X-Vault-Token", &root)
+                        .header(
+                            "X-Request-Id",
+                            reqwest::header::HeaderValue::from_bytes(&id).unwrap(),
+                        ),
+                )
+                .await;
+                assert_eq!(status, 200, "{what}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let mut stderr = server.stderr();
             server.stop().await.unwrap();
+            let cut = format!("\"request_id\":\"{}\"", "L".repeat(200));
+            assert!(stderr.contains(&cut), "{what}: {stderr}");
+            assert!(!stderr.contains(&"L".repeat(201)), "{what}");
+            assert!(!stderr.contains("\"request_id\":\"\""), "{what}: {stderr}");
             // Stable across restarts.
             let server = ServerProcess::start(Path::new(BIN), &[], &env)
                 .await
