@@ -124,16 +124,31 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrorsIo<T> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
         match with_json_body(buf) {
-            Some(rewritten) => {
-                this.pending = rewritten;
-                // Whatever is not written now goes out on the next write, flush or shutdown.
-                if let Poll::Ready(Err(error)) = this.poll_pending(cx) {
-                    return Poll::Ready(Err(error));
-                }
-                Poll::Ready(Ok(buf.len()))
-            }
+            Some(rewritten) => this.start_rewritten(cx, rewritten, buf.len()),
             None => Pin::new(&mut this.inner).poll_write(cx, buf),
         }
+    }
+
+    /// hyper writes an answer's head and its body as separate slices; an answer of its own
+    /// has no body, so it comes as one slice holding the whole head.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        let mut slices = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (slices.next(), slices.next()) {
+            if let Some(rewritten) = with_json_body(only) {
+                return this.start_rewritten(cx, rewritten, only.len());
+            }
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -147,9 +162,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrorsIo<T> {
         ready!(this.poll_pending(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
+}
 
-    // Not vectored: hyper then writes each answer's head as one buffer, which is what
-    // `with_json_body` recognises.
+impl<T: AsyncWrite + Unpin> JsonErrorsIo<T> {
+    /// Takes `rewritten` in place of the `replaced` bytes hyper asked to write, and reports
+    /// those as written: what the socket does not take now goes out on the next write,
+    /// flush or shutdown.
+    fn start_rewritten(
+        &mut self,
+        cx: &mut Context<'_>,
+        rewritten: Vec<u8>,
+        replaced: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.pending = rewritten;
+        self.sent = 0;
+        if let Poll::Ready(Err(error)) = self.poll_pending(cx) {
+            return Poll::Ready(Err(error));
+        }
+        Poll::Ready(Ok(replaced))
+    }
 }
 
 /// hyper's own answer to a request it could not parse, with a JSON body; `None` for
