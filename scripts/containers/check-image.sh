@@ -25,7 +25,7 @@ name="confmgr-image-check-$$"
 
 ok() { echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; failures=$((failures + 1)); }
-cleanup() { "$engine" rm -f "$name" "$name-files" >/dev/null 2>&1 || true; }
+cleanup() { local c; for c in "$name" "$name-files"; do "$engine" rm -f "$c" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 if command -v hadolint >/dev/null 2>&1; then
