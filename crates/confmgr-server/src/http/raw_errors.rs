@@ -183,9 +183,18 @@ impl<T: AsyncWrite + Unpin> JsonErrorsIo<T> {
     }
 }
 
+/// The longest head hyper writes for its own answers (status line, `connection`,
+/// `content-length` and `date`), with room to spare.
+const MAX_HYPER_HEAD: usize = 512;
+
 /// hyper's own answer to a request it could not parse, with a JSON body; `None` for
 /// anything else.
 fn with_json_body(buf: &[u8]) -> Option<Vec<u8>> {
+    // hyper's heads for these are about 100 bytes: anything longer (every body) is not
+    // looked at, so ordinary traffic pays one comparison.
+    if buf.len() > MAX_HYPER_HEAD || !buf.starts_with(b"HTTP/1.") {
+        return None;
+    }
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     if head_end + 4 != buf.len() {
         return None;
