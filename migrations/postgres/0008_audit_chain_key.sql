@@ -12,3 +12,9 @@ create table audit_chain_key (
     wrapped_key bytea not null,
     created_at bigint not null
 );
+
+-- Retention keys its checkpoints too: mac = HMAC-SHA256(chain MAC key,
+-- "confmgr/v1/audit-checkpoint|{seq}|" || hash). Null on checkpoints made before the key
+-- existed; verification refuses a checkpoint at or above keyed_from without a valid mac, so
+-- deleting the oldest events and adding a checkpoint no longer passes for retention.
+alter table audit_checkpoints add column mac bytea;

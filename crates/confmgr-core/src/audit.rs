@@ -317,6 +317,9 @@ pub enum Break {
     Relinked { seq: i64, event_id: String },
     /// An event has stayed unsealed longer than allowed.
     Unsealed { event_id: String, age_seconds: i64 },
+    /// The retention checkpoint verification starts from does not match its MAC (or lacks
+    /// one where retention writes one): it was not written by retention.
+    Checkpoint { seq: i64 },
     /// The chain ends before the expected head's seq: sealed events were cut off its end.
     Truncated { expected_seq: i64, last_seq: i64 },
     /// The event at the expected head's seq has another hash: the chain was rewritten there
@@ -358,6 +361,10 @@ impl fmt::Display for Break {
             } => write!(
                 f,
                 "event {event_id} has been unsealed for {age_seconds} seconds"
+            ),
+            Break::Checkpoint { seq } => write!(
+                f,
+                "the retention checkpoint at seq {seq} does not match its MAC: it was not written by retention"
             ),
             Break::Truncated {
                 expected_seq,
@@ -501,6 +508,16 @@ impl Verifier {
                 seq,
                 expected_hash: head.hash.clone(),
                 found_hash: found,
+            });
+        }
+    }
+
+    /// The checkpoint verification starts from was refused ([`Chain::checkpoint_ok`]):
+    /// nothing after it can be trusted. Call before feeding.
+    pub fn reject_checkpoint(&mut self) {
+        if self.broken.is_none() {
+            self.broken = Some(Break::Checkpoint {
+                seq: self.start_seq,
             });
         }
     }

@@ -98,6 +98,13 @@ impl ChainKey {
         Ok(Self::from_secret(Zeroizing::new(secret)))
     }
 
+    /// The MAC of a retention checkpoint at `seq` with the hash of its last purged event:
+    /// `HMAC-SHA256(mac key, "confmgr/v1/audit-checkpoint|{seq}|" || hash)`.
+    pub fn checkpoint_mac(&self, seq: i64, hash: &[u8]) -> Vec<u8> {
+        let label = format!("confmgr/v1/audit-checkpoint|{seq}|");
+        hmac(&self.mac_key, &[label.as_bytes(), hash]).to_vec()
+    }
+
     /// `HMAC-SHA256(mac key, prev_hash || canonical event)`.
     pub fn link(&self, prev_hash: &[u8], event: &AuditEvent) -> Vec<u8> {
         hmac(&self.mac_key, &[prev_hash, &event.canonical()]).to_vec()
@@ -142,6 +149,24 @@ impl Chain {
     /// The first keyed seq, if the chain has a key.
     pub fn keyed_from(&self) -> Option<i64> {
         self.keyed.as_ref().map(|(_, from)| *from)
+    }
+
+    /// The MAC retention stores with a checkpoint; `None` while the chain has no key.
+    pub fn checkpoint_mac(&self, seq: i64, hash: &[u8]) -> Option<Vec<u8>> {
+        self.keyed
+            .as_ref()
+            .map(|(key, _)| key.checkpoint_mac(seq, hash))
+    }
+
+    /// Whether a stored checkpoint may start verification: with a key, its MAC must match,
+    /// and only a checkpoint below `keyed_from` (made before the key existed) may lack one.
+    /// Without a key every checkpoint is taken as it is (as before the chain was keyed).
+    pub fn checkpoint_ok(&self, seq: i64, hash: &[u8], mac: Option<&[u8]>) -> bool {
+        match (&self.keyed, mac) {
+            (None, _) => true,
+            (Some((key, _)), Some(mac)) => key.checkpoint_mac(seq, hash) == mac,
+            (Some((_, from)), None) => seq < *from,
+        }
     }
 
     /// The `hash` of the event at `seq` linked after `prev_hash`.
@@ -445,6 +470,31 @@ mod tests {
             Some(Break::HeadMismatch { seq: 5, .. })
         ));
         assert_eq!(r.checked, 0);
+    }
+
+    #[test]
+    fn checkpoints_are_keyed() {
+        let key = Arc::new(ChainKey::generate());
+        let chain = Chain::keyed(Arc::clone(&key), 10);
+        let hash = [7u8; 32];
+        let mac = chain.checkpoint_mac(12, &hash).unwrap();
+        assert!(chain.checkpoint_ok(12, &hash, Some(&mac)));
+        // Another seq, another hash or another key: refused.
+        assert!(!chain.checkpoint_ok(13, &hash, Some(&mac)));
+        assert!(!chain.checkpoint_ok(12, &[8u8; 32], Some(&mac)));
+        let other = Chain::keyed(Arc::new(ChainKey::generate()), 10);
+        assert!(!other.checkpoint_ok(12, &hash, Some(&mac)));
+        // Without a MAC: only below keyed_from (made before the key existed).
+        assert!(!chain.checkpoint_ok(12, &hash, None));
+        assert!(!chain.checkpoint_ok(10, &hash, None));
+        assert!(chain.checkpoint_ok(9, &hash, None));
+        assert!(Chain::unkeyed().checkpoint_ok(12, &hash, None));
+        assert_eq!(Chain::unkeyed().checkpoint_mac(12, &hash), None);
+        assert_ne!(mac, key.link(&hash, &event(1)));
+        let mut v = Verifier::with_chain(12, hash.to_vec(), chain);
+        v.reject_checkpoint();
+        assert_eq!(v.report().first_break, Some(Break::Checkpoint { seq: 12 }));
+        assert_eq!(v.check_head(), Err(Break::Checkpoint { seq: 12 }));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::{Backend, StoreError, StoreTx};
 use confmgr_core::audit::{AuditEvent, Outcome, Seal};
-use confmgr_core::audit_chain::WrappedChainKey;
+use confmgr_core::audit_chain::{Chain, WrappedChainKey};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
@@ -30,6 +30,15 @@ pub const AUDIT_ROWS_PER_STATEMENT: usize = 500;
 
 /// Multi-row inserts up to this many rows stay prepared on their connection.
 const PREPARED_UP_TO_ROWS: usize = 16;
+
+/// Where retention cut the chain: the seq and hash of the last purged event, and the MAC
+/// under the chain key (`None` when made before the key existed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub mac: Option<Vec<u8>>,
+}
 
 /// An event as stored: its row id (paging cursor) and its seal once sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +165,23 @@ impl StoreTx {
             ));
         }
         Ok(())
+    }
+
+    /// The latest checkpoint with its MAC.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn latest_checkpoint_mac(&mut self) -> Result<Option<Checkpoint>, StoreError> {
+        let row =
+            sqlx::query("select seq, hash, mac from audit_checkpoints order by seq desc limit 1")
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|row| {
+            Ok(Checkpoint {
+                seq: row.try_get("seq")?,
+                hash: row.try_get("hash")?,
+                mac: row.try_get("mac")?,
+            })
+        })
+        .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -331,12 +357,14 @@ impl StoreTx {
     }
 
     /// Deletes the sealed prefix of the chain older than `cutoff` and records a checkpoint at
-    /// its last link, so verification starts there. Returns (checkpoint seq, events purged).
+    /// its last link, keyed by `chain` (see `Chain::checkpoint_mac`), so verification starts
+    /// there. Returns (checkpoint seq, events purged).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_sealed_before(
         &mut self,
         cutoff: i64,
         now: i64,
+        chain: &Chain,
     ) -> Result<Option<(i64, i64)>, StoreError> {
         // The purge must be a prefix of the chain: stop before the first sealed event that is
         // still young, even if later ones are older (seal order is not strictly time order).
@@ -365,13 +393,15 @@ impl StoreTx {
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
+        let mac = chain.checkpoint_mac(upto, &hash);
         sqlx::query(
-            "insert into audit_checkpoints (seq, hash, purged, created_at) values ($1, $2, $3, $4)",
+            "insert into audit_checkpoints (seq, hash, purged, created_at, mac) values ($1, $2, $3, $4, $5)",
         )
         .bind(upto)
         .bind(hash)
         .bind(i64::try_from(purged).unwrap_or(i64::MAX))
         .bind(now)
+        .bind(mac)
         .execute(&mut *self.tx)
         .await?;
         Ok(Some((upto, i64::try_from(purged).unwrap_or(i64::MAX))))

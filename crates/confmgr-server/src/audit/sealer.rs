@@ -8,7 +8,7 @@ use crate::error::Result;
 use confmgr_core::audit::{seal_events_with, GENESIS_HASH};
 use confmgr_core::audit_chain::ChainHead;
 use confmgr_core::time::now_micros;
-use confmgr_store::{Store, StoreError};
+use confmgr_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +29,13 @@ pub struct Sealed {
 
 pub(super) fn start(audit: Arc<Audit>, store: Store, retention_days: u32) {
     let sealing = store.clone();
+    let sealer = Arc::clone(&audit);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SEAL_EVERY);
         let mut last_head_log: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
-            match audit.seal_pass(&sealing).await {
+            match sealer.seal_pass(&sealing).await {
                 Ok(Sealed {
                     head: Some(head), ..
                 }) => {
@@ -54,7 +55,7 @@ pub(super) fn start(audit: Arc<Audit>, store: Store, retention_days: u32) {
             loop {
                 tick.tick().await;
                 let cutoff = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
-                match purge_before(&store, cutoff).await {
+                match purge_before(&store, audit.chain_keys(), cutoff).await {
                     Ok(Some((seq, purged))) => {
                         tracing::info!(seq, purged, "audit retention purged sealed events")
                     }
@@ -103,16 +104,19 @@ pub async fn seal_once(store: &Store, keys: &ChainKeys) -> Result<Sealed> {
     })
 }
 
-/// Purges sealed events older than `cutoff` (microseconds) and records a checkpoint.
+/// Purges sealed events older than `cutoff` (microseconds) and records a checkpoint keyed
+/// by the chain key.
 pub async fn purge_before(
     store: &Store,
+    keys: &ChainKeys,
     cutoff: i64,
-) -> std::result::Result<Option<(i64, i64)>, StoreError> {
+) -> Result<Option<(i64, i64)>> {
     let mut tx = store.begin_write().await?;
     if !tx.try_sealer_lock().await? {
         return Ok(None);
     }
-    let outcome = tx.purge_sealed_before(cutoff, now_micros()).await?;
+    let chain = keys.current(&mut tx).await?;
+    let outcome = tx.purge_sealed_before(cutoff, now_micros(), &chain).await?;
     tx.commit().await?;
     Ok(outcome)
 }

@@ -1,6 +1,7 @@
-//! Walks the sealed chain from its start (genesis or the latest retention checkpoint) with the
-//! database's chain key, and reports the first broken link; then checks that the chain reaches
-//! the expected head, if one was given, and that nothing stayed unsealed too long.
+//! Walks the sealed chain from its start (genesis or the latest retention checkpoint, whose
+//! MAC must match) with the database's chain key, and reports the first broken link; then
+//! checks that the chain reaches the expected head, if one was given, and that nothing
+//! stayed unsealed too long.
 
 use super::chain::ChainKeys;
 use crate::error::Result;
@@ -19,11 +20,17 @@ pub async fn verify(
 ) -> Result<VerifyReport> {
     let mut tx = store.begin().await?;
     let chain = keys.current(&mut tx).await?;
-    let (start_seq, start_hash) = tx
-        .latest_checkpoint()
-        .await?
+    let checkpoint = tx.latest_checkpoint_mac().await?;
+    let checkpoint_ok = checkpoint
+        .as_ref()
+        .is_none_or(|c| chain.checkpoint_ok(c.seq, &c.hash, c.mac.as_deref()));
+    let (start_seq, start_hash) = checkpoint
+        .map(|c| (c.seq, c.hash))
         .unwrap_or((0, GENESIS_HASH.to_vec()));
     let mut verifier = Verifier::with_chain(start_seq, start_hash, chain);
+    if !checkpoint_ok {
+        verifier.reject_checkpoint();
+    }
     if let Some(head) = expect {
         verifier.expect_head(head);
     }

@@ -593,7 +593,9 @@ async fn retention_purge_keeps_the_chain_verifiable() {
         // The background sealer may hold the sealer lock for a moment; purge takes turns with it.
         let mut outcome = None;
         for _ in 0..100 {
-            outcome = sealer::purge_before(&app.store, cutoff).await.unwrap();
+            outcome = sealer::purge_before(&app.store, app.state.audit.chain_keys(), cutoff)
+                .await
+                .unwrap();
             if outcome.is_some() {
                 break;
             }

@@ -405,3 +405,71 @@ async fn rewrite_prefix(store: &Store, pool: &sqlx::AnyPool) {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_deleted_prefix_passed_off_as_retention_is_found() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        writes(&app, "p", 8).await;
+        seal_all(&app).await;
+        // Retention itself: its checkpoint carries a MAC, and the rest verifies from there.
+        let cutoff = confmgr_core::time::now_micros();
+        let mut purged = None;
+        for _ in 0..100 {
+            purged = sealer::purge_before(&app.store, app.state.audit.chain_keys(), cutoff)
+                .await
+                .unwrap();
+            if purged.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (checkpoint, _) = purged.expect("purged");
+        writes(&app, "q", 6).await;
+        seal_all(&app).await;
+        let kept = report(&app, None).await;
+        assert_eq!(kept["ok"], true, "{db:?}: {kept}");
+        assert!(kept["last_seq"].as_i64().unwrap() > checkpoint + 5);
+
+        // Whoever can write the database deletes the next three events and adds a checkpoint
+        // at the last of them, without the key: no MAC, then a made-up one.
+        let pool = app.raw_db().await;
+        let upto = checkpoint + 3;
+        let hash: Vec<u8> = sqlx::query_scalar("select hash from audit_events where seq = $1")
+            .bind(upto)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("delete from audit_events where seq <= $1")
+            .bind(upto)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into audit_checkpoints (seq, hash, purged, created_at) values ($1, $2, 3, 0)",
+        )
+        .bind(upto)
+        .bind(hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let found = report(&app, None).await;
+        assert_eq!(
+            found["first_break"],
+            json!({"kind": "checkpoint", "seq": upto}),
+            "{db:?}: {found}"
+        );
+        sqlx::query("update audit_checkpoints set mac = $1 where seq = $2")
+            .bind(vec![0u8; 32])
+            .bind(upto)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let found = report(&app, None).await;
+        assert_eq!(
+            found["first_break"]["kind"], "checkpoint",
+            "{db:?}: {found}"
+        );
+        assert_eq!(found["checked"], 0);
+    }
+}

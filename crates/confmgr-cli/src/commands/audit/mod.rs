@@ -191,6 +191,9 @@ fn break_message(data: &Value) -> String {
             scalar(&found["found_hash"]),
             scalar(&found["expected_hash"])
         ),
+        Some("checkpoint") => format!(
+            "broken at seq {seq}: the retention checkpoint verification starts from does not match its MAC; it was not written by retention, so the events up to seq {seq} were deleted by someone else. Compare `confmgr audit export` with the audit file mirrors or the SIEM"
+        ),
         Some("unsealed") => format!(
             "broken after seq {last_seq}: event left unsealed for {}s (event_id {event_id})",
             scalar(&found["age_seconds"])
@@ -334,6 +337,9 @@ mod tests {
             r#"broken after seq 2: new ({"kind":"new"})"#
         );
         assert_eq!(message(Value::Null), "verification failed after seq 2");
+        assert!(message(json!({"kind": "checkpoint", "seq": 7})).starts_with(
+            "broken at seq 7: the retention checkpoint verification starts from does not match its MAC;"
+        ));
         assert!(
             message(json!({"kind": "truncated", "expected_seq": 5, "last_seq": 2})).starts_with(
                 "truncated after seq 2: the chain ends 3 events before the expected head at seq 5;"
