@@ -204,8 +204,8 @@ pub struct VerifyReport {
     ok: bool,
     /// Sealed events that verified.
     checked: u64,
-    /// The first problem: `kind` is `edited`, `missing`, `relinked`, `truncated`,
-    /// `head_mismatch` or `unsealed`.
+    /// The first problem: `kind` is `edited`, `missing`, `relinked`, `checkpoint`,
+    /// `truncated`, `head_mismatch` or `unsealed`.
     #[schema(value_type = Option<Object>, required = true)]
     first_break: Option<Value>,
     /// The seq of the last event that verified.
