@@ -120,16 +120,45 @@ impl StoreTx {
         mount: &str,
         path: &str,
     ) -> Result<Option<(KvConfig, SecretState)>, StoreError> {
-        let sql = secret_and_config_sql(self.backend, "", self.for_update());
-        let row = sqlx::query(&sql)
-            .bind(mount.to_owned())
-            .bind(path.to_owned())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let check = locked_tuple_sql(self.backend, "", "$1", "$2");
+        let sql = secret_and_config_sql(self.backend, &check, self.for_update());
+        let row = self.fetch_locked(&sql, mount, path).await?;
         row.as_ref()
             .map(secret_and_config_from_row)
             .transpose()
             .map(Option::flatten)
+    }
+
+    /// Runs a locking read of one secret's row (`$1` mount, `$2` path) whose columns include
+    /// `locked_tuple_sql`'s, and runs it again if the lock waited for a change that came
+    /// first: the second time the lock is already held, so its snapshot has the row as
+    /// locked and every version state that goes with it.
+    async fn fetch_locked(
+        &mut self,
+        sql: &str,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        for _ in 0..LOCKED_READ_ATTEMPTS {
+            let row = sqlx::query(sql)
+                .bind(mount.to_owned())
+                .bind(path.to_owned())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+            match row {
+                Some(row) if !read_in_one_snapshot(self.backend, &row)? => {
+                    tracing::debug!(
+                        mount,
+                        "a locking read waited for another change to the secret; reading again under the lock"
+                    );
+                }
+                row => return Ok(row),
+            }
+        }
+        // Unreachable while the lock holds: no other change can land on a locked row.
+        Err(StoreError::Corrupt(format!(
+            "the secret's row at {mount} kept changing under its row lock"
+        )))
     }
 
     async fn select_secret(
@@ -175,15 +204,26 @@ impl StoreTx {
         path: &str,
         lock: &str,
     ) -> Result<Option<SecretState>, StoreError> {
+        let locking = !lock.is_empty();
+        let check = match locking {
+            true => locked_tuple_sql(self.backend, "", "$1", "$2"),
+            false => String::new(),
+        };
         let sql = format!(
-            "select {SECRET_COLUMNS}, {} from kv_secrets where mount = $1 and path = $2{lock}",
+            "select {SECRET_COLUMNS}{check}, {} from kv_secrets where mount = $1 and path = $2{lock}",
             version_states_sql(self.backend, "$1", "$2")
         );
-        let row = sqlx::query(&sql)
-            .bind(mount.to_owned())
-            .bind(path.to_owned())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = match locking {
+            true => self.fetch_locked(&sql, mount, path).await?,
+            // One statement, one snapshot: the row and its versions go together.
+            false => {
+                sqlx::query(&sql)
+                    .bind(mount.to_owned())
+                    .bind(path.to_owned())
+                    .fetch_optional(&mut *self.tx)
+                    .await?
+            }
+        };
         row.as_ref().map(state_from_row).transpose()
     }
 
@@ -338,8 +378,9 @@ impl StoreTx {
         limit: i64,
     ) -> Result<Vec<AddressedState>, StoreError> {
         let sql = format!(
-            "select mount, path, {SECRET_COLUMNS}, {} from kv_secrets s
+            "select mount, path, {SECRET_COLUMNS}{}, {} from kv_secrets s
              where {condition} order by mount, path limit $1{}",
+            locked_tuple_sql(self.backend, "s.", "s.mount", "s.path"),
             version_states_sql(self.backend, "s.mount", "s.path"),
             self.for_update()
         );
@@ -347,15 +388,23 @@ impl StoreTx {
             .bind(limit)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AddressedState {
-                    mount: row.try_get("mount")?,
-                    path: row.try_get("path")?,
-                    state: state_from_row(row)?,
-                })
-            })
-            .collect()
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mount: String = row.try_get("mount")?;
+            let path: String = row.try_get("path")?;
+            let state = if read_in_one_snapshot(self.backend, row)? {
+                state_from_row(row)?
+            } else {
+                // Locked after a change that came first: its versions as of that change,
+                // read now that the lock holds (a statement of its own, so a new snapshot).
+                match self.select_secret_state(&mount, &path, "").await? {
+                    Some(state) => state,
+                    None => continue,
+                }
+            };
+            found.push(AddressedState { mount, path, state });
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -631,6 +680,42 @@ fn binding_columns(meta: &SecretMeta) -> (Option<i64>, Option<Vec<u8>>) {
         Some(mac) => (Some(mac.term), Some(mac.tag.clone())),
         None => (None, None),
     }
+}
+
+/// How many times a locking read runs: a second time only when its lock waited for a
+/// change that came first (`locked_tuple_sql`).
+const LOCKED_READ_ATTEMPTS: usize = 2;
+
+/// Columns that tell whether a locking read (`for update`) saw one state of the secret.
+///
+/// On PostgreSQL at read committed, a `for update` that waits for a concurrent change to
+/// the row returns the row as that change committed it, but the statement's subqueries (the
+/// version states, the mount's settings) still read the snapshot taken when the statement
+/// began, from before that change: a new current version and MAC beside the old versions,
+/// which the metadata MAC would refuse as edited rows. `locked_tuple` is the tuple locked,
+/// `snapshot_tuple` the one the snapshot sees (`ctid`: every update makes a new tuple, and
+/// the one a running snapshot sees cannot be vacuumed away). `table` prefixes the locked
+/// row's columns (`""` or `"s."`); `mount` and `path` are SQL expressions. SQLite takes the
+/// write lock before it reads: nothing to add.
+fn locked_tuple_sql(backend: Backend, table: &str, mount: &str, path: &str) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            ", {table}ctid::text as locked_tuple,
+             (select st.ctid::text from kv_secrets st where st.mount = {mount} and st.path = {path}) as snapshot_tuple"
+        ),
+        Backend::Sqlite => String::new(),
+    }
+}
+
+/// Whether a row read with `locked_tuple_sql`'s columns is the row its statement's
+/// snapshot saw, so its version states go with it.
+fn read_in_one_snapshot(backend: Backend, row: &AnyRow) -> Result<bool, StoreError> {
+    if backend == Backend::Sqlite {
+        return Ok(true);
+    }
+    let locked: Option<String> = row.try_get("locked_tuple")?;
+    let seen: Option<String> = row.try_get("snapshot_tuple")?;
+    Ok(locked.is_some() && locked == seen)
 }
 
 /// A column `version_states` listing every stored version of the secret at `mount`, `path`

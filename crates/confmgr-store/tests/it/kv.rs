@@ -606,3 +606,109 @@ async fn metadata_macs_are_stored_read_with_version_states_and_replaced_conditio
         tx.commit().await.unwrap();
     }
 }
+
+/// On PostgreSQL a locking read that waits for another change to the secret returns the
+/// row as that change left it, and must return the versions as that change left them too
+/// (its subqueries read the snapshot from before the wait): otherwise a fresh metadata MAC
+/// is checked against stale versions and a concurrent write looks like edited rows.
+#[tokio::test]
+async fn a_locking_read_that_waited_for_a_change_sees_that_change_s_versions() {
+    let backends = Backends::new().await;
+    let ring = Keyring::from_terms([TermKey::generate(1)]);
+    let store = &backends.stores[1];
+    let seal = |v: i64| {
+        let at = VersionAddress {
+            mount: "secret",
+            path: "app/race",
+            version: v,
+        };
+        ring.seal(at, b"x").unwrap()
+    };
+    let mut tx = store.begin().await.unwrap();
+    let mut meta = tx.ensure_secret("secret", "app/race", 1).await.unwrap();
+    for v in 1..=2 {
+        meta.current_version = v;
+        meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
+        let sealed = seal(v);
+        let new = NewVersion {
+            info: &version(v),
+            sealed: &sealed,
+            meta: &meta,
+            prune_below: None,
+        };
+        tx.append_version("secret", "app/race", &new).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Each locking read starts while another transaction holds the row and adds a version
+    // (pruning the oldest); it must see the row and the versions after that change.
+    for (round, reader) in [
+        "secret_and_config_for_update",
+        "secret_state_for_update",
+        "secrets_bound_below_term",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let v = 3 + i64::try_from(round).unwrap();
+        let mut holder = store.begin().await.unwrap();
+        holder
+            .secret_state_for_update("secret", "app/race")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut waiter = store.begin().await.unwrap();
+        let read = async {
+            let state = match reader {
+                "secret_and_config_for_update" => {
+                    waiter
+                        .secret_and_config_for_update("secret", "app/race")
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .1
+                }
+                "secret_state_for_update" => waiter
+                    .secret_state_for_update("secret", "app/race")
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                _ => {
+                    let mut found = waiter.secrets_bound_below_term(2, 10).await.unwrap();
+                    assert_eq!(found.len(), 1, "{reader}");
+                    found.remove(0).state
+                }
+            };
+            waiter.commit().await.unwrap();
+            state
+        };
+        let change = async {
+            // Long enough for the reader to be waiting on the row lock.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            meta.current_version = v;
+            meta.oldest_version = v - 1;
+            meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
+            let sealed = seal(v);
+            let new = NewVersion {
+                info: &version(v),
+                sealed: &sealed,
+                meta: &meta,
+                prune_below: Some(v - 1),
+            };
+            holder
+                .append_version("secret", "app/race", &new)
+                .await
+                .unwrap();
+            holder.commit().await.unwrap();
+        };
+        let (state, ()) = tokio::join!(read, change);
+        assert_eq!(
+            state,
+            SecretState {
+                meta: meta.clone(),
+                versions: vec![version(v - 1), version(v)],
+            },
+            "{reader}: the row and its versions after the change it waited for"
+        );
+    }
+}
