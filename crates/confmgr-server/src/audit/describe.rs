@@ -83,7 +83,7 @@ pub fn draft(request: &Request, root: &RootKey) -> Option<Draft> {
 /// `secret` mount path that names one, `data/legacy/<id>` whether through the legacy API
 /// or the KV API, is recorded with the id's keyed digest instead (`crate::services::legacy::
 /// id_digest`): a segment after a `legacy` segment that is a UUID, percent-encoded or not.
-pub fn redact_legacy_ids(root: &RootKey, mount: &str, path: &str) -> String {
+pub(crate) fn redact_legacy_ids(root: &RootKey, mount: &str, path: &str) -> String {
     if mount != "secret" || !path.contains("legacy/") {
         return path.to_owned();
     }

@@ -10,6 +10,7 @@ pub mod sealer;
 mod verify;
 mod writer;
 
+pub(crate) use describe::redact_legacy_ids;
 pub use verify::verify;
 
 use crate::error::error_response;

@@ -73,6 +73,7 @@ pub(super) fn kv(state: &AppState) -> Kv<'_> {
     Kv {
         store: &state.store,
         keyring: &state.keyring,
+        root: &state.root_key,
         mount: MOUNT,
     }
 }

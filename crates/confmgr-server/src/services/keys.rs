@@ -175,7 +175,12 @@ pub async fn request_rewrap(store: &Store) -> Result<()> {
 
 /// One batch of the rewrap: returns how many data keys moved (0 when nothing is left, which
 /// also marks the rewrap finished).
-pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Result<usize> {
+pub async fn rewrap_batch(
+    store: &Store,
+    root: &RootKey,
+    keyring: &Keyring,
+    batch: i64,
+) -> Result<usize> {
     let active = keyring
         .active_term()
         .ok_or_else(|| Error::Internal("empty keyring".into()))?;
@@ -196,7 +201,7 @@ pub async fn rewrap_batch(store: &Store, keyring: &Keyring, batch: i64) -> Resul
     }
     // Secrets' metadata MACs keyed by older terms move too (doc/design.md, metadata binding).
     let (macs_found, macs_moved) =
-        crate::services::kv::rebind_below_term(&mut tx, keyring, active, batch).await?;
+        crate::services::kv::rebind_below_term(&mut tx, keyring, root, active, batch).await?;
     let nothing_left = versions.is_empty() && macs_found == 0;
     let done: i64 = tx
         .state_value(REWRAP_DONE)
@@ -365,20 +370,22 @@ pub fn spawn_worker(
                 }
             }
             match rewrap_pending(&store).await {
-                Ok(true) => match rewrap_batch(&store, &keyring, settings.rewrap_batch).await {
-                    Ok(0) => tracing::info!(
-                        "rewrap finished: every data key is wrapped by the active term"
-                    ),
-                    Ok(_) => {
-                        if last_progress_log.elapsed() >= REWRAP_LOG_EVERY {
-                            last_progress_log = tokio::time::Instant::now();
-                            log_rewrap_progress(&store, &keyring).await;
+                Ok(true) => {
+                    match rewrap_batch(&store, &root, &keyring, settings.rewrap_batch).await {
+                        Ok(0) => tracing::info!(
+                            "rewrap finished: every data key is wrapped by the active term"
+                        ),
+                        Ok(_) => {
+                            if last_progress_log.elapsed() >= REWRAP_LOG_EVERY {
+                                last_progress_log = tokio::time::Instant::now();
+                                log_rewrap_progress(&store, &keyring).await;
+                            }
+                            tokio::time::sleep(settings.rewrap_pause).await;
+                            continue;
                         }
-                        tokio::time::sleep(settings.rewrap_pause).await;
-                        continue;
+                        Err(error) => tracing::warn!(%error, "rewrap batch failed; retrying"),
                     }
-                    Err(error) => tracing::warn!(%error, "rewrap batch failed; retrying"),
-                },
+                }
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot read the rewrap state"),
             }

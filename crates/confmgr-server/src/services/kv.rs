@@ -2,7 +2,7 @@
 
 use crate::audit;
 use crate::error::{Error, Result};
-use confmgr_core::crypto::{Keyring, SealedVersion, VersionAddress};
+use confmgr_core::crypto::{Keyring, RootKey, SealedVersion, VersionAddress};
 use confmgr_core::kv::{CustomMetadataChange, KvConfig, SecretMeta, VersionMeta};
 use confmgr_core::merge_patch;
 use confmgr_core::metadata_mac::metadata_mac_input;
@@ -18,6 +18,8 @@ pub type Data = Map<String, Value>;
 pub struct Kv<'a> {
     pub store: &'a Store,
     pub keyring: &'a Keyring,
+    /// Keys the digests that stand for legacy secret ids in log lines (`logged_path`).
+    pub root: &'a RootKey,
     pub mount: &'a str,
 }
 
@@ -149,8 +151,9 @@ impl Kv<'_> {
 
     /// Checks the secret's metadata MAC before anything read with it is served or changed.
     async fn verify(&self, tx: &mut StoreTx, path: &SecretPath, state: &SecretState) -> Result<()> {
-        if verify_binding(self.keyring, self.mount, path.as_str(), state)? == Bound::Unbound {
-            allow_unbound(self.keyring, tx, self.mount, path.as_str()).await?;
+        let (keys, mount) = ((self.keyring, self.root), self.mount);
+        if verify_binding(keys, mount, path.as_str(), state)? == Bound::Unbound {
+            allow_unbound(keys, tx, mount, path.as_str()).await?;
         }
         Ok(())
     }
@@ -192,7 +195,7 @@ impl Kv<'_> {
         tx.commit().await?;
         let (info, sealed) = found.ok_or(Error::NotFound)?;
         let meta = state.meta;
-        check_listed(&state.versions, &info, self.mount, path)?;
+        check_listed(self.root, &state.versions, &info, self.mount, path)?;
         let version = info.version;
         audit::scope::note_version(version);
         let mut view = VersionView {
@@ -356,7 +359,7 @@ impl Kv<'_> {
             .sealed_version(self.mount, path.as_str(), version)
             .await?
             .ok_or(Error::NotFound)?;
-        check_listed(&state.versions, &info, self.mount, path)?;
+        check_listed(self.root, &state.versions, &info, self.mount, path)?;
         match sealed {
             Some(sealed) if !info.is_gone(now) => {
                 let plaintext = self.keyring.open(self.at(path, version), &sealed)?;
@@ -612,10 +615,16 @@ enum Bound {
     Unbound,
 }
 
+/// A secret's path as log lines name it: a legacy secret id (a bearer credential) is
+/// replaced by its keyed digest, as in audit events (`audit::redact_legacy_ids`).
+fn logged_path(root: &RootKey, mount: &str, path: &str) -> String {
+    audit::redact_legacy_ids(root, mount, path)
+}
+
 /// Checks a secret's metadata MAC, if it has one. A mismatch is logged and refused like a
-/// ciphertext that fails authentication.
+/// ciphertext that fails authentication. `root` only keys the path's digest in the log.
 fn verify_binding(
-    keyring: &Keyring,
+    (keyring, root): (&Keyring, &RootKey),
     mount: &str,
     path: &str,
     state: &SecretState,
@@ -625,6 +634,7 @@ fn verify_binding(
     };
     let input = metadata_mac_input(mount, path, &state.meta, &state.versions);
     keyring.verify_metadata(&input, mac).map_err(|error| {
+        let path = logged_path(root, mount, path);
         tracing::error!(mount, path, term = mac.term, %error, "secret metadata does not match its MAC (edited, replayed or copied rows): refusing to serve or change it");
         Error::Crypto(error)
     })?;
@@ -633,7 +643,13 @@ fn verify_binding(
 
 /// A secret without a metadata MAC is served (and bound at its next change) only until
 /// every secret has been bound; after that it was edited.
-async fn allow_unbound(keyring: &Keyring, tx: &mut StoreTx, mount: &str, path: &str) -> Result<()> {
+async fn allow_unbound(
+    (keyring, root): (&Keyring, &RootKey),
+    tx: &mut StoreTx,
+    mount: &str,
+    path: &str,
+) -> Result<()> {
+    let path = logged_path(root, mount, path);
     if !keyring.metadata_bound() && tx.state_value(METADATA_BOUND).await?.is_some() {
         keyring.mark_metadata_bound();
     }
@@ -663,6 +679,7 @@ fn bind(
 
 /// A version read on its own must be one the (verified) metadata lists, in the same state.
 fn check_listed(
+    root: &RootKey,
     versions: &[VersionMeta],
     info: &VersionMeta,
     mount: &str,
@@ -673,7 +690,7 @@ fn check_listed(
     }
     tracing::error!(
         mount,
-        path = path.as_str(),
+        path = logged_path(root, mount, path.as_str()),
         version = info.version,
         "a version row does not match the secret's bound metadata (edited rows): refusing it"
     );
@@ -737,6 +754,7 @@ pub async fn bind_unbound_metadata(store: &Store, keyring: &Keyring, batch: i64)
 pub async fn rebind_below_term(
     tx: &mut StoreTx,
     keyring: &Keyring,
+    root: &RootKey,
     active: i64,
     batch: i64,
 ) -> Result<(usize, usize)> {
@@ -744,10 +762,10 @@ pub async fn rebind_below_term(
     let mut moved = 0usize;
     for secret in &found {
         let (mount, path) = (secret.mount.as_str(), secret.path.as_str());
-        if verify_binding(keyring, mount, path, &secret.state)? == Bound::Unbound {
+        if verify_binding((keyring, root), mount, path, &secret.state)? == Bound::Unbound {
             tracing::error!(
                 mount,
-                path,
+                path = logged_path(root, mount, path),
                 "secret metadata has a MAC term but no MAC (edited rows)"
             );
             return Err(Error::Crypto(CryptoError::MetadataAuthentication));

@@ -736,6 +736,26 @@ async fn legacy_ids_appear_only_as_stable_digests_in_audit_and_logs() {
             )
             .await;
             assert_eq!(status, 200, "{what}: {events}");
+            // Stored metadata edited (as with write access to the database): the ERROR line
+            // that reports it names the secret by its digest too.
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let edited = sqlx::query("update kv_secrets set max_versions = 7 where path = $1")
+                .bind(format!("legacy/{two}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            assert_eq!(edited.rows_affected(), 1, "{what}");
+            pool.close().await;
+            let (status, body) = legacy_post(
+                &server,
+                token,
+                "/vault/secret/fetch",
+                json!({"secret_id": two}),
+                "fetch-2-edited",
+            )
+            .await;
+            assert_eq!(status, 500, "{what}: {body}");
             tokio::time::sleep(Duration::from_millis(300)).await;
             stderr.push_str(&server.stderr());
             server.stop().await.unwrap();
@@ -755,10 +775,23 @@ async fn legacy_ids_appear_only_as_stable_digests_in_audit_and_logs() {
                     }
                 }
             }
+            // A legacy path is logged only by that ERROR line, and only as a digest.
+            let lines: Vec<Value> = stderr
+                .lines()
+                .filter(|line| line.contains("legacy/"))
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+            assert_eq!(lines[0]["level"], "ERROR", "{what}: {lines:?}");
+            let fields = &lines[0]["fields"];
             assert!(
-                !stderr.contains("legacy/"),
-                "{what}: no legacy path is logged:\n{stderr}"
+                fields["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("secret metadata does not match its MAC"),
+                "{what}: {fields}"
             );
+            let logged = format!("data/{}", fields["path"].as_str().unwrap());
             if mode == "token" {
                 assert!(stderr.contains("permission denied"), "{what}: {stderr}");
             }
@@ -784,6 +817,11 @@ async fn legacy_ids_appear_only_as_stable_digests_in_audit_and_logs() {
                 assert_eq!(path_of("denied-1"), first, "{what}");
             }
             assert_eq!(path_of("fetch-2"), path_of("create-2"), "{what}");
+            assert_eq!(
+                logged,
+                path_of("create-2"),
+                "{what}: the log names the digest"
+            );
             assert_ne!(
                 path_of("create-2"),
                 first,

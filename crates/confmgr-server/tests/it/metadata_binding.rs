@@ -314,6 +314,7 @@ async fn secrets_from_before_migration_0007_are_bound_then_a_missing_mac_is_refu
         let kv = Kv {
             store: &app.store,
             keyring: &keyring,
+            root: &app.state.root_key,
             mount: "secret",
         };
         let a = SecretPath::parse("legacy/a").unwrap();
@@ -391,6 +392,7 @@ async fn secrets_from_before_migration_0007_are_bound_then_a_missing_mac_is_refu
         let kv = Kv {
             store: &app.store,
             keyring: &later,
+            root: &app.state.root_key,
             mount: "secret",
         };
         let c = SecretPath::parse("legacy/c").unwrap();
@@ -452,7 +454,8 @@ async fn a_rewrap_moves_metadata_macs_to_the_active_term_before_the_old_term_ret
                 .contains("still keys the metadata MACs of 1 secrets"),
             "{db:?}: {body}"
         );
-        while confmgr_server::services::keys::rewrap_batch(&app.store, &app.state.keyring, 1)
+        let keys = (&app.state.root_key, &app.state.keyring);
+        while confmgr_server::services::keys::rewrap_batch(&app.store, keys.0, keys.1, 1)
             .await
             .unwrap()
             > 0
