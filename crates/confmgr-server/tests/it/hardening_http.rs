@@ -1,8 +1,8 @@
 //! Issue 22 (hardening): HTTP-layer errors, legacy digests, health, dev root token, keyring cap.
 //! HTTP tests through a real socket, against SQLite and PostgreSQL over mutual TLS.
 
-use crate::harness::{fresh_url, Db, TestApp, BOTH};
-use crate::process::{key_file, root_token, run, BIN};
+use crate::harness::{Db, TestApp, BOTH};
+use crate::process::{root_token, Initialized, BIN};
 use confmgr_server::services::keys::MAX_TERMS;
 use confmgr_server::state::Limits;
 use confmgr_testkit::ServerProcess;
@@ -70,20 +70,7 @@ async fn read_answer(stream: &mut tokio::net::TcpStream) -> Raw {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(end) = find(&buffer, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-            let mut lines = head.split("\r\n");
-            let status = lines
-                .next()
-                .unwrap()
-                .split(' ')
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
-            let headers: Vec<(String, String)> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-                .collect();
+            let (status, headers) = parse_head(&buffer[..end]);
             let length = headers
                 .iter()
                 .find(|(n, _)| n == "content-length")
@@ -106,33 +93,30 @@ async fn read_answer(stream: &mut tokio::net::TcpStream) -> Raw {
             .await
             .expect("an answer within 20 s");
         match read {
-            Ok(0) | Err(_) => {
-                let text = String::from_utf8_lossy(&buffer).into_owned();
-                let end = find(&buffer, b"\r\n\r\n")
-                    .unwrap_or_else(|| panic!("connection closed before a full answer: {text:?}"));
-                let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-                let mut lines = head.split("\r\n");
-                let status = lines
-                    .next()
-                    .unwrap()
-                    .split(' ')
-                    .nth(1)
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                let headers = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-                    .collect();
-                return Raw {
-                    status,
-                    headers,
-                    body: buffer[end + 4..].to_vec(),
-                };
-            }
+            // Closed before a full answer: what came is the answer.
+            Ok(0) | Err(_) => return parse_closed(&buffer),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// The status and headers (names lowercased) of an answer's head, without its blank line.
+fn parse_head(head: &[u8]) -> (u16, Vec<(String, String)>) {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -206,21 +190,8 @@ async fn errors_from_hyper_have_json_bodies() {
 /// The head and body of one answer in `bytes` (what was read before the server closed).
 fn parse_closed(bytes: &[u8]) -> Raw {
     let end = find(bytes, b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(bytes)));
-    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
+        .unwrap_or_else(|| panic!("no full answer: {:?}", String::from_utf8_lossy(bytes)));
+    let (status, headers) = parse_head(&bytes[..end]);
     Raw {
         status,
         headers,
@@ -507,26 +478,24 @@ async fn the_keyring_cannot_grow_past_its_cap() {
     }
 }
 
+/// The status of `token`'s own `auth/token/{op}` (`revoke-self` by POST, `lookup-self` by GET).
+async fn token_self(server: &ServerProcess, op: &str, token: &str) -> u16 {
+    let url = format!("{}/v1/auth/token/{op}", server.url());
+    let client = reqwest::Client::new();
+    let request = match op {
+        "revoke-self" => client.post(url),
+        _ => client.get(url),
+    };
+    let response = request.header("X-Vault-Token", token).send().await.unwrap();
+    response.status().as_u16()
+}
+
 async fn revoke_self(server: &ServerProcess, token: &str) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{}/v1/auth/token/revoke-self", server.url()))
-        .header("X-Vault-Token", token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    token_self(server, "revoke-self", token).await
 }
 
 async fn lookup_self(server: &ServerProcess, token: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/v1/auth/token/lookup-self", server.url()))
-        .header("X-Vault-Token", token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    token_self(server, "lookup-self", token).await
 }
 
 #[tokio::test]
@@ -601,26 +570,14 @@ async fn legacy_post(
 async fn legacy_ids_appear_only_as_stable_digests_in_audit_and_logs() {
     for db in BOTH {
         for mode in ["token", "open"] {
-            let (url, _db_dir) = fresh_url(db).await;
+            let init = Initialized::new(db).await;
+            let (url, root) = (init.url.clone(), init.root.clone());
             let dir = tempfile::tempdir().unwrap();
-            let key = key_file(dir.path(), "root.key");
             let audit_file = dir.path().join("audit.jsonl");
-            let init = run(&[
-                "init",
-                "--database-url",
-                &url,
-                "--root-key-file",
-                key.to_str().unwrap(),
-            ]);
-            assert!(
-                init.status.success(),
-                "{}",
-                String::from_utf8_lossy(&init.stderr)
-            );
-            let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
+            let [database, key] = init.env();
             let env = [
-                ("CONFMGR_DATABASE_URL", url.as_str()),
-                ("CONFMGR_ROOT_KEY_FILE", key.to_str().unwrap()),
+                database,
+                key,
                 ("CONFMGR_LEGACY_API", mode),
                 ("CONFMGR_AUDIT_FILE", audit_file.to_str().unwrap()),
                 ("CONFMGR_LOG", "debug"),

@@ -327,6 +327,11 @@ impl Initialized {
             "--root-key-file",
             key.to_str().unwrap(),
         ]);
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
         let root = root_token(&String::from_utf8_lossy(&init.stdout)).unwrap();
         Self {
             url,
