@@ -248,6 +248,14 @@ impl TestApp {
         (field("client_token"), field("accessor"))
     }
 
+    /// `sys/keys/retire` of `term`, which must be refused (400): its error message.
+    pub async fn retire_refused(&self, term: i64) -> String {
+        let body = serde_json::json!({ "term": term });
+        let (status, body) = self.call("POST", "/v1/sys/keys/retire", Some(body)).await;
+        assert_eq!(status, 400, "retire {term}: {body}");
+        body["errors"][0].as_str().unwrap_or_default().to_owned()
+    }
+
     /// A raw connection to the database behind the server, for inspecting stored rows.
     pub async fn raw_db(&self) -> sqlx::AnyPool {
         sqlx::AnyPool::connect(&self.db_url).await.unwrap()

@@ -75,6 +75,15 @@ async fn assert_refused(app: &TestApp, path: &str, values: &[&str]) {
     }
 }
 
+/// The current version of the secret at `path` is served, with `v` = `value`.
+async fn assert_served(app: &TestApp, path: &str, value: &str) {
+    let (status, body) = app
+        .call("GET", &format!("/v1/secret/data/{path}"), None)
+        .await;
+    assert_eq!(status, 200, "{path}: {body}");
+    assert_eq!(body["data"]["data"]["v"], value, "{path}: {body}");
+}
+
 async fn versions_stored(pool: &sqlx::AnyPool, path: &str) -> i64 {
     sqlx::query("select count(*) as n from kv_versions where path = $1")
         .bind(path.to_owned())
@@ -119,9 +128,7 @@ async fn a_current_version_set_back_in_the_database_fails_loudly() {
             "update kv_secrets set current_version = 3 where path = 'app/db'",
         )
         .await;
-        let (status, body) = app.call("GET", "/v1/secret/data/app/db", None).await;
-        assert_eq!(status, 200, "{db:?}: {body}");
-        assert_eq!(body["data"]["data"]["v"], "three-current");
+        assert_served(&app, "app/db", "three-current").await;
         // The oldest version is bound as well.
         exec(
             &pool,
@@ -216,11 +223,7 @@ async fn edited_deleted_or_swapped_version_rows_fail_loudly() {
         }
         // Untouched secrets are served, and the legitimate changes above verified.
         put(&app, "fine", "fine-value").await;
-        let (status, body) = app.call("GET", "/v1/secret/data/fine", None).await;
-        assert_eq!(
-            (status, &body["data"]["data"]["v"]),
-            (200, &json!("fine-value"))
-        );
+        assert_served(&app, "fine", "fine-value").await;
     }
 }
 
@@ -275,11 +278,7 @@ async fn a_mac_copied_replayed_or_removed_fails_loudly() {
         assert_refused(&app, "target", &["target-first"]).await;
         assert_refused(&app, "replayed", &["replayed-first", "replayed-second"]).await;
         assert_refused(&app, "stripped", &["stripped-first"]).await;
-        let (status, body) = app.call("GET", "/v1/secret/data/source", None).await;
-        assert_eq!(
-            (status, &body["data"]["data"]["v"]),
-            (200, &json!("source-first"))
-        );
+        assert_served(&app, "source", "source-first").await;
     }
 }
 
@@ -443,16 +442,10 @@ async fn a_rewrap_moves_metadata_macs_to_the_active_term_before_the_old_term_ret
             .await;
         assert_eq!(status, 204);
         assert_eq!((under(1).await, under(2).await), (1, 1));
-        let (status, body) = app
-            .call("POST", "/v1/sys/keys/retire", Some(json!({"term": 1})))
-            .await;
-        assert_eq!(status, 400, "{body}");
+        let message = app.retire_refused(1).await;
         assert!(
-            body["errors"][0]
-                .as_str()
-                .unwrap()
-                .contains("still keys the metadata MACs of 1 secrets"),
-            "{db:?}: {body}"
+            message.contains("still keys the metadata MACs of 1 secrets"),
+            "{db:?}: {message}"
         );
         let keys = (&app.state.root_key, &app.state.keyring);
         while confmgr_server::services::keys::rewrap_batch(&app.store, keys.0, keys.1, 1)
@@ -462,22 +455,9 @@ async fn a_rewrap_moves_metadata_macs_to_the_active_term_before_the_old_term_ret
         {}
         assert_eq!((under(1).await, under(2).await), (0, 2));
         // Nothing keeps term 1 any more; only the wait for other replicas to load term 2.
-        let (status, body) = app
-            .call("POST", "/v1/sys/keys/retire", Some(json!({"term": 1})))
-            .await;
-        assert_eq!(status, 400, "{body}");
-        assert!(
-            body["errors"][0]
-                .as_str()
-                .unwrap()
-                .contains("became active"),
-            "{db:?}: {body}"
-        );
-        let (status, body) = app.call("GET", "/v1/secret/data/rot/a", None).await;
-        assert_eq!(
-            (status, &body["data"]["data"]["v"]),
-            (200, &json!("a-second"))
-        );
+        let message = app.retire_refused(1).await;
+        assert!(message.contains("became active"), "{db:?}: {message}");
+        assert_served(&app, "rot/a", "a-second").await;
         let (status, body) = app.call("GET", "/v1/secret/metadata/rot/m", None).await;
         assert_eq!((status, &body["data"]["max_versions"]), (200, &json!(3)));
     }
