@@ -19,6 +19,22 @@ async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
         .get::<i64, _>(0)
 }
 
+/// Runs `statements` in order on the superuser pool.
+async fn admin_sql(admin: &sqlx::PgPool, statements: &[&str]) {
+    for statement in statements {
+        sqlx::query(statement).execute(admin).await.unwrap();
+    }
+}
+
+/// Terminates the backend with process id `pid`.
+async fn terminate(admin: &sqlx::PgPool, pid: i32) {
+    sqlx::query("select pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
 async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done().await {
@@ -186,47 +202,44 @@ async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
 
     // Made: commits wait for a standby that does not exist; the write's backend is
     // terminated there, after its commit record was written.
-    sqlx::query("alter system set synchronous_standby_names = 'nobody'")
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("select pg_reload_conf()")
-        .execute(&admin)
-        .await
-        .unwrap();
+    admin_sql(
+        &admin,
+        &[
+            "alter system set synchronous_standby_names = 'nobody'",
+            "select pg_reload_conf()",
+        ],
+    )
+    .await;
     let made = write_in_background(
         &server,
         &root,
         "cut-made",
         json!({"options": {"cas": 1}, "data": {"v": "2"}}),
     );
-    let pid = committing_backend(&admin, "SyncRep").await;
-    sqlx::query("select pg_terminate_backend($1)")
-        .bind(pid)
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("alter system reset synchronous_standby_names")
-        .execute(&admin)
-        .await
-        .unwrap();
-    sqlx::query("select pg_reload_conf()")
-        .execute(&admin)
-        .await
-        .unwrap();
+    terminate(&admin, committing_backend(&admin, "SyncRep").await).await;
+    admin_sql(
+        &admin,
+        &[
+            "alter system reset synchronous_standby_names",
+            "select pg_reload_conf()",
+        ],
+    )
+    .await;
     let (status, body) = made.await.unwrap();
     assert_outcome_unknown(status, &body);
     assert_eq!(current().await, 2, "the first write was made");
 
     // Not made: a deferred trigger makes the commit wait for a lock the test holds.
-    for statement in [
-        "create function confmgr_test_hold() returns trigger language plpgsql as \
-         $$ begin perform pg_advisory_xact_lock(4242); return null; end $$",
-        "create constraint trigger confmgr_test_hold after insert on kv_versions \
-         deferrable initially deferred for each row execute function confmgr_test_hold()",
-    ] {
-        sqlx::query(statement).execute(&admin).await.unwrap();
-    }
+    admin_sql(
+        &admin,
+        &[
+            "create function confmgr_test_hold() returns trigger language plpgsql as \
+             $$ begin perform pg_advisory_xact_lock(4242); return null; end $$",
+            "create constraint trigger confmgr_test_hold after insert on kv_versions \
+             deferrable initially deferred for each row execute function confmgr_test_hold()",
+        ],
+    )
+    .await;
     let mut holder = admin.acquire().await.unwrap();
     sqlx::query("select pg_advisory_lock(4242)")
         .execute(&mut *holder)
@@ -238,12 +251,7 @@ async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
         "cut-not-made",
         json!({"options": {"cas": 2}, "data": {"v": "3"}}),
     );
-    let pid = committing_backend(&admin, "advisory").await;
-    sqlx::query("select pg_terminate_backend($1)")
-        .bind(pid)
-        .execute(&admin)
-        .await
-        .unwrap();
+    terminate(&admin, committing_backend(&admin, "advisory").await).await;
     let (status, body) = not_made.await.unwrap();
     assert_outcome_unknown(status, &body);
     sqlx::query("select pg_advisory_unlock(4242)")
@@ -251,10 +259,7 @@ async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
         .await
         .unwrap();
     drop(holder);
-    sqlx::query("drop trigger confmgr_test_hold on kv_versions")
-        .execute(&admin)
-        .await
-        .unwrap();
+    admin_sql(&admin, &["drop trigger confmgr_test_hold on kv_versions"]).await;
     assert_eq!(current().await, 2, "the second write was not made");
 
     // What each client got is in the audit log, next to what the first write committed.
