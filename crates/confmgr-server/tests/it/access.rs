@@ -1,6 +1,6 @@
 //! Clients (AppRole), tokens and policies, through the HTTP API.
 
-use crate::harness::{metric, send, test_access, Db, TestApp, BOTH};
+use crate::harness::{as_token, metric, send, test_access, Db, TestApp, BOTH};
 use confmgr_core::credentials::HashCost;
 use confmgr_server::login_guard::LoginGuard;
 use confmgr_server::state::{AccessSettings, Limits};
@@ -60,24 +60,6 @@ async fn login(app: &TestApp, role_id: &str, secret_id: &str) -> (u16, Value) {
             .json(&json!({ "role_id": role_id, "secret_id": secret_id })),
     )
     .await
-}
-
-async fn as_token(
-    app: &TestApp,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.base))
-        .header("X-Vault-Token", token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    send(request).await
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Issue 22 (hardening): durations, AppRole destroy, KV list/data, role bodies.
 
-use crate::harness::{send, TestApp, BOTH};
+use crate::harness::{as_token, send, TestApp, BOTH};
 use serde_json::{json, Value};
 
 /// Far beyond any sane duration: `i64::MAX` seconds, the value that used to wrap.
@@ -20,24 +20,6 @@ fn assert_refused(answer: &(u16, Value), field: &str, what: &str) {
         message.contains(field),
         "{what}: {field} not named in {body}"
     );
-}
-
-async fn as_token(
-    app: &TestApp,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.base))
-        .header("X-Vault-Token", token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    send(request).await
 }
 
 /// Sends `body` as is (not necessarily a JSON object) with the root token.
