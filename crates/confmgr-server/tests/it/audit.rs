@@ -1,8 +1,9 @@
 //! Audit: the events each route yields, fail-closed behaviour, the hash chain and its
 //! verification, retention, and the events API.
 
-use crate::harness::{audit_settings, send, test_access, Db, TestApp, BOTH};
-use confmgr_server::audit::sealer;
+use crate::harness::{
+    audit_settings, purge_before, seal_all, send, test_access, Db, TestApp, BOTH,
+};
 use confmgr_server::state::Limits;
 use serde_json::{json, Value};
 
@@ -51,20 +52,6 @@ async fn events(app: &TestApp, query: &str) -> Vec<Value> {
         .await;
     assert_eq!(status, 200, "{body}");
     body["data"]["events"].as_array().unwrap().clone()
-}
-
-/// Seals until nothing is left unsealed (the background sealer may hold the lock meanwhile).
-async fn seal_all(app: &TestApp) {
-    for _ in 0..250 {
-        app.state.audit.seal_pass(&app.store).await.unwrap();
-        let mut tx = app.store.begin().await.unwrap();
-        if tx.oldest_unsealed(1).await.unwrap().is_empty() {
-            return;
-        }
-        drop(tx);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("audit events stay unsealed");
 }
 
 async fn verify(app: &TestApp) -> Value {
@@ -590,18 +577,7 @@ async fn retention_purge_keeps_the_chain_verifiable() {
         }
         seal_all(&app).await;
         let cutoff = confmgr_core::time::now_micros();
-        // The background sealer may hold the sealer lock for a moment; purge takes turns with it.
-        let mut outcome = None;
-        for _ in 0..100 {
-            outcome = sealer::purge_before(&app.store, app.state.audit.chain_keys(), cutoff)
-                .await
-                .unwrap();
-            if outcome.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let (checkpoint, purged) = outcome.expect("purged");
+        let (checkpoint, purged) = purge_before(&app, cutoff).await;
         assert!(
             purged >= 5 && checkpoint >= 5,
             "{db:?}: {purged} purged up to {checkpoint}"

@@ -6,7 +6,7 @@
 //! someone without it is found; rekey keeps the key; events sealed before the key existed
 //! still verify.
 
-use crate::harness::{audit_settings, test_access, TestApp, BOTH};
+use crate::harness::{audit_settings, purge_before, seal_all, test_access, TestApp, BOTH};
 use confmgr_core::audit::{seal_events, AuditEvent, Outcome, GENESIS_HASH};
 use confmgr_core::audit_chain::ChainHead;
 use confmgr_core::crypto::RootKey;
@@ -17,20 +17,6 @@ use confmgr_server::state::Limits;
 use confmgr_store::Store;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// Seals until nothing is left unsealed (the background sealer may hold the lock meanwhile).
-async fn seal_all(app: &TestApp) {
-    for _ in 0..250 {
-        app.state.audit.seal_pass(&app.store).await.unwrap();
-        let mut tx = app.store.begin().await.unwrap();
-        if tx.oldest_unsealed(1).await.unwrap().is_empty() {
-            return;
-        }
-        drop(tx);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("audit events stay unsealed");
-}
 
 async fn writes(app: &TestApp, prefix: &str, n: usize) {
     for i in 0..n {
@@ -414,17 +400,7 @@ async fn a_deleted_prefix_passed_off_as_retention_is_found() {
         seal_all(&app).await;
         // Retention itself: its checkpoint carries a MAC, and the rest verifies from there.
         let cutoff = confmgr_core::time::now_micros();
-        let mut purged = None;
-        for _ in 0..100 {
-            purged = sealer::purge_before(&app.store, app.state.audit.chain_keys(), cutoff)
-                .await
-                .unwrap();
-            if purged.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let (checkpoint, _) = purged.expect("purged");
+        let (checkpoint, _) = purge_before(&app, cutoff).await;
         writes(&app, "q", 6).await;
         seal_all(&app).await;
         let kept = report(&app, None).await;

@@ -284,6 +284,36 @@ pub fn metric(scrape: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Seals every audit event written so far (the background sealer may be sealing too).
+pub async fn seal_all(app: &TestApp) {
+    for _ in 0..250 {
+        app.state.audit.seal_pass(&app.store).await.unwrap();
+        let mut tx = app.store.begin().await.unwrap();
+        if tx.oldest_unsealed(1).await.unwrap().is_empty() {
+            return;
+        }
+        drop(tx);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("audit events stay unsealed");
+}
+
+/// Audit retention of the events before `cutoff`: (checkpoint seq, events purged). Retries
+/// while the background sealer holds the sealer lock.
+pub async fn purge_before(app: &TestApp, cutoff: i64) -> (i64, i64) {
+    let keys = app.state.audit.chain_keys();
+    for _ in 0..100 {
+        let purged = confmgr_server::audit::sealer::purge_before(&app.store, keys, cutoff)
+            .await
+            .unwrap();
+        if let Some(purged) = purged {
+            return purged;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the sealer lock stays taken: nothing purged");
+}
+
 /// Like `TestApp::call`, with `token` instead of the root token.
 pub async fn as_token(
     app: &TestApp,
