@@ -586,6 +586,14 @@ async fn connect_error(url: &str) -> sqlx::Error {
     }
 }
 
+/// Connects with `url`, which must fail with an explanation starting with `prefix`: the
+/// explanation.
+async fn connect_explained(url: &str, prefix: &str) -> String {
+    let err = connect_error(url).await;
+    assert_explained(url, &err, prefix);
+    explain_connect_error(url, &err)
+}
+
 fn assert_explained(url: &str, err: &sqlx::Error, prefix: &str) {
     let line = explain_connect_error(url, err);
     // Shown with --nocapture: what sqlx returned and what is said about it.
@@ -620,17 +628,16 @@ async fn live_wrong_ca() {
         Some((&certs.client_cert, &certs.client_key)),
     );
     assert_eq!(preflight_postgres_tls(&url, now()), Vec::<String>::new());
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: the server certificate of {} is not signed by sslrootcert={}: \
              point sslrootcert at the CA that signed the PostgreSQL server certificate",
             live.addr(),
             other.ca_path().display()
         ),
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -638,16 +645,15 @@ async fn live_missing_client_certificate() {
     let live = Live::new().await;
     let url = live.url(&live.host, "confmgr", &live.pg.certs().ca_cert, None);
     assert_eq!(preflight_postgres_tls(&url, now()), Vec::<String>::new());
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {} requires a client certificate and none was \
              sent: add sslcert=/path/client.crt&sslkey=/path/client.key",
             live.addr()
         ),
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -662,17 +668,16 @@ async fn live_client_certificate_from_an_unknown_ca() {
         Some((&stranger.cert, &stranger.key)),
     );
     assert_eq!(preflight_postgres_tls(&url, now()), Vec::<String>::new());
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {} refused the client certificate sslcert={} \
              (TLS alert ",
             live.addr(),
             stranger.cert.display()
         ),
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -688,17 +693,16 @@ async fn live_cn_is_not_the_user() {
             live.pg.certs().client_cert.display()
         ),
     );
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {} refused certificate login for user \
              \"someoneelse\": the client certificate's CN must equal the database user (the \
              certificate's CN is \"confmgr\")",
             live.addr()
         ),
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -727,18 +731,17 @@ async fn live_name_not_in_the_server_certificate() {
         return;
     };
     let url = live.good(alias, "confmgr");
-    let err = connect_error(&url).await;
     // The SAN list is the testkit's (localhost, 127.0.0.1) unless an external server is used.
-    assert_explained(
+    let line = connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: the server certificate of {alias}:{} has no subjectAltName for \
              {alias} (it lists ",
             live.port
         ),
-    );
-    assert!(explain_connect_error(&url, &err).contains(&format!(
+    )
+    .await;
+    assert!(line.contains(&format!(
         "): rustls ignores the CN; add DNS:{alias} to the server certificate"
     )));
 }
@@ -783,18 +786,17 @@ async fn live_address_not_in_the_server_certificate() {
         certs.client_key.display()
     );
     assert_eq!(preflight_postgres_tls(&url, now()), Vec::<String>::new());
-    let err = connect_error(&url).await;
-    assert_explained(
+    let line = connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: the server certificate of 127.0.0.1:{} has no subjectAltName \
              for 127.0.0.1 (it lists DNS:localhost): rustls ignores the CN; add IP:127.0.0.1 to \
              the server certificate",
             pg.port()
         ),
-    );
-    assert!(!explain_connect_error(&url, &err).contains("DNS:127.0.0.1"));
+    )
+    .await;
+    assert!(!line.contains("DNS:127.0.0.1"));
 }
 
 #[tokio::test]
@@ -803,18 +805,17 @@ async fn live_sslmode_disable_names_the_url_not_pg_hba() {
     let url = live
         .good(&live.host, "confmgr")
         .replace("sslmode=verify-full", "sslmode=disable");
-    let err = connect_error(&url).await;
-    assert_explained(
+    let line = connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {} refused an unencrypted connection: the URL \
              has sslmode=disable, so ConfMgr did not use TLS, and pg_hba.conf admits user \
              \"confmgr\" only over TLS (hostssl): use sslmode=verify-full",
             live.addr()
         ),
-    );
-    assert!(!explain_connect_error(&url, &err).contains("add a line"));
+    )
+    .await;
+    assert!(!line.contains("add a line"));
 }
 
 #[tokio::test]
@@ -823,16 +824,15 @@ async fn live_database_that_does_not_exist() {
     let url = live
         .good(&live.host, "confmgr")
         .replace(&format!("/{}?", live.db), "/no_such_db?");
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {} has no database \"no_such_db\": the URL's \
              database (its path) is wrong",
             live.addr()
         ),
-    );
+    )
+    .await;
 }
 
 /// pg_hba.conf admits only the user `confmgr` (as the getting-started guide sets it up):
@@ -865,10 +865,8 @@ async fn live_wrong_user_names_the_user() {
         certs.client_cert.display(),
         certs.client_key.display()
     );
-    let err = connect_error(&url).await;
-    assert_explained(
+    let line = connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: PostgreSQL at {}:{} admits no user \"admin\" to database \
              \"{}\" from 127.0.0.1: the URL's user \"admin\" is not the client certificate's CN \
@@ -877,8 +875,9 @@ async fn live_wrong_user_names_the_user() {
             pg.port(),
             db.path().trim_start_matches('/')
         ),
-    );
-    assert!(!explain_connect_error(&url, &err).contains("add a line"));
+    )
+    .await;
+    assert!(!line.contains("add a line"));
 }
 
 #[tokio::test]
@@ -893,15 +892,14 @@ async fn live_nothing_listening() {
         certs.client_key.display()
     );
     // Through the pool (as the server connects): refusals are retried until the timeout.
-    let err = connect_error(&url).await;
-    assert_explained(
+    connect_explained(
         &url,
-        &err,
         &format!(
             "CONFMGR_DATABASE_URL: no connection to PostgreSQL at 127.0.0.1:{port} within the \
              connect timeout"
         ),
-    );
+    )
+    .await;
     // One connection: the refusal itself.
     sqlx::any::install_default_drivers();
     let err = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
