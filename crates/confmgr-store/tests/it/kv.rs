@@ -1,9 +1,9 @@
 use crate::backends::Backends;
 use confmgr_core::audit::AuditEvent;
-use confmgr_core::crypto::{Keyring, RootKey, TermKey, VersionAddress};
-use confmgr_core::kv::{KvConfig, VersionMeta};
+use confmgr_core::crypto::{Keyring, RootKey, SealedVersion, TermKey, VersionAddress};
+use confmgr_core::kv::{KvConfig, SecretMeta, VersionMeta};
 use confmgr_core::metadata_mac::MetadataMac;
-use confmgr_store::{AuditFilter, NewVersion, SecretState, StoreError};
+use confmgr_store::{AuditFilter, NewVersion, SecretState, StoreError, StoreTx};
 
 fn version(version: i64) -> VersionMeta {
     VersionMeta {
@@ -11,6 +11,39 @@ fn version(version: i64) -> VersionMeta {
         created_at: 100 + version,
         deletion_time: None,
         destroyed: false,
+    }
+}
+
+/// Version `v` of `path` on the `secret` mount, `x` sealed under `ring`.
+fn sealed_x(ring: &Keyring, path: &str, v: i64) -> SealedVersion {
+    let at = VersionAddress {
+        mount: "secret",
+        path,
+        version: v,
+    };
+    ring.seal(at, b"x").unwrap()
+}
+
+/// Appends `versions` of `path` (`x` sealed under `ring`), each the current one with a
+/// made-up MAC (`mac(1, v)`) in `meta`.
+async fn append_bound(
+    tx: &mut StoreTx,
+    ring: &Keyring,
+    path: &str,
+    meta: &mut SecretMeta,
+    versions: std::ops::RangeInclusive<i64>,
+) {
+    for v in versions {
+        meta.current_version = v;
+        meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
+        let sealed = sealed_x(ring, path, v);
+        let new = NewVersion {
+            info: &version(v),
+            sealed: &sealed,
+            meta,
+            prune_below: None,
+        };
+        tx.append_version("secret", path, &new).await.unwrap();
     }
 }
 
@@ -461,23 +494,7 @@ async fn metadata_macs_are_stored_read_with_version_states_and_replaced_conditio
         let mut meta = tx.ensure_secret("secret", "app/mac", 1).await.unwrap();
         assert_eq!(meta.binding, None, "a new record has no MAC yet");
         tx.ensure_secret("secret", "app/old", 1).await.unwrap();
-        for v in 1..=3 {
-            let at = VersionAddress {
-                mount: "secret",
-                path: "app/mac",
-                version: v,
-            };
-            let sealed = ring.seal(at, b"x").unwrap();
-            meta.current_version = v;
-            meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
-            let new = NewVersion {
-                info: &version(v),
-                sealed: &sealed,
-                meta: &meta,
-                prune_below: None,
-            };
-            tx.append_version("secret", "app/mac", &new).await.unwrap();
-        }
+        append_bound(&mut tx, &ring, "app/mac", &mut meta, 1..=3).await;
         tx.set_deletion_time("secret", "app/mac", &[2], Some(77))
             .await
             .unwrap();
@@ -616,28 +633,10 @@ async fn a_locking_read_that_waited_for_a_change_sees_that_change_s_versions() {
     let backends = Backends::new().await;
     let ring = Keyring::from_terms([TermKey::generate(1)]);
     let store = &backends.stores[1];
-    let seal = |v: i64| {
-        let at = VersionAddress {
-            mount: "secret",
-            path: "app/race",
-            version: v,
-        };
-        ring.seal(at, b"x").unwrap()
-    };
+    let seal = |v: i64| sealed_x(&ring, "app/race", v);
     let mut tx = store.begin().await.unwrap();
     let mut meta = tx.ensure_secret("secret", "app/race", 1).await.unwrap();
-    for v in 1..=2 {
-        meta.current_version = v;
-        meta.binding = Some(mac(1, u8::try_from(v).unwrap()));
-        let sealed = seal(v);
-        let new = NewVersion {
-            info: &version(v),
-            sealed: &sealed,
-            meta: &meta,
-            prune_below: None,
-        };
-        tx.append_version("secret", "app/race", &new).await.unwrap();
-    }
+    append_bound(&mut tx, &ring, "app/race", &mut meta, 1..=2).await;
     tx.commit().await.unwrap();
 
     // Each locking read starts while another transaction holds the row and adds a version
