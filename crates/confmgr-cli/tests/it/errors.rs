@@ -275,6 +275,20 @@ fn version_body(version: u64) -> String {
     )
 }
 
+/// Runs `put` with the root token against the script server at `addr`: it must succeed,
+/// reporting version 2. Returns the POST requests the server saw.
+async fn put_settles_at_version_2(
+    addr: &str,
+    config: &std::path::Path,
+    put: &[&str],
+    seen: &Seen,
+) -> Vec<(String, String, String)> {
+    let run = exec_at(addr, config, put, Some(ROOT), None).await.ok();
+    assert_eq!(run.json()["version"], 2, "{}\n{}", run.stdout, run.stderr);
+    let seen = seen.lock().unwrap().clone();
+    seen.into_iter().filter(|r| r.0 == "POST").collect()
+}
+
 /// The server answers `outcome unknown` (it lost its database while committing). `kv put`
 /// settles it: with `--cas 1`, version 2 holding its data means the write was made; no
 /// version 2 means it was not, and the same write (same cas) is sent again.
@@ -290,17 +304,8 @@ async fn kv_put_settles_an_unknown_outcome() {
         _ => (404, r#"{"errors":[]}"#.into()),
     })
     .await;
-    let run = exec_at(&addr, config.path(), &put, Some(ROOT), None)
-        .await
-        .ok();
-    assert_eq!(run.json()["version"], 2, "{}\n{}", run.stdout, run.stderr);
-    let posts = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.0 == "POST")
-        .count();
-    assert_eq!(posts, 1, "{:?}", seen.lock().unwrap());
+    let posts = put_settles_at_version_2(&addr, config.path(), &put, &seen).await;
+    assert_eq!(posts.len(), 1, "{posts:?}");
 
     // Not made: no version 2, so the write goes again with the same cas, and lands.
     let (addr, seen) = script_server(|method, path, n| match (method, path, n) {
@@ -309,13 +314,8 @@ async fn kv_put_settles_an_unknown_outcome() {
         _ => (404, r#"{"errors":[]}"#.into()),
     })
     .await;
-    let run = exec_at(&addr, config.path(), &put, Some(ROOT), None)
-        .await
-        .ok();
-    assert_eq!(run.json()["version"], 2, "{}\n{}", run.stdout, run.stderr);
-    let seen = seen.lock().unwrap().clone();
-    let posts: Vec<&(String, String, String)> = seen.iter().filter(|r| r.0 == "POST").collect();
-    assert_eq!(posts.len(), 2, "{seen:?}");
+    let posts = put_settles_at_version_2(&addr, config.path(), &put, &seen).await;
+    assert_eq!(posts.len(), 2, "{posts:?}");
     for post in posts {
         let body: serde_json::Value = serde_json::from_str(&post.2).unwrap();
         assert_eq!(body["options"]["cas"], 1, "{body}");
