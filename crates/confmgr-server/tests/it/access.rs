@@ -28,14 +28,7 @@ async fn client(
         .call("POST", &format!("/v1/auth/approle/role/{name}"), Some(role))
         .await;
     assert_eq!(status, 204, "{body}");
-    let (_, body) = app
-        .call(
-            "GET",
-            &format!("/v1/auth/approle/role/{name}/role-id"),
-            None,
-        )
-        .await;
-    let role_id = body["data"]["role_id"].as_str().unwrap().to_owned();
+    let role_id = app.role_id(name).await;
     let (status, body) = app
         .call(
             "POST",

@@ -42,14 +42,7 @@ async fn role(app: &TestApp, name: &str, settings: Value) -> String {
         )
         .await;
     assert_eq!(answer.0, 204, "{}", answer.1);
-    let (_, body) = app
-        .call(
-            "GET",
-            &format!("/v1/auth/approle/role/{name}/role-id"),
-            None,
-        )
-        .await;
-    body["data"]["role_id"].as_str().unwrap().to_owned()
+    app.role_id(name).await
 }
 
 /// A new secret_id of role `name`: (secret_id, accessor, the answer's data).

@@ -248,6 +248,14 @@ impl TestApp {
         (field("client_token"), field("accessor"))
     }
 
+    /// The role_id of AppRole role `name`.
+    pub async fn role_id(&self, name: &str) -> String {
+        let path = format!("/v1/auth/approle/role/{name}/role-id");
+        let (status, body) = self.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body["data"]["role_id"].as_str().unwrap().to_owned()
+    }
+
     /// `sys/keys/retire` of `term`, which must be refused (400): its error message.
     pub async fn retire_refused(&self, term: i64) -> String {
         let body = serde_json::json!({ "term": term });
