@@ -7,7 +7,7 @@
 
 use crate::harness::{Db, TestApp};
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
@@ -24,6 +24,30 @@ async fn admin_sql(admin: &sqlx::PgPool, statements: &[&str]) {
     for statement in statements {
         sqlx::query(statement).execute(admin).await.unwrap();
     }
+}
+
+/// Sets `synchronous_standby_names` and waits until the reload reached the backends:
+/// `pg_reload_conf` only signals the postmaster, and a write sent before the server's
+/// pooled backends got the signal commits without waiting for the standby (seen in CI).
+async fn set_standby_names(admin: &sqlx::PgPool, value: &str) {
+    let statement = if value.is_empty() {
+        "alter system reset synchronous_standby_names".to_owned()
+    } else {
+        format!("alter system set synchronous_standby_names = '{value}'")
+    };
+    admin_sql(admin, &[&statement, "select pg_reload_conf()"]).await;
+    wait_for("the configuration reload", async || {
+        let mut fresh = sqlx::PgConnection::connect_with(&admin.connect_options())
+            .await
+            .unwrap();
+        let seen: String =
+            sqlx::query_scalar("select current_setting('synchronous_standby_names')")
+                .fetch_one(&mut fresh)
+                .await
+                .unwrap();
+        seen == value
+    })
+    .await;
 }
 
 /// Terminates the backend with process id `pid`.
@@ -202,14 +226,7 @@ async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
 
     // Made: commits wait for a standby that does not exist; the write's backend is
     // terminated there, after its commit record was written.
-    admin_sql(
-        &admin,
-        &[
-            "alter system set synchronous_standby_names = 'nobody'",
-            "select pg_reload_conf()",
-        ],
-    )
-    .await;
+    set_standby_names(&admin, "nobody").await;
     let made = write_in_background(
         &server,
         &root,
@@ -217,14 +234,7 @@ async fn a_write_cut_after_its_commit_was_sent_answers_outcome_unknown() {
         json!({"options": {"cas": 1}, "data": {"v": "2"}}),
     );
     terminate(&admin, committing_backend(&admin, "SyncRep").await).await;
-    admin_sql(
-        &admin,
-        &[
-            "alter system reset synchronous_standby_names",
-            "select pg_reload_conf()",
-        ],
-    )
-    .await;
+    set_standby_names(&admin, "").await;
     let (status, body) = made.await.unwrap();
     assert_outcome_unknown(status, &body);
     assert_eq!(current().await, 2, "the first write was made");
