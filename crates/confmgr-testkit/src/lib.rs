@@ -4,7 +4,10 @@
 //! One server per test process, found in this order:
 //! 1. `CONFMGR_TEST_DATABASE_URL`, used as is (a superuser URL that may
 //!    `CREATE DATABASE`);
-//! 2. a `postgres:16` container, when a Docker engine answers;
+//! 2. a container started through the `testcontainers` crate when a Docker-API engine
+//!    answers on `DOCKER_HOST` (podman's socket works), running our image-agnostic start
+//!    script (`compose/postgres/start.sh`) on `CONFMGR_TEST_POSTGRES_IMAGE`
+//!    (`postgres:16-bookworm` by default); `CONFMGR_TEST_CONTAINERS=auto|always|never`;
 //! 3. a cluster from local PostgreSQL binaries on a free port;
 //! 4. otherwise an error that says how to get one of these.
 //!
@@ -154,10 +157,13 @@ fn no_postgres_help() -> String {
          - install the server binaries (Debian/Ubuntu: `apt-get install -y postgresql`; \
            they land in /usr/lib/postgresql/<version>/bin, which is searched, as are PATH \
            and `pg_config --bindir`);\n\
-         - start a Docker engine (`docker info` must succeed; the image is {image});\n\
+         - point DOCKER_HOST at a Docker-API engine (Docker, or podman's socket); it is used \
+           when it answers, {containers}=never turns it off (the image is {image}, or {image_env});\n\
          - set {DATABASE_URL_ENV} to a superuser URL that may CREATE DATABASE, e.g. \
            postgres://confmgr@localhost:5432/postgres?sslmode=verify-full&sslrootcert=ca.crt\
            &sslcert=client.crt&sslkey=client.key",
-        image = "postgres:16",
+        image = docker::DEFAULT_IMAGE,
+        image_env = docker::IMAGE_ENV,
+        containers = docker::CONTAINERS_ENV,
     )
 }
