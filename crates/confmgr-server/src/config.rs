@@ -717,7 +717,7 @@ fn check_database_url(url: &str, insecure_allowed: bool) -> Result<(), String> {
     }
     if param("sslmode").as_deref() != Some("verify-full") && !insecure_allowed {
         return Err("PostgreSQL must be reached with sslmode=verify-full (TLS that checks the server's certificate and name); \
-             add sslmode=verify-full&sslrootcert=CA.pem&sslcert=client.pem&sslkey=client.key, \
+             add sslmode=verify-full&sslrootcert=pki/ca.pem&sslcert=pki/postgres-client.pem&sslkey=pki/postgres-client-key.pem, \
              or pass --insecure-database on a trusted network"
             .into());
     }
