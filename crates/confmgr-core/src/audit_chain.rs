@@ -19,19 +19,13 @@
 //! Pure: no I/O.
 
 use crate::audit::{chain_hash, hash_hex, AuditEvent};
-use crate::crypto::{self, RootKey, KEY_BYTES};
+use crate::crypto::{self, hmac_sha256 as hmac, RootKey, KEY_BYTES};
 use crate::CryptoError;
-use hmac::digest::generic_array::GenericArray;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
-use sha2::Sha256;
 use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The label the MAC key is derived with.
 pub const CHAIN_MAC_LABEL: &[u8] = b"confmgr/v1/audit-chain";
@@ -41,18 +35,6 @@ pub const HEAD_RECORD_TYPE: &str = "chain_head";
 
 fn wrap_aad(keyed_from: i64) -> Vec<u8> {
     format!("confmgr/v1/audit-chain-key|{keyed_from}").into_bytes()
-}
-
-/// HMAC-SHA256 under a 256-bit key. HMAC pads a key shorter than SHA-256's 64-byte block
-/// with zeros (RFC 2104), so the key is given padded, where building the MAC cannot fail.
-fn hmac(key: &[u8; KEY_BYTES], parts: &[&[u8]]) -> [u8; 32] {
-    let mut block = Zeroizing::new([0u8; 64]);
-    block[..KEY_BYTES].copy_from_slice(key);
-    let mut mac = <HmacSha256 as KeyInit>::new(GenericArray::from_slice(block.as_ref()));
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
 }
 
 /// The database's chain key (the random secret, and the MAC key derived from it).
@@ -293,8 +275,9 @@ mod tests {
 
     #[test]
     fn the_padded_key_gives_plain_hmac() {
+        use hmac::Mac;
         let key = [7u8; KEY_BYTES];
-        let mut plain = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
+        let mut plain = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
         plain.update(b"ab");
         plain.update(b"c");
         let want: [u8; 32] = plain.finalize().into_bytes().into();

@@ -11,6 +11,7 @@ use crate::CryptoError;
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::Engine;
+use hmac::digest::generic_array::GenericArray;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -26,6 +27,25 @@ pub const NONCE_BYTES: usize = 12;
 pub const VERSION_FORMAT: i64 = 1;
 
 type KeyBytes = Zeroizing<[u8; KEY_BYTES]>;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// An HMAC-SHA256 under a 256-bit key. HMAC pads a key shorter than SHA-256's 64-byte block
+/// with zeros (RFC 2104), so the key is given padded, where building the MAC cannot fail.
+pub(crate) fn hmac_sha256_keyed(key: &[u8; KEY_BYTES]) -> HmacSha256 {
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..KEY_BYTES].copy_from_slice(key);
+    <HmacSha256 as KeyInit>::new(GenericArray::from_slice(block.as_ref()))
+}
+
+/// HMAC-SHA256 under a 256-bit key over the concatenation of `parts`.
+pub(crate) fn hmac_sha256(key: &[u8; KEY_BYTES], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = hmac_sha256_keyed(key);
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
 
 fn random_key() -> KeyBytes {
     let mut key = Zeroizing::new([0u8; KEY_BYTES]);
@@ -87,6 +107,14 @@ fn key_from_vec(bytes: Zeroizing<Vec<u8>>) -> Result<KeyBytes, CryptoError> {
 pub struct RootKey(pub(crate) KeyBytes);
 
 impl RootKey {
+    /// HMAC-SHA256 of `input` under a key derived from the root key for one purpose
+    /// (`HMAC(HMAC(root, label), input)`): a digest that names a credential without
+    /// revealing it and that cannot be computed without the root key.
+    pub fn keyed_digest(&self, label: &[u8], input: &[u8]) -> [u8; 32] {
+        let key = Zeroizing::new(hmac_sha256(&self.0, &[label]));
+        hmac_sha256(&key, &[input])
+    }
+
     pub fn generate() -> Self {
         Self(random_key())
     }
@@ -234,26 +262,18 @@ pub struct Keyring {
     metadata_bound: AtomicBool,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// The MAC key of one term for secret metadata: HMAC-SHA256 keyed by the term's key over a
 /// label naming the purpose and the term, so it is independent of the term's use as a
 /// key-encryption key.
-fn metadata_mac_key(term: &TermKey) -> Result<KeyBytes, CryptoError> {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(term.key.as_ref())
-        .map_err(|_| CryptoError::Malformed("term key length"))?;
-    mac.update(format!("confmgr/v1/meta-key|{}", term.term).as_bytes());
-    let mut key = Zeroizing::new([0u8; KEY_BYTES]);
-    key.copy_from_slice(&mac.finalize().into_bytes());
-    Ok(key)
+fn metadata_mac_key(term: &TermKey) -> KeyBytes {
+    let label = format!("confmgr/v1/meta-key|{}", term.term);
+    Zeroizing::new(hmac_sha256(&term.key, &[label.as_bytes()]))
 }
 
-fn metadata_hmac(term: &TermKey, input: &[u8]) -> Result<HmacSha256, CryptoError> {
-    let key = metadata_mac_key(term)?;
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key.as_ref())
-        .map_err(|_| CryptoError::Malformed("metadata key length"))?;
+fn metadata_hmac(term: &TermKey, input: &[u8]) -> HmacSha256 {
+    let mut mac = hmac_sha256_keyed(&metadata_mac_key(term));
     mac.update(input);
-    Ok(mac)
+    mac
 }
 
 impl Keyring {
@@ -289,10 +309,7 @@ impl Keyring {
     /// active term's metadata key.
     pub fn mac_metadata(&self, input: &[u8]) -> Result<MetadataMac, CryptoError> {
         let term = self.active()?;
-        let tag = metadata_hmac(&term, input)?
-            .finalize()
-            .into_bytes()
-            .to_vec();
+        let tag = metadata_hmac(&term, input).finalize().into_bytes().to_vec();
         Ok(MetadataMac {
             term: term.term,
             tag,
@@ -302,7 +319,7 @@ impl Keyring {
     /// Checks a stored metadata MAC under the term that made it (constant time).
     pub fn verify_metadata(&self, input: &[u8], mac: &MetadataMac) -> Result<(), CryptoError> {
         let term = self.term(mac.term)?;
-        metadata_hmac(&term, input)?
+        metadata_hmac(&term, input)
             .verify_slice(&mac.tag)
             .map_err(|_| CryptoError::MetadataAuthentication)
     }
@@ -432,6 +449,27 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The derived digest is plain HMAC-SHA256 twice: legacy-id digests recorded before
+    /// `keyed_digest` existed keep their values.
+    #[test]
+    fn keyed_digest_is_hmac_of_a_derived_key() {
+        let root = RootKey::generate();
+        let plain = |key: &[u8], input: &[u8]| -> Vec<u8> {
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap();
+            mac.update(input);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let derived = plain(root.0.as_ref(), b"label");
+        assert_eq!(
+            root.keyed_digest(b"label", b"input").to_vec(),
+            plain(&derived, b"input")
+        );
+        assert_ne!(
+            root.keyed_digest(b"label", b"input"),
+            root.keyed_digest(b"other", b"input")
+        );
+    }
     use proptest::prelude::*;
 
     fn keyring() -> Keyring {

@@ -186,11 +186,10 @@ impl StoreTx {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn latest_checkpoint(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("select seq, hash from audit_checkpoints order by seq desc limit 1")
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.map(|row| Ok((row.try_get("seq")?, row.try_get("hash")?)))
-            .transpose()
+        Ok(self
+            .latest_checkpoint_mac()
+            .await?
+            .map(|checkpoint| (checkpoint.seq, checkpoint.hash)))
     }
 
     /// How many events wait to be sealed, and the time of the oldest (for metrics).

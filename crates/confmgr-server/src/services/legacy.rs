@@ -8,9 +8,7 @@ use crate::error::{Error, Result};
 use base64::Engine;
 use confmgr_core::crypto::RootKey;
 use confmgr_core::path::SecretPath;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -26,37 +24,18 @@ const DIGEST_KEY_LABEL: &[u8] = b"confmgr/v1/digest-key|legacy-secret-id";
 /// Bytes of the MAC shown (128 bits, as hex).
 const DIGEST_BYTES: usize = 16;
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
-    mac.update(input);
-    Some(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
-}
-
 /// A legacy secret id is a bearer credential: whoever holds it reads the secret. Audit
 /// events and logs name it only by this keyed digest, `hmac:` and 32 hex digits: HMAC-SHA256
 /// of the (lowercase, hyphenated) id under a key derived from the root key. The same id
 /// always gives the same digest on every replica, so its events can be correlated; without
 /// the root key a digest cannot be tied to an id. A `rekey` changes every digest.
 pub fn id_digest(root: &RootKey, id: Uuid) -> String {
-    let digest = base64::engine::general_purpose::STANDARD
-        .decode(root.to_base64().as_bytes())
-        .ok()
-        .map(Zeroizing::new)
-        .and_then(|root| hmac(&root, DIGEST_KEY_LABEL))
-        .and_then(|key| hmac(&key, id.hyphenated().to_string().as_bytes()));
-    match digest {
-        Some(mac) => {
-            let hex: String = mac[..DIGEST_BYTES]
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
-            format!("hmac:{hex}")
-        }
-        // Not reachable (HMAC takes any key length); never fall back to the id itself.
-        None => "hmac:unavailable".into(),
-    }
+    let mac = root.keyed_digest(DIGEST_KEY_LABEL, id.hyphenated().to_string().as_bytes());
+    let hex: String = mac[..DIGEST_BYTES]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("hmac:{hex}")
 }
 
 /// The path an audit event names for the legacy secret `id` (on the `secret` mount):
