@@ -3,6 +3,12 @@
 default:
     @just --list
 
+# Recipes for each part of the bundle live next to each other in just/.
+import 'just/nix.just'
+import 'just/helm.just'
+import 'just/infra.just'
+import 'just/release.just'
+
 # Run the server with no setup: SQLite under the temp dir, root token printed once
 dev *ARGS:
     cargo run -p confmgr-server -- --dev {{ARGS}}
