@@ -13,6 +13,14 @@
 # the `files` and `dns` name services are part of libc itself, so a static binary resolves
 # host names (Compose service names, database hosts) without libnss shared objects.
 #
+# The output is reproducible: the same commit gives the same bytes in any directory, on any
+# machine with the same Rust (rust-toolchain.toml) and C compiler. Build paths are remapped in
+# Rust (--remap-path-prefix: the source tree to /build/confmgr, the target directory to
+# /build/target, cargo's home to /cargo) and in C (-ffile-prefix-map, same mapping), so none
+# reaches the binary; SOURCE_DATE_EPOCH is the commit's time (for anything that stamps a
+# date); CONFMGR_GIT_COMMIT is the commit that `--version` prints (both default from git,
+# set them where there is no .git, as the Dockerfile does). scripts/ci/reproduce.sh checks it.
+#
 # The binaries land in target/static/dist/ARCH/ (confmgr-server, confmgr, and BUILD saying
 # what was built; CONFMGR_DIST_DIR moves it); cargo's own output goes to CARGO_TARGET_DIR
 # (default target/static), apart from the debug build's directory so a static build never
@@ -27,6 +35,24 @@ host_arch="$(uname -m)"
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=("$host_arch")
 
+# Reproducibility (see above). RUSTFLAGS splits on spaces: the paths must not hold any.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+for dir in "$root" "$CARGO_TARGET_DIR" "$cargo_home"; do
+    case "$dir" in *[[:space:]]*) echo "static.sh: '$dir' holds a space; build from a path without one" >&2; exit 2 ;; esac
+done
+# rustc and gcc apply the last matching mapping, so the target directory (often inside the
+# source tree) comes after the source tree.
+remap="--remap-path-prefix=$root=/build/confmgr --remap-path-prefix=$CARGO_TARGET_DIR=/build/target --remap-path-prefix=$cargo_home=/cargo"
+export CFLAGS="-ffile-prefix-map=$root=/build/confmgr -ffile-prefix-map=$CARGO_TARGET_DIR=/build/target -ffile-prefix-map=$cargo_home=/cargo${CFLAGS:+ $CFLAGS}"
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || true)"
+fi
+if [ -z "${CONFMGR_GIT_COMMIT:-}" ]; then
+    CONFMGR_GIT_COMMIT="$(git rev-parse HEAD 2>/dev/null || true)"
+fi
+[ -n "$SOURCE_DATE_EPOCH" ] && export SOURCE_DATE_EPOCH
+[ -n "$CONFMGR_GIT_COMMIT" ] && export CONFMGR_GIT_COMMIT
+
 installed_targets="$(rustup target list --installed 2>/dev/null || rustc --print target-list 2>/dev/null | grep -x "$(rustc -vV | sed -n 's/^host: //p')" || true)"
 
 for arch in "${arches[@]}"; do
@@ -40,11 +66,11 @@ for arch in "${arches[@]}"; do
     if grep -qx "$musl" <<<"$installed_targets"; then
         target="$musl"
         how="musl ($musl)"
-        flags="${RUSTFLAGS:-}"
+        flags="$remap${RUSTFLAGS:+ $RUSTFLAGS}"
     elif [ "$arch" = "$host_arch" ]; then
         target="$gnu"
         how="static glibc ($gnu with +crt-static; the $musl Rust target is not installed here)"
-        flags="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static"
+        flags="$remap${RUSTFLAGS:+ $RUSTFLAGS} -C target-feature=+crt-static"
     else
         echo "static.sh: $musl is not installed (rustup target add $musl) and a static glibc build works only for this machine's architecture ($host_arch)" >&2
         exit 1
@@ -70,9 +96,11 @@ for arch in "${arches[@]}"; do
         echo "how=$how"
         echo "profile=$profile"
         echo "rustc=$(rustc -V)"
-        echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+        echo "commit=${CONFMGR_GIT_COMMIT:-unknown}"
+        echo "source_date_epoch=${SOURCE_DATE_EPOCH:-unset}"
         for bin in confmgr-server confmgr; do
             echo "size.$bin=$(stat -c %s "$out/$bin")"
+            echo "sha256.$bin=$(sha256sum "$out/$bin" | cut -d' ' -f1)"
         done
     } >"$out/BUILD"
     echo "static.sh: $out:"
