@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "confmgr",
-    version,
+    version = env!("CONFMGR_VERSION_LONG"),
     about = "ConfMgr command-line client",
     after_long_help = crate::exit::HELP
 )]

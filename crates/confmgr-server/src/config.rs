@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "confmgr-server",
-    version,
+    version = env!("CONFMGR_VERSION_LONG"),
     about = "ConfMgr: secrets and configuration over a Vault-compatible API"
 )]
 pub struct Cli {
@@ -151,6 +151,26 @@ pub struct ServerArgs {
         global = true
     )]
     pub database_max_connections: u32,
+
+    /// After SIGTERM, keep serving this many seconds while /readyz answers 503, so load
+    /// balancers and Kubernetes endpoints stop sending traffic before the listener closes.
+    #[arg(
+        long,
+        env = "CONFMGR_SHUTDOWN_DRAIN_SECS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub shutdown_drain_secs: u64,
+
+    /// After the drain, how many seconds in-flight requests may take to finish before the
+    /// process exits anyway.
+    #[arg(
+        long,
+        env = "CONFMGR_SHUTDOWN_GRACE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_grace_secs: u64,
 
     /// PEM certificate chain (leaf first) for HTTPS. With CONFMGR_TLS_KEY, the API is served
     /// over TLS 1.2/1.3 and the files are reloaded when they change or on SIGHUP.
@@ -380,6 +400,7 @@ pub struct Settings {
     pub keys: crate::services::keys::KeySettings,
     pub audit: crate::audit::AuditSettings,
     pub tls: Option<crate::tls::TlsFiles>,
+    pub shutdown: crate::shutdown::ShutdownSettings,
     pub legacy_api: LegacyApi,
     /// `rekey`'s new root key.
     pub new_root_key: Option<RootKey>,
@@ -523,6 +544,11 @@ impl ServerArgs {
         if self.request_timeout_secs == 0 {
             problems.push("CONFMGR_REQUEST_TIMEOUT_SECS: must be greater than 0".into());
         }
+        let shutdown = crate::shutdown::ShutdownSettings::parse(
+            self.shutdown_drain_secs,
+            self.shutdown_grace_secs,
+            &mut problems,
+        );
         let auth_cache = Duration::from_millis(self.auth_cache_ms);
         if auth_cache > crate::auth_cache::MAX_TTL {
             problems.push(format!(
@@ -551,6 +577,7 @@ impl ServerArgs {
                 login_concurrent_hashes: self.login_concurrent_hashes,
                 auth_cache,
                 tls,
+                shutdown,
                 legacy_api: self.legacy_api,
                 new_root_key,
                 keys: crate::services::keys::KeySettings {

@@ -230,6 +230,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         tracing::warn!("CONFMGR_LEGACY_API=open: /vault/secret/create/ and /vault/secret/fetch answer without a token. Use on trusted networks only");
     }
     Ok(AppState::from(Shared {
+        draining: Default::default(),
         metrics,
         client_cas,
         legacy_api: settings.legacy_api,
@@ -277,9 +278,6 @@ async fn dev_bootstrap(store: &Store, root: &RootKey, settings: &Settings) -> an
     Ok(())
 }
 
-/// How long in-flight requests may finish after SIGTERM on the HTTPS listener.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// `confmgr-server` / `confmgr-server serve`.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let state = prepare(settings).await?;
@@ -297,21 +295,19 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
             let listener = std::net::TcpListener::bind(settings.listen)
                 .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (https)");
-            crate::run_tls(state, listener, tls, shutdown_signal(), SHUTDOWN_GRACE).await?;
+            let stop = crate::shutdown::on_signal(settings.shutdown, state.draining.clone());
+            crate::run_tls(state, listener, tls, stop, settings.shutdown.grace).await?;
         }
         None => {
             let listener = TcpListener::bind(settings.listen)
                 .await
                 .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (http)");
-            crate::run(state, listener, shutdown_signal()).await?;
+            let stop = crate::shutdown::on_signal(settings.shutdown, state.draining.clone());
+            crate::run(state, listener, stop).await?;
         }
     }
     key_worker.abort();
     store.close().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    crate::shutdown::on_signal(SHUTDOWN_GRACE).await;
 }

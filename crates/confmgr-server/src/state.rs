@@ -40,6 +40,8 @@ pub struct Shared {
     /// CAs for client certificates, when the HTTPS listener asks for them.
     pub client_cas: Option<Arc<crate::client_cert::ClientCas>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Set by the first SIGTERM: `/readyz` fails while requests are still served.
+    pub draining: crate::shutdown::Draining,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -51,10 +51,17 @@ const READY_WITHIN: Duration = Duration::from_secs(2);
     tag = "operations",
     operation_id = "readyz",
     summary = "Readiness",
-    description = "The database answers and accepts writes (every audited request needs one), each within 2 s. Unauthenticated; details go to the server log.",
-    responses((status = 200, description = "Ready", body = Status), (status = 503, description = "Storage unreachable or the audit log unwritable: `errors` names which", body = ErrorBody))
+    description = "The database answers and accepts writes (every audited request needs one), each within 2 s, and the server is not draining after SIGTERM. Unauthenticated; details go to the server log.",
+    responses((status = 200, description = "Ready", body = Status), (status = 503, description = "Storage unreachable, the audit log unwritable, or the server draining before shutdown: `errors` names which", body = ErrorBody))
 )]
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.is_draining() {
+        // Shutting down: traffic should go elsewhere, though requests are still served.
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec!["draining: this server is shutting down".to_owned()],
+        );
+    }
     let mut problems = Vec::new();
     match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
         Ok(Ok(())) => {}

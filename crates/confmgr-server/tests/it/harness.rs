@@ -170,6 +170,7 @@ impl TestApp {
             legacy_api,
             client_cas: client_cas.clone(),
             metrics,
+            draining: Default::default(),
         });
         // Keyring refresh and rewrap, as `serve` runs them (fast batches for tests).
         confmgr_server::services::keys::spawn_worker(

@@ -184,3 +184,138 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
         server.stderr()
     );
 }
+
+async fn dev_server_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> confmgr_testkit::ServerProcess {
+    let data = dir.join("d");
+    confmgr_testkit::ServerProcess::start(
+        std::path::Path::new(crate::process::BIN),
+        &[
+            "--dev",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--dev-root-token",
+            "root",
+        ],
+        env,
+    )
+    .await
+    .unwrap()
+}
+
+fn sigterm(server: &confmgr_testkit::ServerProcess) {
+    let pid = server.pid().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+/// During the drain after SIGTERM, `/readyz` answers 503 "draining" so endpoints stop
+/// routing here, while new connections and writes are still served; a second signal exits
+/// at once (130) instead of waiting out the drain.
+#[tokio::test]
+async fn sigterm_drain_fails_readiness_but_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = dev_server_with(dir.path(), &[("CONFMGR_SHUTDOWN_DRAIN_SECS", "600")]).await;
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    sigterm(&server);
+    // The flag is set as the signal is handled: poll until readiness reports the drain.
+    let mut answer = None;
+    for _ in 0..100 {
+        let response = http.get(format!("{base}/readyz")).send().await.unwrap();
+        if response.status() == 503 {
+            answer = Some(response.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = answer.expect("/readyz never reported the drain");
+    assert_eq!(body["errors"][0], "draining: this server is shutting down");
+
+    // Still serving, on fresh connections too: a write and a read.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let write = fresh
+        .post(format!("{base}/v1/secret/data/drain"))
+        .header("X-Vault-Token", "root")
+        .json(&serde_json::json!({"data": {"k": "written while draining"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 200, "{}", write.text().await.unwrap());
+    let read = fresh
+        .get(format!("{base}/v1/secret/data/drain"))
+        .header("X-Vault-Token", "root")
+        .send()
+        .await
+        .unwrap();
+    let read: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(read["data"]["data"]["k"], "written while draining");
+    let health = fresh.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "liveness does not fail during the drain"
+    );
+
+    sigterm(&server);
+    let status = server
+        .wait_exit(std::time::Duration::from_secs(20))
+        .await
+        .expect("a second signal ends the drain at once");
+    assert_eq!(status.code(), Some(130), "{}", server.stderr());
+    assert!(server.stderr().contains("draining"), "{}", server.stderr());
+}
+
+/// After a short drain the listener closes and the process exits cleanly on its own.
+#[tokio::test]
+async fn sigterm_drain_ends_and_the_server_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = dev_server_with(dir.path(), &[("CONFMGR_SHUTDOWN_DRAIN_SECS", "1")]).await;
+    sigterm(&server);
+    let status = server
+        .wait_exit(std::time::Duration::from_secs(30))
+        .await
+        .expect("exited after the drain");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    let stderr = server.stderr();
+    let drain = stderr.find("draining").expect("drain logged");
+    let finish = stderr.find("finishing in-flight").expect("grace logged");
+    assert!(
+        drain < finish,
+        "the drain comes before the listener closes: {stderr}"
+    );
+}
+
+/// Out-of-range shutdown settings stop the start with one line each.
+#[tokio::test]
+async fn shutdown_settings_out_of_range_are_refused_at_start() {
+    let output = tokio::process::Command::new(crate::process::BIN)
+        .args(["--dev", "--data-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .env("CONFMGR_SHUTDOWN_DRAIN_SECS", "601")
+        .env("CONFMGR_SHUTDOWN_GRACE_SECS", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("CONFMGR_SHUTDOWN_DRAIN_SECS: 601 is more than 600"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("CONFMGR_SHUTDOWN_GRACE_SECS: 0 is not between 1 and 3600"),
+        "{stderr}"
+    );
+}

@@ -928,3 +928,24 @@ async fn certificate_days_left_are_exported_as_metrics() {
     assert!(text.ends_with("# EOF\n"), "{text}");
     server.stop().await.unwrap();
 }
+
+/// `--version` names the commit: the one checked out here (tests run from a git checkout,
+/// so the build script found it), twelve hex characters.
+#[test]
+fn version_names_the_git_commit() {
+    let output = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let expected = format!(
+        "confmgr-server {} (commit {})\n",
+        env!("CARGO_PKG_VERSION"),
+        &head.trim()[..12]
+    );
+    assert_eq!(printed, expected);
+}

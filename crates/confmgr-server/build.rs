@@ -1,0 +1,4 @@
+//! `--version` prints the git commit too (crates/confmgr-build).
+fn main() {
+    confmgr_build::emit_version();
+}
