@@ -11,12 +11,18 @@
 #       scripts/containers/rootfs.sh makes (scripts/containers/image.sh does both). No base
 #       image is pulled; the final stages are the same ones.
 
-ARG RUST_VERSION=1.95
+# The Rust release rust-toolchain.toml pins (scripts/nix/check.sh checks they agree).
+ARG RUST_VERSION=1.95.0
 # `builder` (compile here) or `host` (CONTEXT/rootfs): where the final stage takes its files.
 ARG BINARIES=builder
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
 ARG TARGETARCH
+# The build context has no .git: pass the commit for `--version` and its time for
+# reproducible output (static.sh reads both), e.g.
+#   --build-arg CONFMGR_GIT_COMMIT=$(git rev-parse HEAD) --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)
+ARG CONFMGR_GIT_COMMIT=
+ARG SOURCE_DATE_EPOCH=
 # musl-gcc for the C parts (SQLite, ring, mimalloc); the Debian release pins the version.
 # hadolint ignore=DL3008
 RUN apt-get update \

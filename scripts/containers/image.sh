@@ -25,9 +25,11 @@ fi
 context="$root/target/static/image-context"
 scripts/containers/rootfs.sh "$context/rootfs" "$dist"
 
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
-revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-source_url="$(git remote get-url origin 2>/dev/null || echo unknown)"
+# Labels: the release pipeline sets CONFMGR_IMAGE_VERSION, CONFMGR_GIT_COMMIT and
+# CONFMGR_IMAGE_SOURCE (the repository's URL); a local build takes them from Cargo.toml and git.
+version="${CONFMGR_IMAGE_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}"
+revision="${CONFMGR_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
+source_url="${CONFMGR_IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null || echo unknown)}"
 format=()
 [ "$(basename "$engine")" = podman ] && format=(--format docker)
 for target in server cli; do
