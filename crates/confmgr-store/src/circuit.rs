@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use sqlx::{AnyConnection, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::watch;
 
 /// An acquire that takes longer than this may be a refused connect being retried.
@@ -39,7 +39,9 @@ enum Probe {
 
 #[derive(Debug)]
 pub(crate) struct Circuit {
-    url: String,
+    /// The pool whose current connect options a probe uses: with a password that changes
+    /// (login.rs) a probe must log in with today's, not the one the pool started with.
+    pool: AnyPool,
     /// How long a probe may take; longer is "slow", not "refused".
     probe_timeout: Duration,
     open: watch::Sender<bool>,
@@ -57,9 +59,9 @@ pub struct CircuitStats {
 }
 
 impl Circuit {
-    pub(crate) fn new(url: &str, probe_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(pool: AnyPool, probe_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
-            url: url.to_owned(),
+            pool,
             probe_timeout,
             open: watch::Sender::new(false),
             probing: AtomicBool::new(false),
@@ -124,7 +126,9 @@ impl Circuit {
     }
 
     async fn probe(&self) -> Probe {
-        match tokio::time::timeout(self.probe_timeout, AnyConnection::connect(&self.url)).await {
+        let options = self.pool.connect_options();
+        match tokio::time::timeout(self.probe_timeout, AnyConnection::connect_with(&options)).await
+        {
             Err(_) => Probe::Other,
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;

@@ -1,9 +1,11 @@
 use crate::circuit::{Circuit, CircuitStats, SUSPECT_AFTER};
+use crate::login::{keep_fresh, with_password, DynamicLogin, Password};
 use crate::{StoreError, StoreTx};
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 use sqlx::{Connection, Executor};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +93,32 @@ impl Drop for Waiting<'_> {
 
 impl Store {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        Self::open(url, options, None).await
+    }
+
+    /// PostgreSQL logging in with a password that changes (an RDS IAM auth token): `first`
+    /// opens the first connections, then the pool takes a new password from `login`'s source
+    /// every refresh interval, for the connections it opens from then on (login.rs). `url`
+    /// has no password.
+    pub async fn connect_with_login(
+        url: &str,
+        options: &StoreOptions,
+        first: &Password,
+        login: DynamicLogin,
+    ) -> Result<Self, StoreError> {
+        if Backend::from_url(url)? != Backend::Postgres {
+            return Err(StoreError::Url(
+                "a changing password needs a postgres:// URL".into(),
+            ));
+        }
+        Self::open(url, options, Some((first, login))).await
+    }
+
+    async fn open(
+        url: &str,
+        options: &StoreOptions,
+        login: Option<(&Password, DynamicLogin)>,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
@@ -107,7 +135,7 @@ impl Store {
                     Ok(true)
                 })
             });
-        let pool = match backend {
+        let pool_options = match backend {
             Backend::Postgres => pool_options.max_connections(options.max_connections),
             // One writer at a time is what SQLite can do anyway; a single connection avoids
             // SQLITE_BUSY when two deferred transactions both try to upgrade to writing.
@@ -118,11 +146,22 @@ impl Store {
                         .map(|_| ())
                 })
             }),
-        }
-        .connect(&sqlite_create_if_missing(url))
-        .await?;
-        let circuit =
-            (backend == Backend::Postgres).then(|| Circuit::new(url, options.acquire_timeout));
+        };
+        let pool = match login {
+            None => pool_options.connect(&sqlite_create_if_missing(url)).await?,
+            Some((first, login)) => {
+                let base = AnyConnectOptions::from_str(url)?;
+                let pool = pool_options
+                    .connect_with(with_password(&base, first)?)
+                    .await?;
+                tokio::spawn(keep_fresh(pool.clone(), base, login));
+                pool
+            }
+        };
+        // The circuit's probes connect with the pool's current options, so they log in with
+        // the current password too.
+        let circuit = (backend == Backend::Postgres)
+            .then(|| Circuit::new(pool.clone(), options.acquire_timeout));
         Ok(Self {
             pool,
             backend,

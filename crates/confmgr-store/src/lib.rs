@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod keyring;
 mod kv;
+mod login;
 mod optimistic;
 mod policies;
 mod rows;
@@ -25,6 +26,7 @@ pub use connect::{Backend, PoolStats, Store, StoreOptions};
 pub use error::StoreError;
 pub use keyring::{TermUsage, WrappedVersion};
 pub use kv::{AddressedState, NewVersion, SecretState};
+pub use login::{DynamicLogin, Password, PasswordFuture, PasswordSource};
 pub use optimistic::RowVersion;
 pub use tls_check::{
     days_left, explain_connect_error, preflight_postgres_tls, system_roots_trusted,

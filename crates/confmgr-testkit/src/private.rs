@@ -123,6 +123,72 @@ impl PrivatePostgres {
         self.wait_ready().await
     }
 
+    /// Makes `role`, which logs in to `database` with `password` over TLS and no client
+    /// certificate (`hostssl … scram-sha-256`, put before the certificate-only rule), as
+    /// ConfMgr does on Amazon RDS with an IAM auth token. Returns once such a login works,
+    /// with the role's URL: `postgres://ROLE@localhost:PORT/DATABASE?sslmode=verify-full&sslrootcert=CA`
+    /// (no password, no client certificate). The admin URL (`fresh_database`'s) still works
+    /// for `ALTER ROLE … PASSWORD`.
+    pub async fn password_role(
+        &self,
+        role: &str,
+        password: &str,
+        database: &str,
+    ) -> Result<String> {
+        if role.is_empty() || !role.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            bail!("password_role: {role:?} is not a plain role name ([a-z_]+)");
+        }
+        let mut admin = conn::connect_once(&self.admin_url).await?;
+        let sql = format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{}'",
+            password.replace('\'', "''")
+        );
+        sqlx::Executor::execute(&mut admin, sqlx::raw_sql(&sql))
+            .await
+            .with_context(|| format!("CREATE ROLE {role}"))?;
+        let hba = self.cluster.data.join("pg_hba.conf");
+        let rules =
+            std::fs::read_to_string(&hba).with_context(|| format!("reading {}", hba.display()))?;
+        // Rewritten in place, so the file keeps its owner (the server's account).
+        std::fs::write(
+            &hba,
+            format!("hostssl all {role} 127.0.0.1/32 scram-sha-256\n{rules}"),
+        )
+        .with_context(|| format!("writing {}", hba.display()))?;
+        sqlx::Executor::execute(&mut admin, "select pg_reload_conf()")
+            .await
+            .context("pg_reload_conf")?;
+        sqlx::Connection::close(admin)
+            .await
+            .context("closing admin connection")?;
+
+        let url = format!(
+            "postgres://{role}@localhost:{}/{database}?sslmode=verify-full&sslrootcert={}",
+            self.port,
+            self.cluster.certs.ca_cert.display()
+        );
+        // The reload only signals the postmaster: wait until the new rule admits a login.
+        let options = std::str::FromStr::from_str(&url)
+            .map(|o: sqlx::postgres::PgConnectOptions| o.password(password))
+            .context("parsing the role's URL")?;
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            match <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await {
+                Ok(conn) => {
+                    let _ = sqlx::Connection::close(conn).await;
+                    return Ok(url);
+                }
+                Err(err) if std::time::Instant::now() >= deadline => {
+                    bail!(
+                        "{role} cannot log in by password after the reload: {err}\n{}",
+                        self.cluster.log_tail()
+                    )
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// Whether the server was left running by the last start or stop.
     pub fn is_running(&self) -> bool {
         self.running

@@ -5,5 +5,6 @@ mod audit;
 mod backends;
 mod identity;
 mod kv;
+mod login;
 mod system;
 mod tls;
