@@ -57,7 +57,7 @@
       packages = forAll (s: s.packages);
       checks = forAll (s: s.checks);
       devShells = forAll (s: { default = s.devShell; });
-      formatter = forAll (s: s.pkgs.nixfmt-rfc-style);
+      formatter = forAll (s: s.pkgs.nixfmt);
 
       # `services.confmgr` (doc/nix.md); its package defaults to this flake's build.
       nixosModules.default = {

@@ -1,4 +1,4 @@
-# `nix flake check`: clippy, rustfmt, the test suite under nextest, cargo-audit, cargo-deny,
+# `nix flake check`: clippy, rustfmt, taplo, the test suite under nextest, cargo-audit, cargo-deny,
 # the packages themselves and, on Linux, the NixOS VM test (nix/vm-test.nix).
 {
   self,
@@ -70,6 +70,19 @@ packages
       partitionType = "count";
     }
   );
+
+  # TOML formatting of the files .taplo.toml lists (its `include`): crane's taploFmt.
+  toml-fmt = craneLib.taploFmt {
+    inherit pname version;
+    src = lib.fileset.toSource {
+      root = ../.;
+      fileset = lib.fileset.unions [
+        ../.taplo.toml
+        ../deny.toml
+        ../rust-toolchain.toml
+      ];
+    };
+  };
 
   # RustSec advisories from the pinned advisory-db input (no network in the sandbox).
   audit = craneLib.cargoAudit { inherit src advisory-db; };

@@ -27,7 +27,7 @@ let
     set -eu
     export CONFMGR_ROOT_KEY_FILE="$CREDENTIALS_DIRECTORY/root-key"
     ${lib.optionalString db.createLocally ''
-      export CONFMGR_DATABASE_URL="postgres://confmgr@${db.host}:${port}/confmgr?sslmode=verify-full&sslrootcert=$CREDENTIALS_DIRECTORY/db-ca.pem&sslcert=$CREDENTIALS_DIRECTORY/db-client.pem&sslkey=$CREDENTIALS_DIRECTORY/db-client-key.pem"
+      export CONFMGR_DATABASE_URL="postgres://confmgr@127.0.0.1:${port}/confmgr?sslmode=verify-full&sslrootcert=$CREDENTIALS_DIRECTORY/db-ca.pem&sslcert=$CREDENTIALS_DIRECTORY/db-client.pem&sslkey=$CREDENTIALS_DIRECTORY/db-client-key.pem"
     ''}
     exec "$@"
   '';
@@ -100,15 +100,10 @@ in
         default = false;
         description = ''
           Run PostgreSQL 16 on this machine with TLS on, database and role `confmgr`, and a
-          pg_hba.conf that admits `confmgr` only over TLS from `host` with a client
+          pg_hba.conf that admits `confmgr` only over TLS from 127.0.0.1 with a client
           certificate whose CN is `confmgr`. The certificate files below are yours to make
           (`confmgr pki`, doc/tls.md); sets CONFMGR_DATABASE_URL.
         '';
-      };
-      host = mkOption {
-        type = types.str;
-        default = "127.0.0.1";
-        description = "Address the server connects to; the server certificate must name it.";
       };
       caFile = mkOption {
         type = types.str;
@@ -148,7 +143,7 @@ in
     services.postgresql = mkIf db.createLocally {
       enable = true;
       package = lib.mkDefault pkgs.postgresql_16;
-      enableTCPIP = true;
+      # The default listen_addresses (localhost) is all ConfMgr on this machine needs.
       ensureDatabases = [ "confmgr" ];
       ensureUsers = [
         {
@@ -167,7 +162,7 @@ in
       # verified client certificate; nothing else.
       authentication = lib.mkForce ''
         local all postgres peer
-        hostssl confmgr confmgr ${db.host}/32 cert clientcert=verify-full
+        hostssl confmgr confmgr 127.0.0.1/32 cert clientcert=verify-full
       '';
     };
 

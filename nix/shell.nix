@@ -41,6 +41,7 @@ in
     pkgs.shellcheck
     pkgs.awscli2
     pkgs.docker-client
+    pkgs.taplo
   ];
   # The testkit's containers stay off unless asked for (CONFMGR_TEST_CONTAINERS=auto).
   CONFMGR_TEST_CONTAINERS = "never";

@@ -41,6 +41,7 @@ pkgs.testers.runNixOSTest {
           set -eu
           umask 077
           mkdir -p ${pki} /etc/confmgr
+          chmod 0755 ${pki} # PostgreSQL reads its certificate and key here
           cd ${pki}
           openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
             -subj /CN=confmgr-test-ca -keyout ca-key.pem -out ca.pem \

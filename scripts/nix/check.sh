@@ -11,7 +11,7 @@
 #      the Dockerfile's ARG RUST_VERSION and the workflows' RUST_TOOLCHAIN agree;
 #   3. the same checker's self-test: broken copies (wrong ref, missing follows, untracked path,
 #      version drift, ...) must each fail;
-#   4. shellcheck on this directory's scripts.
+#   4. shellcheck on this directory's scripts, and taplo on the TOML files .taplo.toml lists.
 # Exits non-zero, naming what failed, when any step fails. Starts nothing that outlives it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -53,9 +53,20 @@ else
     echo "nix-check: self-test: $(grep -c ': caught' <<<"$selftest") deliberate faults caught, the unchanged copy passes"
 fi
 
-# 4. Shell scripts.
+# 4. Shell scripts and TOML formatting (taplo from PyPI, pinned, installed when missing).
 scripts/tools/pip-tools.sh shellcheck
 shellcheck scripts/nix/*.sh || failed+=("shellcheck scripts/nix")
+if ! command -v taplo >/dev/null 2>&1; then
+    echo "nix-check: installing taplo==0.9.3"
+    python3 -m pip install --quiet --disable-pip-version-check 'taplo==0.9.3'
+fi
+if ! taplo_out="$(RUST_LOG=warn taplo fmt --check 2>&1)"; then
+    printf '%s\n' "$taplo_out" >&2
+    echo "nix-check: TOML not formatted as .taplo.toml says: run 'taplo fmt' (files: .taplo.toml's include)" >&2
+    failed+=("taplo fmt --check")
+else
+    echo "nix-check: taplo: the TOML files .taplo.toml lists are formatted"
+fi
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "nix-check: FAILED: ${failed[*]}" >&2
