@@ -1,0 +1,28 @@
+variable "region" {
+  description = "AWS region of the environment."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags on every resource (Project, Environment and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the environment's VPC."
+  type        = string
+  default     = "10.10.0.0/16"
+}
+
+variable "eks_public_endpoint_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API from outside the VPC (e.g. an office or VPN egress). Empty: private endpoint only, reach it from inside the VPC (VPN, bastion, CI runner in the VPC)."
+  type        = list(string)
+  default     = []
+}
