@@ -59,11 +59,16 @@
       devShells = forAll (s: { default = s.devShell; });
       formatter = forAll (s: s.pkgs.nixfmt);
 
-      # `services.confmgr` (doc/nix.md); its package defaults to this flake's build.
-      nixosModules.default = {
-        imports = [ ./nix/module.nix ];
-        nixpkgs.overlays = [ self.overlays.default ];
-      };
+      # `services.confmgr` (doc/nix.md); its package defaults to this flake's build for the
+      # machine's system (no overlay, so it also works where nixpkgs.pkgs is fixed, as in tests).
+      nixosModules.default =
+        { lib, pkgs, ... }:
+        {
+          imports = [ ./nix/module.nix ];
+          services.confmgr.package =
+            lib.mkDefault
+              self.packages.${pkgs.stdenv.hostPlatform.system}.confmgr-server;
+        };
       overlays.default = final: _prev: {
         confmgr-server = self.packages.${final.stdenv.hostPlatform.system}.confmgr-server;
         confmgr = self.packages.${final.stdenv.hostPlatform.system}.confmgr;

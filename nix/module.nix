@@ -26,8 +26,18 @@ let
   withCredentials = pkgs.writeShellScript "confmgr-credentials" ''
     set -eu
     export CONFMGR_ROOT_KEY_FILE="$CREDENTIALS_DIRECTORY/root-key"
+    ${lib.optionalString (cfg.tls.certFile != null) ''
+      export CONFMGR_TLS_CERT="$CREDENTIALS_DIRECTORY/tls-cert.pem"
+      export CONFMGR_TLS_KEY="$CREDENTIALS_DIRECTORY/tls-key.pem"
+    ''}
     ${lib.optionalString db.createLocally ''
       export CONFMGR_DATABASE_URL="postgres://confmgr@127.0.0.1:${port}/confmgr?sslmode=verify-full&sslrootcert=$CREDENTIALS_DIRECTORY/db-ca.pem&sslcert=$CREDENTIALS_DIRECTORY/db-client.pem&sslkey=$CREDENTIALS_DIRECTORY/db-client-key.pem"
+    ''}
+    ${lib.optionalString (db.createLocally && !(cfg.settings ? kms_key_id)) ''
+      # Trust the local CA alone for PostgreSQL, not the system CAs besides it (doc/tls.md,
+      # residual trust). Not with KMS, whose HTTPS endpoint needs the system CAs.
+      export SSL_CERT_FILE="$CREDENTIALS_DIRECTORY/db-ca.pem"
+      unset SSL_CERT_DIR
     ''}
     exec "$@"
   '';
@@ -62,15 +72,15 @@ in
       );
       default = { };
       example = {
-        listen = "127.0.0.1:8200";
-        tls_cert = "/run/credentials/confmgr.service/tls-cert";
+        listen = "0.0.0.0:8200";
         log_format = "json";
         audit_retention_days = 90;
       };
       description = ''
         Server settings, each rendered to the environment variable `CONFMGR_<NAME>` (upper
         case): every setting of doc/getting-started.md's table. Secrets do not belong here
-        (the environment is visible to root in /proc): the root key is `rootKeyFile`.
+        (the environment is visible to root in /proc): the root key is `rootKeyFile`, the
+        HTTPS key `tls.keyFile`.
       '';
     };
 
@@ -82,6 +92,21 @@ in
         readable by root only. systemd passes it to the service as a credential. A string,
         not a Nix path, so that it never enters the world-readable Nix store.
       '';
+    };
+
+    tls = {
+      certFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/confmgr/tls/server-chain.pem";
+        description = "HTTPS certificate chain (CONFMGR_TLS_CERT), passed to the service as a credential. Without it the server speaks plain HTTP.";
+      };
+      keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/confmgr/tls/server-key.pem";
+        description = "HTTPS private key (CONFMGR_TLS_KEY), readable by root only; passed as a credential.";
+      };
     };
 
     initialize = mkOption {
@@ -133,6 +158,14 @@ in
       {
         assertion = !(db.createLocally && cfg.settings ? database_url);
         message = "services.confmgr: database.createLocally sets the database URL; drop settings.database_url";
+      }
+      {
+        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
+        message = "services.confmgr: set tls.certFile and tls.keyFile together";
+      }
+      {
+        assertion = !(cfg.settings ? tls_cert || cfg.settings ? tls_key);
+        message = "services.confmgr: the HTTPS certificate and key come from tls.certFile and tls.keyFile (credentials), not settings";
       }
       {
         assertion = !(cfg.settings ? root_key || cfg.settings ? root_key_file);
@@ -188,6 +221,10 @@ in
         RestartSec = 5;
         LoadCredential = [
           "root-key:${cfg.rootKeyFile}"
+        ]
+        ++ lib.optionals (cfg.tls.certFile != null) [
+          "tls-cert.pem:${cfg.tls.certFile}"
+          "tls-key.pem:${cfg.tls.keyFile}"
         ]
         ++ lib.optionals db.createLocally [
           "db-ca.pem:${db.caFile}"
