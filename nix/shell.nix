@@ -1,5 +1,5 @@
 # `nix develop`: the toolchain of rust-toolchain.toml (with rust-analyzer and rust-src for
-# editors), the inputs of every check (crane's devShell inherits them), and the tools the
+# editors), the inputs of the cargo checks (crane's devShell inherits them), and the tools the
 # bundle's recipes call.
 {
   pkgs,
@@ -19,7 +19,18 @@ let
   };
 in
 (craneLib.overrideToolchain toolchain).devShell {
-  inherit checks;
+  # The cargo checks' inputs (PostgreSQL, python with hvac and moto, ...); not the packages,
+  # images or the VM test, whose inputs a shell does not need.
+  checks = {
+    inherit (checks)
+      clippy
+      fmt
+      toml-fmt
+      nextest
+      audit
+      deny
+      ;
+  };
   packages = [
     pkgs.cargo-nextest
     pkgs.sqlx-cli
