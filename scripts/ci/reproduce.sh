@@ -10,6 +10,7 @@
 # SOURCE_DATE_EPOCH from the commit, CONFMGR_GIT_COMMIT set), nice'd. Beyond equal SHA-256s it
 # asserts that neither binary holds a build path (the clone directories, the source tree this
 # was started from, cargo's home) and that both print the commit in `--version`.
+# On success the two builds' SHA-256s go to target/release-reproducible/COMMIT.sha256.
 # Heavy: two full fat-LTO builds (about 20-40 min each on 2 shared cores). The clones are
 # removed at the end, failed or not (CONFMGR_REPRO_KEEP=1 keeps them for diffoscope).
 set -euo pipefail
@@ -80,4 +81,8 @@ for bin in confmgr-server confmgr; do
     echo "reproduce: $bin --version: $("$one/$bin" --version)"
 done
 [ "$status" = 0 ] || fail "the two builds of $commit are not identical or leak build paths (see above)"
+record="$root/target/release-reproducible/$commit.sha256"
+mkdir -p "$(dirname "$record")"
+(cd "$one" && sha256sum confmgr-server confmgr) >"$record"
 echo "reproduce: OK: both builds of $short are byte-identical, hold no build path and print the commit"
+echo "reproduce: recorded in $record (release-dry-run compares its binaries with it)"
