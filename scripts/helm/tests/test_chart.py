@@ -182,14 +182,21 @@ def test_helm_test_pod_writes_reads_and_deletes():
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never"
+    # Init containers run one after the other, each must succeed: login, write, read, delete.
     steps = [c["args"][:2] for c in spec["initContainers"]] + [c["args"][:2] for c in spec["containers"]]
-    assert steps == [["kv", "put"], ["kv", "get"], ["kv", "delete"]]
-    assert spec["containers"][0]["args"][-1] == "--all-versions"
+    assert steps == [["login", "--role-id"], ["kv", "put"], ["kv", "get"], ["kv", "delete"], ["token", "revoke"]]
+    login, put, get, delete = spec["initContainers"]
+    assert login["args"][2] == "$(CONFMGR_TEST_ROLE_ID)"
+    assert env_of(login)["CONFMGR_TEST_ROLE_ID"]["valueFrom"]["secretKeyRef"] == {"name": "confmgr-helm-test", "key": "role-id"}
+    creds = [v for v in spec["volumes"] if v["name"] == "credentials"][0]["secret"]
+    assert creds["secretName"] == "confmgr-helm-test" and creds["items"] == [{"key": "secret-id", "path": "secret-id"}]
+    assert put["args"][2] == get["args"][2] == delete["args"][2] == "helm-test/confmgr-1"
+    assert delete["args"][-1] == "--all-versions"
     for c in containers(spec):
         assert c["image"].startswith("localhost/confmgr-cli:")
         env = env_of(c)
         assert env["CONFMGR_ADDR"]["value"] == "https://confmgr.confmgr.svc:8200"
-        assert env["CONFMGR_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "confmgr-helm-test", "key": "token"}
+        assert env["CONFMGR_CONFIG_DIR"]["value"] == "/tmp/confmgr", "the login's token file, shared"
         assert env["CONFMGR_CACERT"]["value"] == "/etc/confmgr/ca/ca.crt"
     # The Service the test goes through exists under that name and port.
     svc = one(objs, "Service")
@@ -206,6 +213,7 @@ SECRET_ENV = re.compile(r"(ROOT_KEY|TOKEN|PASSWORD|SECRET)$")
     {"database": {"password": FAKE}},
     {"database": {"url": f"postgres://confmgr:{FAKE}@db/confmgr"}},
     {"test": {"token": FAKE}},
+    {"test": {"credentialsSecret": {"secretId": FAKE}}},
     {"kms": {"secretAccessKey": FAKE}},
     {"tls": {"key": FAKE}},
 ])
