@@ -115,6 +115,7 @@ def test_custom_resource_fields(variant, obj):
 def test_cnpg_accepts_only_certificates_for_confmgr():
     objs = render(VARIANTS["cnpg"])
     cluster = next(o for o in objs if o["kind"] == "Cluster")
+    assert cluster["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", "uninstall keeps the data"
     assert cluster["spec"]["postgresql"]["pg_hba"] == [
         "hostssl confmgr confmgr all cert",
         "host all confmgr all reject",
