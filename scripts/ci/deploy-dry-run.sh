@@ -10,8 +10,9 @@
 #  3. scripts/helm/validate.sh on the result (kubernetes-validate --strict)
 #  4. the wiring: the server and test images are the ones deployed, every namespaced object is
 #     in `confmgr`, the database host, KMS key and KMS context from Terraform reach the objects
-# Output in target/deploy-dry-run/ENV/ (values and rendered.yaml). DEPLOY_OWNER and
-# DEPLOY_IMAGE_TAG change the images (default example-org, sha-0123456789ab).
+# Output in target/deploy-dry-run/ENV/ (values and rendered.yaml). DEPLOY_OWNER,
+# DEPLOY_IMAGE_TAG, DEPLOY_SERVER_DIGEST and DEPLOY_CLI_DIGEST change the images (default
+# example-org, sha-0123456789ab, no digests).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -43,7 +44,8 @@ echo "=== deploy-dry-run $env: values from the Terraform outputs ($fixture)"
 PATH="$out/bin:$PATH" CONFMGR_TF_OUTPUT_FIXTURE="$fixture" \
     scripts/helm-values-from-terraform.sh "$env" "$out/terraform-values.yaml" \
     || fail "scripts/helm-values-from-terraform.sh $env failed"
-write_image_values "$out/image-values.yaml" "$owner" "$tag"
+check_image_ref "$tag" "${DEPLOY_SERVER_DIGEST:-}" "${DEPLOY_CLI_DIGEST:-}" || fail "bad image reference"
+write_image_values "$out/image-values.yaml" "$owner" "$tag" "${DEPLOY_SERVER_DIGEST:-}" "${DEPLOY_CLI_DIGEST:-}"
 
 echo "=== deploy-dry-run $env: render"
 python3 scripts/helm/render.py -f "$chart/ci/$env-values.yaml" -f "$out/terraform-values.yaml" \

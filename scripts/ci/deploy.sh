@@ -7,7 +7,8 @@
 #     cluster name and region from the environment's Terraform outputs
 #  2. aws eks update-kubeconfig into a kubeconfig of this run only
 #  3. values: helm/confmgr/ci/ENV-values.yaml + scripts/helm-values-from-terraform.sh ENV + the
-#     images ghcr.io/OWNER/confmgr-{server,cli}:IMAGE_TAG (OWNER: GITHUB_REPOSITORY_OWNER)
+#     images ghcr.io/OWNER/confmgr-{server,cli}:IMAGE_TAG (OWNER: GITHUB_REPOSITORY_OWNER),
+#     pulled by digest when SERVER_DIGEST and CLI_DIGEST are set
 #  4. the release's current revision is noted (rollback.sh goes back to it)
 #  5. helm upgrade --install --atomic --wait (a failed upgrade rolls itself back)
 #  6. helm test; when it fails the release is rolled back to the noted revision here
@@ -22,6 +23,7 @@ env="$(terraform_env "${1:?usage: scripts/ci/deploy.sh ENV}")"
 : "${IMAGE_TAG:?IMAGE_TAG is not set (sha-SHORT or a release version)}"
 : "${GITHUB_REPOSITORY_OWNER:?GITHUB_REPOSITORY_OWNER is not set (the GHCR owner)}"
 : "${TF_STATE_BUCKET:?TF_STATE_BUCKET is not set (the S3 bucket of the Terraform state)}"
+check_image_ref "$IMAGE_TAG" "${SERVER_DIGEST:-}" "${CLI_DIGEST:-}"
 state_dir="${CONFMGR_DEPLOY_STATE:-${RUNNER_TEMP:-/tmp}/confmgr-deploy-$env}"
 mkdir -p "$state_dir"
 export KUBECONFIG="$state_dir/kubeconfig"
@@ -35,7 +37,8 @@ terraform -chdir="$tf" init -input=false -no-color \
 cluster="$(terraform -chdir="$tf" output -raw cluster_name)"
 region="$(terraform -chdir="$tf" output -raw region)"
 scripts/helm-values-from-terraform.sh "$env" "$state_dir/terraform-values.yaml"
-write_image_values "$state_dir/image-values.yaml" "$GITHUB_REPOSITORY_OWNER" "$IMAGE_TAG"
+write_image_values "$state_dir/image-values.yaml" "$GITHUB_REPOSITORY_OWNER" "$IMAGE_TAG" \
+    "${SERVER_DIGEST:-}" "${CLI_DIGEST:-}"
 
 echo "=== deploy $env: kubeconfig for $cluster ($region)"
 aws eks update-kubeconfig --name "$cluster" --region "$region" --alias "confmgr-$env" >/dev/null

@@ -16,7 +16,20 @@ terraform_env() {
     esac
 }
 
-# write_image_values FILE OWNER TAG: the images a deploy runs, as Helm values.
+# check_image_ref TAG [SERVER_DIGEST CLI_DIGEST]: refuses anything but sha-<12 hex> or a
+# release version as the tag, and anything but sha256:<64 hex> (or nothing) as a digest.
+check_image_ref() {
+    [[ "$1" =~ ^(sha-[0-9a-f]{12}|[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)$ ]] \
+        || { echo "image tag '$1' is neither sha-<12 hex digits> nor a release version" >&2; return 1; }
+    local digest
+    for digest in "${@:2}"; do
+        [ -z "$digest" ] || [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] \
+            || { echo "image digest '$digest' is not sha256:<64 hex digits>" >&2; return 1; }
+    done
+}
+
+# write_image_values FILE OWNER TAG [SERVER_DIGEST CLI_DIGEST]: the images a deploy runs, as
+# Helm values; with digests the Pods pull by digest (the tag stays as information).
 write_image_values() {
     local owner
     owner="$(tr '[:upper:]' '[:lower:]' <<<"$2")"
@@ -25,10 +38,12 @@ write_image_values() {
 image:
   repository: ghcr.io/$owner/confmgr-server
   tag: "$3"
+  digest: "${4:-}"
   pullPolicy: IfNotPresent
 cliImage:
   repository: ghcr.io/$owner/confmgr-cli
   tag: "$3"
+  digest: "${5:-}"
   pullPolicy: IfNotPresent
 VALUES
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pushes the images that passed ci.yml's gates on main to GHCR as sha-SHORT (what deploy.yml
 # deploys), signs them with cosign keyless (the workflow's OIDC identity) and writes
-# image-tag=sha-SHORT to $GITHUB_OUTPUT.
+# image-tag=sha-SHORT, server-digest and cli-digest to $GITHUB_OUTPUT.
 #   scripts/ci/push-ci-images.sh DIR      (DIR from scripts/ci/build-images.sh)
 # Needs GHCR_TOKEN (the workflow's token with packages: write) and GITHUB_REPOSITORY_OWNER.
 set -euo pipefail
@@ -18,5 +18,6 @@ for name in confmgr-server confmgr-cli; do
     digest="$(docker image inspect --format '{{index .RepoDigests 0}}' "ghcr.io/$owner/$name:$tag")"
     cosign sign --yes "$digest"
     echo "push-ci-images: pushed and signed $digest as $tag"
+    [ -z "${GITHUB_OUTPUT:-}" ] || echo "${name#confmgr-}-digest=${digest#*@}" >>"$GITHUB_OUTPUT"
 done
 [ -z "${GITHUB_OUTPUT:-}" ] || echo "image-tag=$tag" >>"$GITHUB_OUTPUT"
