@@ -55,11 +55,12 @@ echo "=== deploy-dry-run $env: validate"
 scripts/helm/validate.sh "$out/rendered.yaml" || fail "the rendered objects are not valid"
 
 echo "=== deploy-dry-run $env: wiring"
-python3 - "$out/rendered.yaml" "$fixture" "$owner" "$tag" "$namespace" <<'PY' || fail "the wiring checks failed"
+python3 - "$out/rendered.yaml" "$fixture" "$owner" "$tag" "$namespace" "${DEPLOY_SERVER_DIGEST:-}" "${DEPLOY_CLI_DIGEST:-}" <<'PY' || fail "the wiring checks failed"
 import json, sys
 import yaml
 
-rendered, fixture, owner, tag, namespace = sys.argv[1:]
+rendered, fixture, owner, tag, namespace, server_digest, cli_digest = sys.argv[1:]
+owner = owner.lower()
 docs = [d for d in yaml.safe_load_all(open(rendered, encoding="utf-8")) if d]
 outputs = {k: v["value"] for k, v in json.load(open(fixture, encoding="utf-8")).items()}
 text = open(rendered, encoding="utf-8").read()
@@ -70,20 +71,27 @@ def containers(doc):
     pod = spec.get("template", {}).get("spec", spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", spec))
     return (pod.get("initContainers") or []) + (pod.get("containers") or [])
 
-server = f"ghcr.io/{owner}/confmgr-server:{tag}"
-cli = f"ghcr.io/{owner}/confmgr-cli:{tag}"
+def wanted(name, digest):
+    """The references a Pod may carry for this image: by tag, or by digest when one is set."""
+    repo = f"ghcr.io/{owner}/{name}"
+    return {f"{repo}@{digest}", f"{repo}:{tag}@{digest}"} if digest else {f"{repo}:{tag}"}
+
+server = wanted("confmgr-server", server_digest)
+cli = wanted("confmgr-cli", cli_digest)
 deployments = [d for d in docs if d.get("kind") == "Deployment"]
 if not deployments:
     problems.append("no Deployment rendered")
 for d in deployments:
     images = {c.get("image") for c in containers(d)}
-    if server not in images:
-        problems.append(f"Deployment {d['metadata']['name']} runs {sorted(images)}, not {server}")
+    if not images & server:
+        problems.append(f"Deployment {d['metadata']['name']} runs {sorted(images)}, not {sorted(server)}")
 tests = [d for d in docs if d.get("kind") == "Pod" and "test" in str(d["metadata"].get("annotations", {}).get("helm.sh/hook", ""))]
+if not tests:
+    problems.append("no helm test Pod rendered")
 for t in tests:
     images = {c.get("image") for c in containers(t)}
-    if cli not in images:
-        problems.append(f"helm test Pod {t['metadata']['name']} runs {sorted(images)}, not {cli}")
+    if not images & cli:
+        problems.append(f"helm test Pod {t['metadata']['name']} runs {sorted(images)}, not {sorted(cli)}")
 cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition", "PriorityClass", "StorageClass"}
 for d in docs:
     if d.get("kind") in cluster_scoped:
