@@ -4,8 +4,9 @@
 # fails). Without a noted revision it rolls back to the one before the current.
 #   scripts/ci/rollback.sh ENV [REVISION]
 # Uses the kubeconfig deploy.sh wrote (CONFMGR_DEPLOY_STATE) or KUBECONFIG.
-# Database migrations are not undone: ConfMgr's migrations are additive, so the previous
-# release runs against the migrated schema (doc/ci-cd.md, "Rolling back").
+# Database migrations are not undone. A previous release whose binary lacks a migration the
+# newer one applied refuses to start (sqlx reports the applied migration as missing), so the
+# rollback then fails its --wait: doc/ci-cd.md, "Rolling back", says what to do instead.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
