@@ -52,3 +52,26 @@ def test_validate_sh_rejects_unknown_fields_and_kinds(tmp_path):
     result = subprocess.run([script, str(good)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "skipped cert-manager.io/v1 Certificate" in result.stderr
+
+
+def test_values_schema_is_valid_draft7_and_accepts_the_defaults():
+    import json
+
+    import jsonschema
+    import yaml
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load((CHART / "values.yaml").read_text()))
+    # Strict at every level the chart owns: no object without additionalProperties false,
+    # except the pass-through Kubernetes objects (resources, securityContext, affinity, ...).
+    loose = []
+
+    def walk(node, path):
+        if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+            loose.append(path)
+        for key, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{key}")
+
+    walk(schema, "")
+    assert loose == [], loose
