@@ -9,7 +9,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root" || exit 2
-checkov() { nice -n 10 scripts/tools/checkov.sh "$@"; }
+checkov() { nice -n 10 "$root/scripts/tools/checkov.sh" "$@"; }
 failed=()
 
 echo "=== iac-scan: terraform/"
