@@ -1,10 +1,12 @@
-# ConfMgr on AWS, development: small and cheap. One NAT gateway, single-AZ RDS without
-# deletion protection or final snapshot, a week of backups, two small nodes.
+# ConfMgr on AWS, development: small and cheap. One NAT gateway, interface endpoints in one
+# zone, single-AZ RDS without deletion protection or final snapshot, a week of backups, two
+# small nodes.
 
 locals {
   environment = "dev"
   name        = "confmgr-${local.environment}"
 
+  endpoints_every_zone  = false
   single_nat_gateway    = true
   log_retention_days    = 30
   node_instance_types   = ["t3.medium"]
@@ -21,10 +23,12 @@ locals {
 module "network" {
   source = "../../modules/network"
 
-  name                    = local.name
-  cidr_block              = var.vpc_cidr
-  single_nat_gateway      = local.single_nat_gateway
-  flow_log_retention_days = local.log_retention_days
+  name                              = local.name
+  cidr_block                        = var.vpc_cidr
+  availability_zones                = var.availability_zones
+  single_nat_gateway                = local.single_nat_gateway
+  interface_endpoints_in_every_zone = local.endpoints_every_zone
+  flow_log_retention_days           = local.log_retention_days
 }
 
 module "eks" {

@@ -6,9 +6,10 @@ locals {
   environment = "prod"
   name        = "confmgr-${local.environment}"
 
+  endpoints_every_zone  = true
   single_nat_gateway    = false
   log_retention_days    = 365
-  node_instance_types   = ["m6i.large"]
+  node_instance_types   = ["m5.large"]
   node_count            = { desired = 3, min = 3, max = 6 }
   db_instance_class     = "db.m7g.large"
   db_multi_az           = true
@@ -22,10 +23,12 @@ locals {
 module "network" {
   source = "../../modules/network"
 
-  name                    = local.name
-  cidr_block              = var.vpc_cidr
-  single_nat_gateway      = local.single_nat_gateway
-  flow_log_retention_days = local.log_retention_days
+  name                              = local.name
+  cidr_block                        = var.vpc_cidr
+  availability_zones                = var.availability_zones
+  single_nat_gateway                = local.single_nat_gateway
+  interface_endpoints_in_every_zone = local.endpoints_every_zone
+  flow_log_retention_days           = local.log_retention_days
 }
 
 module "eks" {

@@ -6,6 +6,7 @@ locals {
   environment = "staging"
   name        = "confmgr-${local.environment}"
 
+  endpoints_every_zone  = true
   single_nat_gateway    = false
   log_retention_days    = 90
   node_instance_types   = ["t3.medium"]
@@ -22,10 +23,12 @@ locals {
 module "network" {
   source = "../../modules/network"
 
-  name                    = local.name
-  cidr_block              = var.vpc_cidr
-  single_nat_gateway      = local.single_nat_gateway
-  flow_log_retention_days = local.log_retention_days
+  name                              = local.name
+  cidr_block                        = var.vpc_cidr
+  availability_zones                = var.availability_zones
+  single_nat_gateway                = local.single_nat_gateway
+  interface_endpoints_in_every_zone = local.endpoints_every_zone
+  flow_log_retention_days           = local.log_retention_days
 }
 
 module "eks" {

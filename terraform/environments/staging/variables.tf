@@ -9,6 +9,17 @@ variable "region" {
   }
 }
 
+variable "availability_zones" {
+  description = "Three availability zones of the region, by name."
+  type        = list(string)
+  default     = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+  validation {
+    condition     = length(var.availability_zones) == 3 && alltrue([for z in var.availability_zones : startswith(z, var.region)])
+    error_message = "availability_zones must name three zones of var.region (set both when changing the region)."
+  }
+}
+
 variable "tags" {
   description = "Extra tags on every resource (Project, Environment and ManagedBy are always set)."
   type        = map(string)

@@ -2,14 +2,28 @@
 # gateways and load balancers, VPC endpoints so that pods reach KMS, STS, EKS Auth, ECR and
 # S3 without the NAT, and flow logs of every interface.
 
-data "aws_availability_zones" "available" {
+# Looked up to check that the named zones exist in the region and are available.
+data "aws_availability_zones" "selected" {
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = var.availability_zones
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) == length(var.availability_zones)
+      error_message = "availability_zones names zones that are not available in this region."
+    }
+  }
 }
 
 data "aws_region" "current" {}
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.availability_zone_count)
+  # The zones the caller named, in its order, once the lookup above has found them all.
+  azs = [for z in var.availability_zones : z if contains(data.aws_availability_zones.selected.names, z)]
   # /20 subnets: private ones first (netnum 0..2), public ones after (netnum 8..10).
   private_cidrs = [for i, _ in local.azs : cidrsubnet(var.cidr_block, 20 - tonumber(split("/", var.cidr_block)[1]), i)]
   public_cidrs  = [for i, _ in local.azs : cidrsubnet(var.cidr_block, 20 - tonumber(split("/", var.cidr_block)[1]), i + 8)]
@@ -135,7 +149,7 @@ resource "aws_vpc_endpoint" "interface" {
   service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.value}"
   vpc_endpoint_type   = "Interface"
   private_dns_enabled = true
-  subnet_ids          = aws_subnet.private[*].id
+  subnet_ids          = var.interface_endpoints_in_every_zone ? aws_subnet.private[*].id : [aws_subnet.private[0].id]
   security_group_ids  = [aws_security_group.endpoints.id]
 
   tags = { Name = "${var.name}-${each.value}" }

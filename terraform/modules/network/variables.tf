@@ -19,14 +19,13 @@ variable "cidr_block" {
   }
 }
 
-variable "availability_zone_count" {
-  description = "How many availability zones to spread the subnets over (the first N the region lists)."
-  type        = number
-  default     = 3
+variable "availability_zones" {
+  description = "Availability zones of the subnets, by name (e.g. us-east-1a). Named, not counted, so that a zone AWS adds or marks impaired never shifts the subnets to other zones."
+  type        = list(string)
 
   validation {
-    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 3
-    error_message = "availability_zone_count must be 2 or 3 (EKS and RDS subnet groups need at least two zones)."
+    condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 3 && length(distinct(var.availability_zones)) == length(var.availability_zones)
+    error_message = "availability_zones must name two or three distinct zones (EKS and RDS subnet groups need at least two)."
   }
 }
 
@@ -54,4 +53,10 @@ variable "interface_endpoint_services" {
     condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9.-]+$", s))])
     error_message = "interface_endpoint_services holds service names such as kms or ecr.dkr (without the com.amazonaws.REGION. prefix)."
   }
+}
+
+variable "interface_endpoints_in_every_zone" {
+  description = "Put each interface endpoint in every zone's private subnet (true: no cross-zone hop, one endpoint-hour per zone) or only in the first zone's (cheaper; pods of the other zones cross a zone to reach it, and lose it with that zone)."
+  type        = bool
+  default     = true
 }
