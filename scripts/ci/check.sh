@@ -2,7 +2,8 @@
 # Everything .ci/run checks for CI/CD and releases (issue 27), one command:
 #   scripts/ci/check.sh          (or `just cicd-check`)
 #  1. the workflows and every shell script (check-workflows.sh: actionlint, shellcheck,
-#     zizmor --offline, the workflow schema, SHA pins, no event data in run:)
+#     zizmor --offline, the workflow schema, SHA pins, no event data in run:), and checkov on
+#     the Dockerfile and the workflows (terraform/ and the chart: infra-check and helm-check)
 #  2. the tag and notes checks a release starts with (release-version.sh, release-notes.sh):
 #     the workspace version's tag passes only when CHANGELOG.md has its section, another fails
 #  3. the deploy smoke test against a local `confmgr-server --dev` (smoke-selftest.sh)
@@ -52,6 +53,9 @@ release_checks() {
 }
 
 run "workflows and scripts" scripts/ci/check-workflows.sh
+run "checkov: Dockerfile and workflows" bash -c \
+    'scripts/tools/checkov.sh --config-file .github/checkov.yaml --framework dockerfile -f Dockerfile &&
+     scripts/tools/checkov.sh --config-file .github/checkov.yaml --framework github_actions -d .github'
 run "release tag and notes checks" release_checks
 run "smoke test against a local server" scripts/ci/smoke-selftest.sh
 for env in dev staging prod; do
