@@ -31,6 +31,10 @@ def test_security_context_is_restricted(variant):
         assert spec["automountServiceAccountToken"] is False, where
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(key), where
+        # The volume types the restricted Pod Security profile allows.
+        allowed = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+        for vol in spec.get("volumes", []):
+            assert set(vol) - {"name"} <= allowed, f"{where}: volume {vol['name']}"
         for c in containers(spec):
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, where
