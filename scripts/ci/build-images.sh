@@ -11,6 +11,7 @@ out="${1:?usage: scripts/ci/build-images.sh OUT_DIR}"
 export CONTAINER_ENGINE="${CONTAINER_ENGINE:-$(command -v docker >/dev/null 2>&1 && echo docker || echo podman)}"
 server=localhost/confmgr-server:ci
 cli=localhost/confmgr-cli:ci
+scripts/tools/pip-tools.sh hadolint
 nice -n 10 scripts/containers/static.sh
 scripts/containers/image.sh "$server" "$cli"
 scripts/containers/check-image.sh "$server" "$cli"
