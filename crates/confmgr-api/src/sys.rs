@@ -43,6 +43,15 @@ pub struct TokenLookup {
     pub ttl: i64,
     #[serde(rename = "type")]
     pub token_type: String,
+    /// RFC 3339 creation time.
+    #[serde(default)]
+    pub issue_time: String,
+    /// Seconds; present for periodic tokens only, as in Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    /// The token role it was created against; present only then, as in Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Who vouches for the identity behind the token (ConfMgr extension).
     pub issuer: String,
 }

@@ -74,6 +74,23 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
+/// Longest custom secret_id accepted (argon2 hashes it; Vault sets no limit of its own).
+pub const MAX_CUSTOM_SECRET_LEN: usize = 1024;
+
+/// The lookup id of a custom secret_id (AppRole's `custom-secret-id`), which has no public
+/// prefix of ours: a keyed digest of the role's name and the secret under a key derived
+/// from the root key, so the row can be found without a scan and the database holds nothing
+/// from which the secret could be guessed faster than through the argon2 hash. `c.` and
+/// its length keep it apart from generated lookup ids.
+pub fn custom_lookup_id(root: &crate::crypto::RootKey, role_name: &str, secret: &str) -> String {
+    let mut input = Zeroizing::new(Vec::with_capacity(role_name.len() + 1 + secret.len()));
+    input.extend_from_slice(role_name.as_bytes());
+    input.push(0);
+    input.extend_from_slice(secret.as_bytes());
+    let digest = root.keyed_digest(b"confmgr/v1/custom-secret-id", &input);
+    format!("c.{}", URL_SAFE_NO_PAD.encode(digest))
+}
+
 /// Splits a presented secret into its lookup id; `None` if it cannot be one of ours.
 pub fn lookup_id_of(presented: &str) -> Option<&str> {
     let (id, secret) = presented.split_once('.')?;
@@ -156,6 +173,20 @@ mod tests {
         let phc = hash_secret("x", HashCost::PRODUCTION).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(verify_secret("x", &phc));
+    }
+
+    #[test]
+    fn custom_lookup_ids_are_keyed_per_role() {
+        let root = crate::crypto::RootKey::generate();
+        let id = custom_lookup_id(&root, "app", "my-secret");
+        assert!(id.starts_with("c.") && id.len() == 45, "{id}");
+        assert!(!id.contains("my-secret"));
+        assert_eq!(id, custom_lookup_id(&root, "app", "my-secret"));
+        assert_ne!(id, custom_lookup_id(&root, "other", "my-secret"));
+        assert_ne!(
+            id,
+            custom_lookup_id(&crate::crypto::RootKey::generate(), "app", "my-secret")
+        );
     }
 
     #[test]

@@ -35,6 +35,29 @@ use std::ops::Range;
 /// The name of the built-in policy that allows everything. It cannot be written.
 pub const ROOT_POLICY: &str = "root";
 
+/// The name of the built-in policy every token gets unless created with `no_default_policy`
+/// (migration 0009 stores its text: a token may look up, renew and revoke itself and ask
+/// what it may do). It can be edited but not deleted, as in Vault.
+pub const DEFAULT_POLICY: &str = "default";
+
+/// A token's policy names as Vault keeps them: trimmed, lowercased, without empties or
+/// repeats, sorted; `default` added unless `no_default` or the list holds `root`, and a list
+/// holding `root` is just `root`.
+pub fn token_policies(names: &[String], no_default: bool) -> Vec<String> {
+    let mut set: BTreeSet<String> = names
+        .iter()
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if set.contains(ROOT_POLICY) {
+        return vec![ROOT_POLICY.to_owned()];
+    }
+    if !no_default {
+        set.insert(DEFAULT_POLICY.to_owned());
+    }
+    set.into_iter().collect()
+}
+
 /// Longest policy name accepted, in characters.
 pub const MAX_POLICY_NAME_LEN: usize = 128;
 
@@ -866,6 +889,21 @@ fn compare_priority(a: &Pattern, b: &Pattern) -> Ordering {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_policies_are_sanitized_like_vault() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            super::token_policies(&names(&[" B", "a", "b", ""]), false),
+            names(&["a", "b", "default"])
+        );
+        assert_eq!(super::token_policies(&names(&["a"]), true), names(&["a"]));
+        assert_eq!(
+            super::token_policies(&names(&["a", "Root"]), false),
+            names(&["root"])
+        );
+        assert_eq!(super::token_policies(&[], false), names(&["default"]));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use Capability::*;

@@ -6,7 +6,7 @@
 use crate::auth_cache::{AclSource, AuthCache, CachedToken};
 use crate::error::Error;
 use crate::metrics::Confirmation;
-use crate::services::policies;
+use crate::services::{policies, tokens};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -133,6 +133,19 @@ impl FromRequestParts<AppState> for Caller {
         if !usable(&record, now_micros(), address) {
             return Err(Error::PermissionDenied);
         }
+        // A use-limited token is never cached (see `look_up`): each use is counted in the
+        // database, atomically, so concurrent requests cannot spend one use twice.
+        let record = if record.num_uses > 0 {
+            let Some(left) = tokens::spend_use(&state.store, cache, &record).await? else {
+                return Err(Error::PermissionDenied);
+            };
+            Arc::new(TokenRecord {
+                num_uses: left,
+                ..TokenRecord::clone(&record)
+            })
+        } else {
+            record
+        };
         Ok(Self {
             token: record,
             presented,
@@ -170,8 +183,11 @@ async fn look_up(
         note_actor(&record);
         return Err(Error::PermissionDenied);
     }
+    let limited = record.num_uses > 0;
     let found = cached_token(cache, generation, record, policy_texts);
-    cache.put_token(generation, read_at, digest, found.clone());
+    if !limited {
+        cache.put_token(generation, read_at, digest, found.clone());
+    }
     Ok(Some(found))
 }
 

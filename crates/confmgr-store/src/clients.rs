@@ -21,6 +21,14 @@ pub struct ClientRecord {
     pub token_bound_cidrs: Vec<String>,
     /// The client certificates that log in as this client (`auth/cert/login`).
     pub cert: CertBindings,
+    /// Seconds; > 0: login tokens are periodic.
+    pub token_period: i64,
+    /// Seconds; 0: none.
+    pub token_explicit_max_ttl: i64,
+    /// Uses of each login token; 0: unlimited.
+    pub token_num_uses: i64,
+    /// Login tokens do not get the `default` policy.
+    pub token_no_default_policy: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -38,7 +46,7 @@ pub struct ClientSecretRecord {
     pub uses_left: Option<i64>,
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, issuer, policies, token_ttl, token_max_ttl, secret_id_ttl, secret_id_num_uses, secret_id_bound_cidrs, token_bound_cidrs, created_at, updated_at, cert_common_names, cert_dns_sans, cert_uri_sans";
+const CLIENT_COLUMNS: &str = "client_id, name, issuer, policies, token_ttl, token_max_ttl, secret_id_ttl, secret_id_num_uses, secret_id_bound_cidrs, token_bound_cidrs, created_at, updated_at, cert_common_names, cert_dns_sans, cert_uri_sans, token_period, token_explicit_max_ttl, token_num_uses, token_no_default_policy";
 const SECRET_COLUMNS: &str =
     "accessor, client_id, lookup_id, phc, metadata, cidr_list, created_at, expires_at, uses_left";
 
@@ -47,13 +55,16 @@ impl StoreTx {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn upsert_client(&mut self, client: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "insert into clients ({CLIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            "insert into clients ({CLIENT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
              on conflict (name) do update set issuer = excluded.issuer, policies = excluded.policies,
              token_ttl = excluded.token_ttl, token_max_ttl = excluded.token_max_ttl,
              secret_id_ttl = excluded.secret_id_ttl, secret_id_num_uses = excluded.secret_id_num_uses,
              secret_id_bound_cidrs = excluded.secret_id_bound_cidrs, token_bound_cidrs = excluded.token_bound_cidrs,
              cert_common_names = excluded.cert_common_names, cert_dns_sans = excluded.cert_dns_sans,
-             cert_uri_sans = excluded.cert_uri_sans, updated_at = excluded.updated_at"
+             cert_uri_sans = excluded.cert_uri_sans, token_period = excluded.token_period,
+             token_explicit_max_ttl = excluded.token_explicit_max_ttl,
+             token_num_uses = excluded.token_num_uses,
+             token_no_default_policy = excluded.token_no_default_policy, updated_at = excluded.updated_at"
         ))
         .bind(client.client_id.clone())
         .bind(client.name.clone())
@@ -70,6 +81,10 @@ impl StoreTx {
         .bind(to_json(&client.cert.common_names)?)
         .bind(to_json(&client.cert.dns_sans)?)
         .bind(to_json(&client.cert.uri_sans)?)
+        .bind(client.token_period)
+        .bind(client.token_explicit_max_ttl)
+        .bind(client.token_num_uses)
+        .bind(i64::from(client.token_no_default_policy))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -210,6 +225,57 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Gives a client a new client_id (a custom AppRole role_id): its secrets and tokens
+    /// follow it. The foreign keys do not cascade updates, so the row is re-inserted under
+    /// the new id and the old one deleted, all in the caller's transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn change_client_id(
+        &mut self,
+        client: &ClientRecord,
+        new_id: &str,
+    ) -> Result<(), StoreError> {
+        // The name is unique: park the old row under a name no client can have ('/' is not
+        // allowed in client names) while both rows exist.
+        sqlx::query("update clients set name = $2 where client_id = $1")
+            .bind(client.client_id.clone())
+            .bind(format!("{}/moving", client.name))
+            .execute(&mut *self.tx)
+            .await?;
+        self.upsert_client(&ClientRecord {
+            client_id: new_id.to_owned(),
+            ..client.clone()
+        })
+        .await?;
+        for table in ["client_secrets", "tokens"] {
+            sqlx::query(&format!(
+                "update {table} set client_id = $2 where client_id = $1"
+            ))
+            .bind(client.client_id.clone())
+            .bind(new_id.to_owned())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        sqlx::query("delete from clients where client_id = $1")
+            .bind(client.client_id.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the client secrets that expired at or before `now` (AppRole's
+    /// `tidy/secret-id`); expired secrets never log in, this only reclaims their rows.
+    /// Returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn delete_expired_client_secrets(&mut self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from client_secrets where expires_at is not null and expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_client_secret_uses(
         &mut self,
@@ -242,6 +308,10 @@ fn client_from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
             dns_sans: from_json(row, "cert_dns_sans")?,
             uri_sans: from_json(row, "cert_uri_sans")?,
         },
+        token_period: row.try_get("token_period")?,
+        token_explicit_max_ttl: row.try_get("token_explicit_max_ttl")?,
+        token_num_uses: row.try_get("token_num_uses")?,
+        token_no_default_policy: row.try_get::<i64, _>("token_no_default_policy")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -16,6 +16,7 @@ mod policies;
 mod rows;
 mod system;
 mod tls_check;
+mod token_roles;
 mod tokens;
 mod tx;
 

@@ -25,6 +25,18 @@ pub struct TokenRecord {
     /// Where the token may be used from; empty: anywhere.
     pub bound_cidrs: Vec<String>,
     pub meta: BTreeMap<String, String>,
+    /// Seconds; > 0: a periodic token, which every renewal gives exactly this TTL.
+    pub period: i64,
+    /// Seconds asked for at creation (0: none); already part of `max_expires_at`.
+    pub explicit_max_ttl: i64,
+    /// Uses left; 0: unlimited. The use that reaches 0 revokes the token.
+    pub num_uses: i64,
+    pub renewable: bool,
+    /// The token role it was created against.
+    pub role_name: Option<String>,
+    /// Where it was made (`auth/token/create`, `auth/approle/login`, ...); empty for tokens
+    /// made before this was recorded.
+    pub path: String,
 }
 
 /// Stored policies as (name, HCL text) pairs.
@@ -33,14 +45,14 @@ pub type PolicyTexts = Vec<(String, String)>;
 /// Well under the bind-parameter limits of both backends.
 const DIGESTS_PER_STATEMENT: usize = 500;
 
-const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta";
+const TOKEN_COLUMNS: &str = "digest, accessor, display_name, policies, client_id, parent_accessor, created_at, expires_at, revoked_at, issuer, ttl, max_expires_at, bound_cidrs, meta, period, explicit_max_ttl, num_uses, renewable, role_name, path";
 
 impl StoreTx {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "insert into tokens ({TOKEN_COLUMNS})
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
              on conflict (digest) do nothing"
         ))
         .bind(token.digest.clone())
@@ -57,6 +69,12 @@ impl StoreTx {
         .bind(token.max_expires_at)
         .bind(to_json(&token.bound_cidrs)?)
         .bind(to_json(&token.meta)?)
+        .bind(token.period)
+        .bind(token.explicit_max_ttl)
+        .bind(token.num_uses)
+        .bind(i64::from(token.renewable))
+        .bind(token.role_name.clone())
+        .bind(token.path.clone())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -155,6 +173,52 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Spends one use of a use-limited token, atomically (two requests racing for the last
+    /// use cannot both have it). Returns the uses left, or `None` when there was none to
+    /// spend (the token is unlimited, revoked, or already spent). The use that leaves 0
+    /// revokes the token and its children, as Vault does after that request.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn use_token(&mut self, accessor: &str, now: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "update tokens set num_uses = num_uses - 1
+             where accessor = $1 and num_uses > 0 and revoked_at is null
+             returning num_uses",
+        )
+        .bind(accessor.to_owned())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let left: i64 = row.try_get("num_uses")?;
+        if left == 0 {
+            self.revoke_token_tree(accessor, now).await?;
+        }
+        Ok(Some(left))
+    }
+
+    /// Revokes one token and makes its children orphans (Vault's `revoke-orphan`): they
+    /// keep working and are no longer revoked with it. Returns whether it was live.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn revoke_token_orphaning_children(
+        &mut self,
+        accessor: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("update tokens set parent_accessor = null where parent_accessor = $1")
+            .bind(accessor.to_owned())
+            .execute(&mut *self.tx)
+            .await?;
+        let done = sqlx::query(
+            "update tokens set revoked_at = $2 where accessor = $1 and revoked_at is null",
+        )
+        .bind(accessor.to_owned())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Revokes a token and, transitively, every token created from it. Returns how many.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token_tree(&mut self, accessor: &str, now: i64) -> Result<u64, StoreError> {
@@ -246,5 +310,11 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         max_expires_at: row.try_get("max_expires_at")?,
         bound_cidrs: from_json(row, "bound_cidrs")?,
         meta: from_json(row, "meta")?,
+        period: row.try_get("period")?,
+        explicit_max_ttl: row.try_get("explicit_max_ttl")?,
+        num_uses: row.try_get("num_uses")?,
+        renewable: row.try_get::<i64, _>("renewable")? != 0,
+        role_name: row.try_get("role_name")?,
+        path: row.try_get("path")?,
     })
 }

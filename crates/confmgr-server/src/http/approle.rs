@@ -2,24 +2,20 @@
 
 use super::flex::{Flex, NotList};
 use super::render::{auth_response, envelope, no_content, RequestId};
-use super::schemas::{AuthResponse, Keys, Role, RoleId, SecretIdCreated, SecretIdInfo};
+use super::schemas::{AuthResponse, Keys, Role, RoleId};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
-use crate::services::approle::{self, RoleSettings, SecretRequest};
+use crate::services::approle::{self, RoleSettings};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::Method;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use confmgr_api::{ErrorBody, VaultResponse};
 use confmgr_core::policy::Capability;
-use confmgr_core::time::rfc3339;
-use confmgr_store::ClientSecretRecord;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
@@ -34,30 +30,14 @@ pub fn router() -> Router<AppState> {
                 .put(write_role)
                 .delete(delete_role),
         )
-        .route("/v1/auth/approle/role/{name}/role-id", get(role_id))
         .route(
-            "/v1/auth/approle/role/{name}/secret-id",
-            post(generate_secret).put(generate_secret).get(list_secrets),
+            "/v1/auth/approle/role/{name}/role-id",
+            get(role_id).post(set_role_id).put(set_role_id),
         )
-        .route(
-            "/v1/auth/approle/role/{name}/secret-id/lookup",
-            post(lookup_secret),
-        )
-        .route(
-            "/v1/auth/approle/role/{name}/secret-id/destroy",
-            post(destroy_secret).delete(destroy_secret),
-        )
-        .route(
-            "/v1/auth/approle/role/{name}/secret-id-accessor/lookup",
-            post(lookup_accessor),
-        )
-        .route(
-            "/v1/auth/approle/role/{name}/secret-id-accessor/destroy",
-            post(destroy_accessor).delete(destroy_accessor),
-        )
+        .merge(super::approle_secret_ids::router())
 }
 
-fn role_path(name: &str) -> String {
+pub(super) fn role_path(name: &str) -> String {
     format!("auth/approle/role/{name}")
 }
 
@@ -97,6 +77,7 @@ async fn login(
     let (token, record) = approle::login(
         &state.store,
         &state.access,
+        &state.root_key,
         &request.role_id,
         &request.secret_id,
         peer.ip().to_canonical(),
@@ -138,16 +119,14 @@ struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     token_bound_cidrs: Flex,
-    /// Accepted only when it is the role's current role_id: ConfMgr generates role_ids.
+    /// A role_id of the caller's choosing (generated when absent on creation).
     #[serde(default)]
     role_id: Option<String>,
-    /// Accepted for compatibility and ignored: ConfMgr has no cluster-local storage.
+    /// `false` only: ConfMgr has no cluster-local (unreplicated) storage to keep them in.
     #[serde(default)]
-    #[allow(dead_code)]
     local_secret_ids: Option<bool>,
-    /// The name hvac sends for `local_secret_ids`; accepted and ignored likewise.
+    /// The name hvac sends for `local_secret_ids`; `false` only likewise.
     #[serde(default)]
-    #[allow(dead_code)]
     enable_local_secret_ids: Option<bool>,
     /// ConfMgr: client certificates (`auth/cert/login`) that log in as this client, with
     /// the names of Vault's cert-role fields.
@@ -160,11 +139,9 @@ struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     allowed_uri_sans: Flex,
-    /// Accepted for compatibility; ConfMgr always requires a secret_id.
+    /// `true` only: ConfMgr always requires a secret_id (refused with 400 otherwise).
     #[serde(default)]
     bind_secret_id: Option<bool>,
-    /// Vault settings ConfMgr does not enforce: refused when they would restrict, rather
-    /// than silently ignored.
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::Count)]
     token_num_uses: Flex,
@@ -181,7 +158,6 @@ struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = String)]
     token_type: Flex,
-    /// `false` only: every ConfMgr token may look up, renew and revoke itself.
     #[serde(default)]
     token_no_default_policy: Option<bool>,
 }
@@ -192,7 +168,7 @@ struct RoleRequest {
     tag = "auth/approle",
     operation_id = "approle_write_role",
     summary = "Create or update an API client (role)",
-    description = "Needs `create` or `update` on `auth/approle/role/<name>`. Absent fields keep their value (defaults on creation). Vault settings ConfMgr does not enforce (`token_num_uses`, `token_explicit_max_ttl`, `token_period`, `token_type` other than service, `bind_secret_id=false`) are refused with 400 rather than ignored.",
+    description = "Needs `create` or `update` on `auth/approle/role/<name>`. Absent fields keep their value (defaults on creation). Every field Vault documents is enforced (`token_period`, `token_num_uses`, `token_explicit_max_ttl`, `token_no_default_policy` shape the login tokens; `role_id` chooses the role_id) or refused with 400 naming it (`bind_secret_id=false`, `local_secret_ids=true`, a batch `token_type`), never ignored; so is any unknown field.",
     params(("name" = String, Path, description = "The API client's (role's) name")),
     request_body = RoleRequest,
     responses((status = 204, description = "Saved"))
@@ -204,21 +180,8 @@ async fn write_role(
     JsonBody(request): JsonBody<RoleRequest>,
 ) -> Result<Response> {
     caller.authorize_any(&role_path(&name), &[Capability::Create, Capability::Update])?;
-    for (field, value) in [
-        ("token_num_uses", &request.token_num_uses),
-        ("token_explicit_max_ttl", &request.token_explicit_max_ttl),
-        ("token_period", &request.token_period),
-        ("period", &request.period),
-    ] {
-        if value.seconds(field).ok().flatten().unwrap_or(1) != 0 && !matches!(value, Flex::Missing)
-        {
-            return Err(Error::Invalid(format!(
-                "{field} is not supported by ConfMgr (use token_max_ttl)"
-            )));
-        }
-    }
     if !matches!(&request.token_type, Flex::Missing | Flex::Text(_))
-        || matches!(&request.token_type, Flex::Text(t) if !matches!(t.as_str(), "" | "default" | "service"))
+        || matches!(&request.token_type, Flex::Text(t) if !matches!(t.as_str(), "" | "default" | "service" | "default-service"))
     {
         return Err(Error::Invalid(
             "token_type: ConfMgr issues service tokens only".into(),
@@ -229,9 +192,9 @@ async fn write_role(
             "bind_secret_id=false is not supported: every client logs in with a secret".into(),
         ));
     }
-    if request.token_no_default_policy == Some(true) {
+    if request.local_secret_ids == Some(true) || request.enable_local_secret_ids == Some(true) {
         return Err(Error::Invalid(
-            "token_no_default_policy=true is not supported: every token may look up, renew and revoke itself".into(),
+            "local_secret_ids=true is not supported: ConfMgr has no cluster-local storage".into(),
         ));
     }
     let secret_id_bound_cidrs = match request
@@ -253,6 +216,15 @@ async fn write_role(
         secret_id_num_uses: request.secret_id_num_uses.count("secret_id_num_uses")?,
         secret_id_bound_cidrs,
         role_id: request.role_id.filter(|id| !id.is_empty()),
+        token_period: match request.token_period.seconds("token_period")? {
+            Some(period) => Some(period),
+            None => request.period.seconds("period")?,
+        },
+        token_explicit_max_ttl: request
+            .token_explicit_max_ttl
+            .seconds("token_explicit_max_ttl")?,
+        token_num_uses: request.token_num_uses.count("token_num_uses")?,
+        token_no_default_policy: request.token_no_default_policy,
         token_bound_cidrs: request.token_bound_cidrs.strings("token_bound_cidrs")?,
         cert_common_names: request
             .allowed_common_names
@@ -260,7 +232,7 @@ async fn write_role(
         cert_dns_sans: request.allowed_dns_sans.strings("allowed_dns_sans")?,
         cert_uri_sans: request.allowed_uri_sans.strings("allowed_uri_sans")?,
     };
-    approle::write_role(&state.store, &name, settings).await?;
+    approle::write_role(&state.store, &state.access.auth_cache, &name, settings).await?;
     Ok(no_content())
 }
 
@@ -295,11 +267,12 @@ async fn read_role(
             "token_policies": client.policies,
             "token_ttl": client.token_ttl,
             "token_max_ttl": client.token_max_ttl,
-            "token_explicit_max_ttl": 0,
+            "token_explicit_max_ttl": client.token_explicit_max_ttl,
             "token_bound_cidrs": client.token_bound_cidrs,
-            "token_no_default_policy": false,
-            "token_num_uses": 0,
-            "token_period": 0,
+            "token_no_default_policy": client.token_no_default_policy,
+            "token_num_uses": client.token_num_uses,
+            "token_period": client.token_period,
+            "period": client.token_period,
             "token_type": "default",
             "secret_id_ttl": client.secret_id_ttl,
             "secret_id_num_uses": client.secret_id_num_uses,
@@ -377,302 +350,33 @@ async fn role_id(
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SecretIdRequest {
-    /// A JSON object of strings, encoded as a string (Vault's shape) or given as an object.
+#[schema(as = ApproleRoleIdBody)]
+struct RoleIdBody {
     #[serde(default)]
-    #[schema(value_type = Option<confmgr_api::schema::StringMap>)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    #[schema(value_type = confmgr_api::schema::StringList)]
-    cidr_list: Flex,
-    #[serde(default)]
-    #[schema(value_type = confmgr_api::schema::Duration)]
-    ttl: Flex,
-    #[serde(default)]
-    #[schema(value_type = confmgr_api::schema::Count)]
-    num_uses: Flex,
-    /// Not supported per secret (set token_bound_cidrs on the client): refused, not ignored.
-    #[serde(default)]
-    #[schema(value_type = confmgr_api::schema::StringList)]
-    token_bound_cidrs: Flex,
-}
-
-fn metadata_map(raw: Option<Value>) -> Result<BTreeMap<String, String>> {
-    let invalid = || Error::Invalid("metadata must be a JSON object of strings".into());
-    match raw {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(BTreeMap::new()),
-        Some(Value::String(text)) => serde_json::from_str(&text).map_err(|_| invalid()),
-        Some(object @ Value::Object(_)) => serde_json::from_value(object).map_err(|_| invalid()),
-        Some(_) => Err(invalid()),
-    }
+    role_id: String,
 }
 
 #[utoipa::path(
     method(post, put),
-    path = "/v1/auth/approle/role/{name}/secret-id",
+    path = "/v1/auth/approle/role/{name}/role-id",
     tag = "auth/approle",
-    operation_id = "approle_generate_secret_id",
-    summary = "Generate a secret_id",
-    description = "Needs `create` or `update` on `auth/approle/role/<name>/secret-id`. The secret_id is shown once and stored only as an argon2id hash.",
+    operation_id = "approle_set_role_id",
+    summary = "Set a role's role_id",
+    description = "Needs `create` or `update` on `auth/approle/role/<name>/role-id`. The role keeps its secret_ids and tokens; the old role_id no longer logs in. 400 `missing role_id`, 400 `role_id already in use` (another role has it), 404 for an unknown role.",
     params(("name" = String, Path, description = "The API client's (role's) name")),
-    request_body = SecretIdRequest,
-    responses((status = 200, description = "The new secret_id", body = VaultResponse<SecretIdCreated>))
+    request_body = RoleIdBody,
+    responses((status = 204, description = "Set"), (status = 400, description = "Missing or taken role_id", body = ErrorBody), (status = 404, description = "No such role", body = ErrorBody))
 )]
-async fn generate_secret(
+async fn set_role_id(
     State(state): State<AppState>,
     caller: Caller,
-    id: RequestId,
     Path(name): Path<String>,
-    JsonBody(request): JsonBody<SecretIdRequest>,
+    JsonBody(body): JsonBody<RoleIdBody>,
 ) -> Result<Response> {
     caller.authorize_any(
-        &format!("{}/secret-id", role_path(&name)),
+        &format!("{}/role-id", role_path(&name)),
         &[Capability::Create, Capability::Update],
     )?;
-    if request
-        .token_bound_cidrs
-        .strings("token_bound_cidrs")?
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(Error::Invalid(
-            "token_bound_cidrs per secret_id is not supported: set token_bound_cidrs on the client"
-                .into(),
-        ));
-    }
-    let secret_request = SecretRequest {
-        metadata: metadata_map(request.metadata)?,
-        cidr_list: request.cidr_list.strings("cidr_list")?.unwrap_or_default(),
-        ttl: request.ttl.seconds("ttl")?,
-        num_uses: request.num_uses.count("num_uses")?,
-    };
-    let (secret, record) =
-        approle::generate_secret(&state.store, &state.access, &name, secret_request).await?;
-    let ttl = record
-        .expires_at
-        .map(|at| (at - record.created_at) / 1_000_000)
-        .unwrap_or(0);
-    Ok(envelope(
-        id,
-        json!({
-            "secret_id": secret.expose(),
-            "secret_id_accessor": record.accessor,
-            "secret_id_ttl": ttl,
-            "secret_id_num_uses": record.uses_left.unwrap_or(0),
-        }),
-    ))
-}
-
-#[utoipa::path(
-    get,
-    path = "/v1/auth/approle/role/{name}/secret-id",
-    tag = "auth/approle",
-    operation_id = "approle_list_secret_id_accessors",
-    summary = "List a role's secret_id accessors",
-    description = "Needs `list` on `auth/approle/role/<name>/secret-id/`. Vault's `LIST` method is accepted.",
-    params(("name" = String, Path, description = "The API client's (role's) name"), ("list" = Option<bool>, Query, description = "Accepted (what Vault's `LIST` method sends)")),
-    responses((status = 200, description = "The accessors", body = VaultResponse<Keys>))
-)]
-async fn list_secrets(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: RequestId,
-    Path(name): Path<String>,
-) -> Result<Response> {
-    caller.authorize_list(&format!("{}/secret-id/", role_path(&name)))?;
-    Ok(envelope(
-        id,
-        json!({ "keys": approle::secret_accessors(&state.store, &name).await? }),
-    ))
-}
-
-fn secret_info(record: &ClientSecretRecord) -> Value {
-    json!({
-        "secret_id_accessor": record.accessor,
-        "creation_time": rfc3339(record.created_at),
-        "last_updated_time": rfc3339(record.created_at),
-        "expiration_time": record.expires_at.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-        "secret_id_ttl": record.expires_at.map(|at| (at - record.created_at) / 1_000_000).unwrap_or(0),
-        "secret_id_num_uses": record.uses_left.unwrap_or(0),
-        "metadata": record.metadata,
-        "cidr_list": record.cidr_list,
-        "token_bound_cidrs": [],
-    })
-}
-
-/// Any other field is refused: `{"secretid": ...}` must not pass for a destroy of nothing.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct SecretIdBody {
-    #[serde(default)]
-    secret_id: String,
-}
-
-impl SecretIdBody {
-    fn secret_id(&self) -> Result<&str> {
-        required("secret_id", &self.secret_id)
-    }
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = SecretIdAccessorBody)]
-struct AccessorBody {
-    #[serde(default)]
-    secret_id_accessor: String,
-}
-
-impl AccessorBody {
-    fn accessor(&self) -> Result<&str> {
-        required("secret_id_accessor", &self.secret_id_accessor)
-    }
-}
-
-/// Vault takes a `DELETE`'s fields from the query string (`vault delete …/secret-id/destroy
-/// secret_id=…` sends them there); a `DELETE` here takes them from the body, or else from
-/// the query. Other query parameters are ignored.
-#[derive(Deserialize, Default)]
-struct DeleteQuery {
-    #[serde(default)]
-    secret_id: String,
-    #[serde(default)]
-    secret_id_accessor: String,
-}
-
-/// Vault's answer to an absent or empty field: 400 `missing <field>`.
-fn required<'a>(field: &str, value: &'a str) -> Result<&'a str> {
-    if value.trim().is_empty() {
-        Err(Error::Invalid(format!("missing {field}")))
-    } else {
-        Ok(value)
-    }
-}
-
-#[utoipa::path(
-    post,
-    path = "/v1/auth/approle/role/{name}/secret-id/lookup",
-    tag = "auth/approle",
-    operation_id = "approle_lookup_secret_id",
-    summary = "Look up a secret_id by value",
-    description = "Needs `update` on `auth/approle/role/<name>/secret-id/lookup`.",
-    params(("name" = String, Path, description = "The API client's (role's) name")),
-    request_body = SecretIdBody,
-    responses((status = 200, description = "What is known about it (never its value)", body = VaultResponse<SecretIdInfo>))
-)]
-async fn lookup_secret(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: RequestId,
-    Path(name): Path<String>,
-    JsonBody(body): JsonBody<SecretIdBody>,
-) -> Result<Response> {
-    caller.authorize(
-        &format!("{}/secret-id/lookup", role_path(&name)),
-        Capability::Update,
-    )?;
-    let record =
-        approle::secret_by_value(&state.store, &state.access, &name, body.secret_id()?).await?;
-    Ok(envelope(id, secret_info(&record)))
-}
-
-#[utoipa::path(
-    method(post, delete),
-    path = "/v1/auth/approle/role/{name}/secret-id/destroy",
-    tag = "auth/approle",
-    operation_id = "approle_destroy_secret_id",
-    summary = "Destroy a secret_id by value",
-    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id/destroy`. As in Vault, 204 answers both a destroy and a secret_id this role does not hold (unknown, already destroyed, or another role's): the answer does not say which, and another role's secret_id is left as it is and still logs in. A missing `secret_id` or any other field answers 400.",
-    params(("name" = String, Path, description = "The API client's (role's) name"), ("secret_id" = Option<String>, Query, description = "`DELETE` without a body only, where Vault's CLI sends it: the secret_id")),
-    request_body = SecretIdBody,
-    responses(
-        (status = 204, description = "The role no longer holds this secret_id (destroyed now, or never held)"),
-        (status = 400, description = "`secret_id` missing or empty, or a field other than `secret_id`", body = ErrorBody),
-        (status = 404, description = "No such role", body = ErrorBody),
-    )
-)]
-async fn destroy_secret(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    Path(name): Path<String>,
-    Query(query): Query<DeleteQuery>,
-    JsonBody(mut body): JsonBody<SecretIdBody>,
-) -> Result<Response> {
-    caller.authorize_any(
-        &format!("{}/secret-id/destroy", role_path(&name)),
-        &[Capability::Update, Capability::Delete],
-    )?;
-    if method == Method::DELETE && body.secret_id.is_empty() {
-        body.secret_id = query.secret_id;
-    }
-    let secret_id = body.secret_id()?;
-    // An unknown role is a 404; a secret_id the role does not hold is not an error (Vault).
-    approle::read_role(&state.store, &name).await?;
-    match approle::secret_by_value(&state.store, &state.access, &name, secret_id).await {
-        Ok(record) => approle::destroy_secret(&state.store, &record.accessor).await?,
-        Err(Error::NotFound) => {}
-        Err(other) => return Err(other),
-    }
-    Ok(no_content())
-}
-
-#[utoipa::path(
-    post,
-    path = "/v1/auth/approle/role/{name}/secret-id-accessor/lookup",
-    tag = "auth/approle",
-    operation_id = "approle_lookup_secret_id_accessor",
-    summary = "Look up a secret_id by accessor",
-    description = "Needs `update` on `auth/approle/role/<name>/secret-id-accessor/lookup`.",
-    params(("name" = String, Path, description = "The API client's (role's) name")),
-    request_body = AccessorBody,
-    responses((status = 200, description = "What is known about it", body = VaultResponse<SecretIdInfo>))
-)]
-async fn lookup_accessor(
-    State(state): State<AppState>,
-    caller: Caller,
-    id: RequestId,
-    Path(name): Path<String>,
-    JsonBody(body): JsonBody<AccessorBody>,
-) -> Result<Response> {
-    caller.authorize(
-        &format!("{}/secret-id-accessor/lookup", role_path(&name)),
-        Capability::Update,
-    )?;
-    let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
-    Ok(envelope(id, secret_info(&record)))
-}
-
-#[utoipa::path(
-    method(post, delete),
-    path = "/v1/auth/approle/role/{name}/secret-id-accessor/destroy",
-    tag = "auth/approle",
-    operation_id = "approle_destroy_secret_id_accessor",
-    summary = "Destroy a secret_id by accessor",
-    description = "Needs `update` or `delete` on `auth/approle/role/<name>/secret-id-accessor/destroy`. An accessor this role does not hold (unknown, or another role's, which is left as it is) answers 404. A missing `secret_id_accessor` or any other field answers 400.",
-    params(("name" = String, Path, description = "The API client's (role's) name"), ("secret_id_accessor" = Option<String>, Query, description = "`DELETE` without a body only, where Vault's CLI sends it: the accessor")),
-    request_body = AccessorBody,
-    responses(
-        (status = 204, description = "Destroyed"),
-        (status = 400, description = "`secret_id_accessor` missing or empty, or a field other than `secret_id_accessor`", body = ErrorBody),
-        (status = 404, description = "No such role, or the role holds no secret_id with this accessor", body = ErrorBody),
-    )
-)]
-async fn destroy_accessor(
-    State(state): State<AppState>,
-    caller: Caller,
-    method: Method,
-    Path(name): Path<String>,
-    Query(query): Query<DeleteQuery>,
-    JsonBody(mut body): JsonBody<AccessorBody>,
-) -> Result<Response> {
-    caller.authorize_any(
-        &format!("{}/secret-id-accessor/destroy", role_path(&name)),
-        &[Capability::Update, Capability::Delete],
-    )?;
-    if method == Method::DELETE && body.secret_id_accessor.is_empty() {
-        body.secret_id_accessor = query.secret_id_accessor;
-    }
-    let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
-    approle::destroy_secret(&state.store, &record.accessor).await?;
+    approle::set_role_id(&state.store, &state.access.auth_cache, &name, &body.role_id).await?;
     Ok(no_content())
 }

@@ -2,7 +2,9 @@
 //! route shares (body size, timeout, request id, JSON error bodies, the `LIST` method).
 
 mod approle;
+mod approle_secret_ids;
 mod audit;
+mod capabilities;
 mod cert;
 mod docs;
 mod flex;
@@ -17,6 +19,7 @@ mod render;
 mod schemas;
 mod sys;
 mod token;
+mod token_roles;
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -37,6 +40,8 @@ pub fn api_router() -> Router<AppState> {
         .merge(kv::router())
         .merge(sys::router())
         .merge(token::router())
+        .merge(token_roles::router())
+        .merge(capabilities::router())
         .merge(approle::router())
         .merge(cert::router())
         .merge(keys::router())

@@ -3,7 +3,10 @@
 //! by one handler at several paths, the token security schemes, the request-id header and
 //! the error answers every route shares.
 
-use super::{approle, audit, cert, docs, keys, kv, legacy, policies, sys, token};
+use super::{
+    approle, approle_secret_ids, audit, capabilities, cert, docs, keys, kv, legacy, policies, sys,
+    token, token_roles,
+};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use confmgr_api::ErrorBody;
@@ -27,11 +30,16 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         kv::delete_metadata, kv::read_config, kv::write_config, kv::subkeys, kv::rollback,
         token::lookup_self, token::renew_self, token::revoke_self, token::create,
         token::create_orphan, token::lookup, token::lookup_accessor, token::revoke,
-        token::revoke_accessor,
+        token::revoke_accessor, token::create_with_role, token::renew, token::renew_accessor,
+        token::revoke_orphan,
+        token_roles::write, token_roles::read, token_roles::list, token_roles::delete,
+        capabilities::capabilities_self, capabilities::capabilities,
+        capabilities::capabilities_accessor,
         approle::login, approle::list_roles, approle::read_role, approle::write_role,
-        approle::delete_role, approle::role_id, approle::generate_secret, approle::list_secrets,
-        approle::lookup_secret, approle::destroy_secret, approle::lookup_accessor,
-        approle::destroy_accessor,
+        approle::delete_role, approle::role_id, approle_secret_ids::generate_secret, approle_secret_ids::list_secrets,
+        approle_secret_ids::lookup_secret, approle_secret_ids::destroy_secret,
+        approle_secret_ids::lookup_accessor, approle_secret_ids::destroy_accessor, approle::set_role_id, approle_secret_ids::custom_secret,
+        approle_secret_ids::tidy,
         cert::login,
         policies::list, policies::list_legacy, policies::read, policies::write, policies::delete,
         keys::rotate, keys::status, keys::rewrap, keys::retire,
@@ -48,6 +56,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         (name = "auth/approle", description = "API clients, in Vault's AppRole shapes"),
         (name = "auth/cert", description = "Login with a TLS client certificate"),
         (name = "sys/policies", description = "ACL policies"),
+        (name = "sys/capabilities", description = "What a token may do at given paths"),
         (name = "sys/keys", description = "Keyring rotation, rewrap and retirement"),
         (name = "sys/audit", description = "The audit log"),
         (name = "sys", description = "Vault's health and mount discovery"),
@@ -87,8 +96,9 @@ pub(super) async fn serve() -> Response {
 
 /// A path served by the same handler as another (Vault's older names, trailing slashes):
 /// (documented path, alias, operation id suffix, summary of the alias or "" to keep it).
-const ALIASES: [(&str, &str, &str, &str); 9] = [
+const ALIASES: [(&str, &str, &str, &str); 10] = [
     ("/v1/secret/metadata", "/v1/secret/metadata/", "slash", ""),
+    ("/v1/auth/token/roles", "/v1/auth/token/roles/", "slash", ""),
     ("/v1/auth/approle/role", "/v1/auth/approle/role/", "slash", ""),
     ("/v1/sys/policies/acl", "/v1/sys/policies/acl/", "slash", ""),
     ("/v1/sys/keys/rotate", "/v1/sys/rotate", "vault", ""),

@@ -73,12 +73,12 @@ pub fn auth_response(
         "identity_policies": serde_json::Value::Null,
         "metadata": token.meta,
         "lease_duration": lease,
-        "renewable": token.expires_at.is_some(),
+        "renewable": token.renewable && token.expires_at.is_some(),
         "entity_id": "",
         "token_type": "service",
         "orphan": token.parent_accessor.is_none(),
         "mfa_requirement": serde_json::Value::Null,
-        "num_uses": 0,
+        "num_uses": token.num_uses,
         "issuer": token.issuer,
     });
     let mut body = VaultResponse::<serde_json::Value>::new(request_id.0, None);

@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use crate::services::tokens::{self, NewToken};
 use crate::state::AccessSettings;
 use confmgr_core::credentials::{self, ClientSecret};
+use confmgr_core::crypto::RootKey;
 use confmgr_core::duration;
 use confmgr_core::net;
-use confmgr_core::policy::ROOT_POLICY;
+use confmgr_core::policy::{self, ROOT_POLICY};
 use confmgr_core::time::now_micros;
 use confmgr_core::token::{self, Token};
 use confmgr_store::{ClientRecord, ClientSecretRecord, Store, TokenRecord};
@@ -25,9 +26,12 @@ const DECOY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7
 #[derive(Default)]
 pub struct RoleSettings {
     pub policies: Option<Vec<String>>,
-    /// Vault lets a role's role_id be chosen; ConfMgr generates it, and accepts this only
-    /// when it is the role's current role_id (tools that write back what they read).
+    /// A role_id chosen by the caller (Vault's `role_id` field); generated when absent.
     pub role_id: Option<String>,
+    pub token_period: Option<i64>,
+    pub token_explicit_max_ttl: Option<i64>,
+    pub token_num_uses: Option<i64>,
+    pub token_no_default_policy: Option<bool>,
     pub token_ttl: Option<i64>,
     pub token_max_ttl: Option<i64>,
     pub secret_id_ttl: Option<i64>,
@@ -40,14 +44,38 @@ pub struct RoleSettings {
 }
 
 pub struct SecretRequest {
+    /// A secret_id chosen by the caller (`custom-secret-id`); generated when absent.
+    pub custom: Option<zeroize::Zeroizing<String>>,
     pub metadata: BTreeMap<String, String>,
     pub cidr_list: Vec<String>,
     pub ttl: Option<i64>,
     pub num_uses: Option<i64>,
 }
 
-pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Result<ClientRecord> {
+/// Vault accepts any non-empty role_id; ConfMgr also bounds its length and refuses control
+/// characters, since it names the client in logs and audit events.
+fn check_role_id(role_id: &str) -> Result<()> {
+    if role_id.is_empty() {
+        return Err(Error::Invalid("missing role_id".into()));
+    }
+    if role_id.len() > 256 || role_id.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "role_id: at most 256 characters, no control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn write_role(
+    store: &Store,
+    cache: &AuthCache,
+    name: &str,
+    settings: RoleSettings,
+) -> Result<ClientRecord> {
     let name = credentials::validate_client_name(name)?;
+    if let Some(role_id) = &settings.role_id {
+        check_role_id(role_id)?;
+    }
     for cidrs in [&settings.secret_id_bound_cidrs, &settings.token_bound_cidrs]
         .into_iter()
         .flatten()
@@ -56,29 +84,37 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
     }
     let now = now_micros();
     let mut tx = audit::begin_write(store).await?;
-    let mut client = tx
-        .client_by_name(&name)
-        .await?
-        .unwrap_or_else(|| ClientRecord {
-            client_id: uuid::Uuid::new_v4().to_string(),
-            name: name.clone(),
-            issuer: LOCAL_ISSUER.into(),
-            policies: Vec::new(),
-            token_ttl: 0,
-            token_max_ttl: 0,
-            secret_id_ttl: 0,
-            secret_id_num_uses: 0,
-            secret_id_bound_cidrs: Vec::new(),
-            token_bound_cidrs: Vec::new(),
-            cert: Default::default(),
-            created_at: now,
-            updated_at: now,
-        });
-    if let Some(role_id) = &settings.role_id {
-        if *role_id != client.client_id {
-            return Err(Error::Invalid(
-                "role_id: choosing a role_id is not supported (ConfMgr generates it; read it at role/<name>/role-id)".into(),
-            ));
+    let existing = tx.client_by_name(&name).await?;
+    let exists = existing.is_some();
+    let mut client = existing.unwrap_or_else(|| ClientRecord {
+        client_id: uuid::Uuid::new_v4().to_string(),
+        name: name.clone(),
+        issuer: LOCAL_ISSUER.into(),
+        policies: Vec::new(),
+        token_ttl: 0,
+        token_max_ttl: 0,
+        secret_id_ttl: 0,
+        secret_id_num_uses: 0,
+        secret_id_bound_cidrs: Vec::new(),
+        token_bound_cidrs: Vec::new(),
+        cert: Default::default(),
+        token_period: 0,
+        token_explicit_max_ttl: 0,
+        token_num_uses: 0,
+        token_no_default_policy: false,
+        created_at: now,
+        updated_at: now,
+    });
+    let new_role_id = settings
+        .role_id
+        .clone()
+        .filter(|role_id| *role_id != client.client_id);
+    if let Some(role_id) = &new_role_id {
+        if tx.client_by_id(role_id).await?.is_some() {
+            return Err(Error::Invalid("role_id already in use".into()));
+        }
+        if !exists {
+            client.client_id = role_id.clone();
         }
     }
     if settings.policies.as_ref().is_some_and(|p| {
@@ -105,7 +141,11 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
         secret_id_ttl,
         secret_id_num_uses,
         secret_id_bound_cidrs,
-        token_bound_cidrs
+        token_bound_cidrs,
+        token_period,
+        token_explicit_max_ttl,
+        token_num_uses,
+        token_no_default_policy
     );
     let mut cert = client.cert.clone();
     for (field, value) in [
@@ -120,8 +160,50 @@ pub async fn write_role(store: &Store, name: &str, settings: RoleSettings) -> Re
     client.cert = cert.normalized()?;
     client.updated_at = now;
     tx.upsert_client(&client).await?;
+    let moved = match new_role_id {
+        Some(role_id) if exists => {
+            tx.change_client_id(&client, &role_id).await?;
+            client.client_id = role_id;
+            true
+        }
+        _ => false,
+    };
     tx.commit().await?;
+    if moved {
+        cache.forget_all();
+    }
     Ok(client)
+}
+
+/// `POST role/:name/role-id`: gives an existing role a role_id chosen by the caller. Its
+/// secret_ids and tokens stay with it; the old role_id no longer logs in.
+pub async fn set_role_id(
+    store: &Store,
+    cache: &AuthCache,
+    name: &str,
+    role_id: &str,
+) -> Result<()> {
+    check_role_id(role_id)?;
+    let name = credentials::validate_client_name(name)?;
+    let mut tx = audit::begin_write(store).await?;
+    let client = tx.client_by_name(&name).await?.ok_or(Error::NotFound)?;
+    if client.client_id == role_id {
+        return Ok(());
+    }
+    if tx.client_by_id(role_id).await?.is_some() {
+        return Err(Error::Invalid("role_id already in use".into()));
+    }
+    tx.change_client_id(
+        &ClientRecord {
+            updated_at: now_micros(),
+            ..client
+        },
+        role_id,
+    )
+    .await?;
+    tx.commit().await?;
+    cache.forget_all();
+    Ok(())
 }
 
 pub async fn read_role(store: &Store, name: &str) -> Result<ClientRecord> {
@@ -157,15 +239,50 @@ pub async fn delete_role(store: &Store, cache: &AuthCache, name: &str) -> Result
 }
 
 /// Generates a client secret, shown once; only its argon2id hash is stored.
+/// A secret_id just made: generated (with its public lookup id) or chosen by the caller.
+pub enum NewSecret {
+    Generated(ClientSecret),
+    Custom(zeroize::Zeroizing<String>),
+}
+
+impl NewSecret {
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Generated(secret) => secret.expose(),
+            Self::Custom(secret) => secret,
+        }
+    }
+}
+
 pub async fn generate_secret(
     store: &Store,
     access: &AccessSettings,
+    root: &RootKey,
     name: &str,
     request: SecretRequest,
-) -> Result<(ClientSecret, ClientSecretRecord)> {
+) -> Result<(NewSecret, ClientSecretRecord)> {
     net::parse_cidrs(&request.cidr_list)?;
     let client = read_role(store, name).await?;
-    let secret = ClientSecret::generate();
+    let (secret, lookup_id) = match request.custom {
+        Some(custom) => {
+            if custom.is_empty() {
+                return Err(Error::Invalid("missing secret_id".into()));
+            }
+            if custom.len() > credentials::MAX_CUSTOM_SECRET_LEN {
+                return Err(Error::Invalid(format!(
+                    "secret_id: at most {} bytes",
+                    credentials::MAX_CUSTOM_SECRET_LEN
+                )));
+            }
+            let lookup_id = credentials::custom_lookup_id(root, &client.name, &custom);
+            (NewSecret::Custom(custom), lookup_id)
+        }
+        None => {
+            let secret = ClientSecret::generate();
+            let lookup_id = secret.lookup_id().to_owned();
+            (NewSecret::Generated(secret), lookup_id)
+        }
+    };
     let to_hash = zeroize::Zeroizing::new(secret.expose().to_owned());
     let cost = access.hash_cost;
     let phc = access
@@ -178,7 +295,7 @@ pub async fn generate_secret(
     let record = ClientSecretRecord {
         accessor: token::new_accessor(),
         client_id: client.client_id.clone(),
-        lookup_id: secret.lookup_id().to_owned(),
+        lookup_id,
         phc,
         metadata: request.metadata,
         cidr_list: request.cidr_list,
@@ -189,6 +306,13 @@ pub async fn generate_secret(
     let mut tx = audit::begin_write(store).await?;
     if tx.client_by_id(&client.client_id).await?.is_none() {
         return Err(Error::NotFound);
+    }
+    if tx
+        .client_secret_by_lookup_id(&record.lookup_id)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Invalid("secret_id is already registered".into()));
     }
     tx.insert_client_secret(&record).await?;
     tx.commit().await?;
@@ -232,17 +356,15 @@ pub async fn secret_by_accessor(
 pub async fn secret_by_value(
     store: &Store,
     access: &AccessSettings,
+    root: &RootKey,
     name: &str,
     presented: &str,
 ) -> Result<ClientSecretRecord> {
     let client = read_role(store, name).await?;
-    let lookup_id = credentials::lookup_id_of(presented).ok_or(Error::NotFound)?;
     let mut tx = store.begin().await?;
-    let secret = tx.client_secret_by_lookup_id(lookup_id).await?;
+    let secret = find_secret(&mut tx, root, &client, presented).await?;
     tx.commit().await?;
-    let secret = secret
-        .filter(|s| s.client_id == client.client_id)
-        .ok_or(Error::NotFound)?;
+    let secret = secret.ok_or(Error::NotFound)?;
     let (presented, phc) = (
         zeroize::Zeroizing::new(presented.to_owned()),
         secret.phc.clone(),
@@ -252,6 +374,39 @@ pub async fn secret_by_value(
         .hash_job(move || credentials::verify_secret(&presented, &phc))
         .await?;
     matches.then_some(secret).ok_or(Error::NotFound)
+}
+
+/// The client's secret row that `presented` may be (not yet verified): by the public lookup
+/// id of a generated secret_id, else by the keyed lookup id of a custom one.
+async fn find_secret(
+    tx: &mut confmgr_store::StoreTx,
+    root: &RootKey,
+    client: &ClientRecord,
+    presented: &str,
+) -> Result<Option<ClientSecretRecord>> {
+    if let Some(lookup_id) = credentials::lookup_id_of(presented) {
+        if let Some(found) = tx.client_secret_by_lookup_id(lookup_id).await? {
+            if found.client_id == client.client_id {
+                return Ok(Some(found));
+            }
+        }
+    }
+    if presented.is_empty() || presented.len() > credentials::MAX_CUSTOM_SECRET_LEN {
+        return Ok(None);
+    }
+    let custom = credentials::custom_lookup_id(root, &client.name, presented);
+    Ok(tx
+        .client_secret_by_lookup_id(&custom)
+        .await?
+        .filter(|s| s.client_id == client.client_id))
+}
+
+/// AppRole's `tidy/secret-id`: removes expired secret_ids. Returns how many.
+pub async fn tidy_secrets(store: &Store) -> Result<u64> {
+    let mut tx = audit::begin_write(store).await?;
+    let removed = tx.delete_expired_client_secrets(now_micros()).await?;
+    tx.commit().await?;
+    Ok(removed)
 }
 
 pub async fn destroy_secret(store: &Store, accessor: &str) -> Result<()> {
@@ -267,6 +422,7 @@ pub fn client_token(
     client: &ClientRecord,
     display_name: String,
     meta: BTreeMap<String, String>,
+    path: String,
     now: i64,
 ) -> (Token, TokenRecord) {
     let ttl = if client.token_ttl > 0 {
@@ -282,7 +438,7 @@ pub fn client_token(
     tokens::mint(
         NewToken {
             display_name,
-            policies: client.policies.clone(),
+            policies: policy::token_policies(&client.policies, client.token_no_default_policy),
             client_id: Some(client.client_id.clone()),
             parent_accessor: None,
             issuer: client.issuer.clone(),
@@ -290,6 +446,13 @@ pub fn client_token(
             max_ttl,
             bound_cidrs: client.token_bound_cidrs.clone(),
             meta,
+            // Capped like any period, at the server's max TTL.
+            period: client.token_period.min(access.max_token_ttl),
+            explicit_max_ttl: client.token_explicit_max_ttl,
+            num_uses: client.token_num_uses,
+            renewable: true,
+            role_name: None,
+            path,
         },
         now,
     )
@@ -299,6 +462,7 @@ pub fn client_token(
 pub async fn login(
     store: &Store,
     access: &AccessSettings,
+    root: &RootKey,
     role_id: &str,
     secret_id: &str,
     address: IpAddr,
@@ -313,8 +477,8 @@ pub async fn login(
 
     let mut tx = store.begin().await?;
     let client = tx.client_by_id(role_id).await?;
-    let secret = match credentials::lookup_id_of(secret_id) {
-        Some(lookup_id) => tx.client_secret_by_lookup_id(lookup_id).await?,
+    let secret = match &client {
+        Some(client) => find_secret(&mut tx, root, client, secret_id).await?,
         None => None,
     };
     tx.commit().await?;
@@ -358,11 +522,15 @@ pub async fn login(
         Some(_) => return Err(failed()),
         None => {}
     }
+    // As Vault: the secret_id's metadata, then the role's name (which wins).
+    let mut meta = secret.metadata.clone();
+    meta.insert("role_name".to_owned(), client.name.clone());
     let (token, record) = client_token(
         access,
         &client,
         format!("approle-{}", client.name),
-        BTreeMap::from([("role_name".to_owned(), client.name.clone())]),
+        meta,
+        "auth/approle/login".to_owned(),
         now,
     );
     tx.insert_token(&record).await?;

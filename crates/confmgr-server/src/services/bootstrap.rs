@@ -67,6 +67,8 @@ fn root_token_record(root_token: &Token, now: i64) -> TokenRecord {
         max_expires_at: None,
         bound_cidrs: Vec::new(),
         meta: Default::default(),
+        path: "auth/token/root".into(),
+        ..TokenRecord::default()
     }
 }
 

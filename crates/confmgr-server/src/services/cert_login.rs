@@ -85,7 +85,14 @@ pub async fn login(
         ),
         ("fingerprint".to_owned(), cert.fingerprint.clone()),
     ]);
-    let (token, record) = client_token(access, &client, format!("cert-{}", client.name), meta, now);
+    let (token, record) = client_token(
+        access,
+        &client,
+        format!("cert-{}", client.name),
+        meta,
+        "auth/cert/login".to_owned(),
+        now,
+    );
     let mut tx = audit::begin_write(store).await?;
     tx.insert_token(&record).await?;
     audit::scope::note_actor(

@@ -7,4 +7,5 @@ pub mod keys;
 pub mod kv;
 pub mod legacy;
 pub mod policies;
+pub mod token_roles;
 pub mod tokens;

@@ -3,8 +3,9 @@
 use crate::audit;
 use crate::auth_cache::AuthCache;
 use crate::error::{Error, Result};
-use confmgr_core::policy::{self, Acl, Policy, ROOT_POLICY};
+use confmgr_core::policy::{self, Acl, Policy, DEFAULT_POLICY, ROOT_POLICY};
 use confmgr_core::time::now_micros;
+use confmgr_core::token;
 use confmgr_store::Store;
 
 /// The ACL of a token's policies, from the texts of those that are stored (names without a
@@ -64,9 +65,15 @@ pub async fn list(store: &Store) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Vault refuses to delete its two built-in policies, with these words.
 pub async fn delete(store: &Store, cache: &AuthCache, name: &str) -> Result<()> {
     if is_root_name(name) {
-        return Err(Error::Invalid("cannot delete the root policy".into()));
+        return Err(Error::Invalid(format!(
+            "cannot delete {ROOT_POLICY:?} policy"
+        )));
+    }
+    if name.eq_ignore_ascii_case(DEFAULT_POLICY) {
+        return Err(Error::Invalid("cannot delete default policy".into()));
     }
     let name = policy::validate_policy_name(name)?;
     let mut tx = audit::begin_write(store).await?;
@@ -74,4 +81,46 @@ pub async fn delete(store: &Store, cache: &AuthCache, name: &str) -> Result<()> 
     tx.commit().await?;
     cache.forget_all();
     Ok(())
+}
+
+/// Vault's answer for one path of `sys/capabilities*`: what the ACL grants there, sorted;
+/// `["root"]` for a root token and `["deny"]` when it grants nothing.
+pub fn capability_names(acl: &Acl, path: &str) -> Vec<String> {
+    if acl.is_root() {
+        return vec![ROOT_POLICY.to_owned()];
+    }
+    let mut names: Vec<String> = acl
+        .capabilities(path)
+        .into_iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    if names.is_empty() {
+        names.push("deny".to_owned());
+    }
+    names.sort();
+    names
+}
+
+/// The ACL of another live token, found by the token itself or by its accessor (for
+/// `sys/capabilities` and `sys/capabilities-accessor`); `None` when there is no such token.
+pub async fn acl_of(store: &Store, token_or_accessor: TokenRef<'_>) -> Result<Option<Acl>> {
+    let now = now_micros();
+    let mut tx = store.begin().await?;
+    let digest = match token_or_accessor {
+        TokenRef::Token(presented) => token::digest(presented),
+        TokenRef::Accessor(accessor) => match tx.token_by_accessor(accessor).await? {
+            Some(record) => record.digest,
+            None => return Ok(None),
+        },
+    };
+    let found = tx.token_with_policy_texts(&digest).await?;
+    tx.commit().await?;
+    Ok(found
+        .filter(|(t, _)| t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now))
+        .map(|(t, texts)| acl_from_texts(&t.policies, &texts)))
+}
+
+pub enum TokenRef<'a> {
+    Token(&'a str),
+    Accessor(&'a str),
 }

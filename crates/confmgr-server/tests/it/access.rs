@@ -72,7 +72,8 @@ async fn policies_crud_and_validation() {
         (200, Some(APP_POLICY))
     );
     let (_, body) = app.call("LIST", "/v1/sys/policies/acl", None).await;
-    assert_eq!(body["data"]["keys"], json!(["app-read", "root"]));
+    // `default` is built in (stored by migration 0009), like `root`.
+    assert_eq!(body["data"]["keys"], json!(["app-read", "default", "root"]));
     let (status, body) = app
         .call(
             "PUT",
@@ -148,8 +149,8 @@ async fn approle_login_and_policy_enforcement() {
         let (status, body) = login(&app, &role_id, &secret_id).await;
         assert_eq!(status, 200, "{body}");
         let auth = &body["auth"];
-        assert_eq!(auth["policies"], json!(["app-read"]));
-        assert_eq!(auth["token_policies"], json!(["app-read"]));
+        assert_eq!(auth["policies"], json!(["app-read", "default"]));
+        assert_eq!(auth["token_policies"], json!(["app-read", "default"]));
         assert_eq!(auth["metadata"]["role_name"], "web");
         assert_eq!(auth["lease_duration"], 3600);
         assert_eq!(auth["renewable"], true);
@@ -197,7 +198,7 @@ async fn approle_login_and_policy_enforcement() {
             as_token(&app, &token, "GET", "/v1/auth/token/lookup-self", None).await;
         assert_eq!(
             (status, body["data"]["policies"].clone()),
-            (200, json!(["app-read"]))
+            (200, json!(["app-read", "default"]))
         );
         assert_eq!(body["data"]["issuer"], "confmgr");
 
@@ -619,9 +620,9 @@ async fn hardening_no_root_clients_no_ignored_restrictions_no_widening() {
     assert_eq!(status, 400, "{body}");
     assert!(body["errors"][0].as_str().unwrap().contains("root policy"));
     for field in [
-        json!({"token_num_uses": 3}),
-        json!({"token_period": "1h"}),
-        json!({"token_explicit_max_ttl": 60}),
+        json!({"bind_secret_id": false}),
+        json!({"local_secret_ids": true}),
+        json!({"enable_local_secret_ids": true}),
         json!({"token_type": "batch"}),
     ] {
         let (status, body) = app

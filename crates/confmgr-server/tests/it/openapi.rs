@@ -942,7 +942,7 @@ async fn answers_match_their_documented_statuses_and_schemas() {
             role,
             "/v1/auth/approle/role/web",
             Root,
-            Some(json!({"token_period": "1h"}))
+            Some(json!({"bind_secret_id": false}))
         )
         .await
         .0,

@@ -1,8 +1,10 @@
+mod token_lifecycle;
+
 use crate::backends::Backends;
 use confmgr_core::cert_binding::CertBindings;
 use confmgr_store::{ClientRecord, ClientSecretRecord, TokenRecord};
 
-fn token(accessor: &str, parent: Option<&str>, client: Option<&str>) -> TokenRecord {
+pub(crate) fn token(accessor: &str, parent: Option<&str>, client: Option<&str>) -> TokenRecord {
     TokenRecord {
         digest: accessor.as_bytes().to_vec(),
         accessor: accessor.into(),
@@ -18,10 +20,16 @@ fn token(accessor: &str, parent: Option<&str>, client: Option<&str>) -> TokenRec
         max_expires_at: None,
         bound_cidrs: vec![],
         meta: Default::default(),
+        period: 0,
+        explicit_max_ttl: 0,
+        num_uses: 0,
+        renewable: true,
+        role_name: None,
+        path: "auth/token/create".into(),
     }
 }
 
-fn client(name: &str) -> ClientRecord {
+pub(crate) fn client(name: &str) -> ClientRecord {
     ClientRecord {
         client_id: format!("id-{name}"),
         name: name.into(),
@@ -34,6 +42,10 @@ fn client(name: &str) -> ClientRecord {
         secret_id_bound_cidrs: vec!["127.0.0.1/32".into()],
         token_bound_cidrs: vec![],
         cert: Default::default(),
+        token_period: 0,
+        token_explicit_max_ttl: 0,
+        token_num_uses: 0,
+        token_no_default_policy: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -155,7 +167,8 @@ async fn clients_secrets_and_policies() {
             tx.policy_text("p1").await.unwrap().as_deref(),
             Some("path \"b\" {}")
         );
-        assert_eq!(tx.policy_names().await.unwrap(), vec!["p1"]);
+        // `default` is stored by migration 0009.
+        assert_eq!(tx.policy_names().await.unwrap(), vec!["default", "p1"]);
         assert!(tx.delete_policy("p1").await.unwrap());
         assert!(!tx.delete_policy("p1").await.unwrap());
         tx.commit().await.unwrap();

@@ -49,6 +49,12 @@ async fn tokens_are_found_by_digest() {
             max_expires_at: Some(20),
             bound_cidrs: vec!["10.0.0.0/8".into()],
             meta: [("role_name".to_string(), "x".to_string())].into(),
+            period: 30,
+            explicit_max_ttl: 60,
+            num_uses: 3,
+            renewable: true,
+            role_name: Some("r".into()),
+            path: "auth/token/create/r".into(),
         };
         let mut tx = store.begin().await.unwrap();
         tx.insert_token(&record).await.unwrap();
