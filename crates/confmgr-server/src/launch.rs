@@ -34,12 +34,22 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
-    let store = match Store::connect(url, &settings.store).await {
+    let connected = match &settings.database_iam {
+        None => Store::connect(url, &settings.store).await,
+        // RDS IAM auth: a token now for the first connections, new ones every few minutes.
+        Some(iam) => {
+            let tokens = crate::database_iam::RdsAuthTokens::load(iam).await?;
+            let first = tokens.first_token().await?;
+            let login = confmgr_store::DynamicLogin::new(Arc::new(tokens));
+            Store::connect_with_login(url, &settings.store, &first, login).await
+        }
+    };
+    let store = match connected {
         Ok(store) => store,
         Err(StoreError::Unavailable(error) | StoreError::Database(error)) => {
             bail!(
                 "cannot connect to the database: {}",
-                confmgr_store::explain_connect_error(url, &error)
+                with_iam_hint(settings, confmgr_store::explain_connect_error(url, &error))
             )
         }
         Err(other) => {
@@ -60,6 +70,20 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .await
         .context("cannot apply database migrations")?;
     Ok(store)
+}
+
+/// A failed first connection in one line; with IAM auth, a refused token says what RDS needs
+/// (the error never holds the token: PostgreSQL does not repeat a password).
+fn with_iam_hint(settings: &Settings, explained: String) -> String {
+    match &settings.database_iam {
+        Some(iam) if explained.contains("authentication failed") => format!(
+            "CONFMGR_DATABASE_IAM_AUTH: the database refused the RDS IAM auth token for user {user:?} at {host}:{port}: the AWS identity needs rds-db:connect on arn:aws:rds-db:REGION:ACCOUNT:dbuser:DB_RESOURCE_ID/{user}, the instance needs IAM database authentication on, and the database user needs GRANT rds_iam TO {user} (doc/tls.md, Amazon RDS) ({explained})",
+            user = iam.user,
+            host = iam.host,
+            port = iam.port,
+        ),
+        _ => explained,
+    }
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

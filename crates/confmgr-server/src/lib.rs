@@ -7,6 +7,7 @@ pub mod body;
 pub mod cert_expiry;
 pub mod client_cert;
 pub mod config;
+pub mod database_iam;
 pub mod error;
 pub mod http;
 pub mod kms;

@@ -6,6 +6,7 @@ mod audit;
 mod audit_head;
 mod client_cert;
 mod dashboards;
+mod database_iam;
 mod disconnect;
 mod hardening_api;
 mod hardening_http;

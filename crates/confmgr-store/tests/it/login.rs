@@ -150,8 +150,7 @@ async fn new_connections_log_in_with_the_refreshed_password_and_the_old_one_is_r
     // The old token no longer logs in, and the refusal does not repeat it.
     let refused = login(&f.url, FIRST)
         .await
-        .err()
-        .expect("the old password still logs in");
+        .expect_err("the old password still logs in");
     for text in [refused.to_string(), format!("{refused:?}")] {
         assert!(text.contains("password authentication failed"), "{text}");
         assert!(!text.contains(FIRST) && !text.contains("X-Amz"), "{text}");
@@ -221,8 +220,7 @@ async fn a_wrong_password_at_start_fails_without_repeating_it() {
         DynamicLogin::new(source),
     )
     .await
-    .err()
-    .expect("a wrong password logged in");
+    .expect_err("a wrong password logged in");
     let sqlx_error = match &error {
         confmgr_store::StoreError::Database(e) | confmgr_store::StoreError::Unavailable(e) => e,
         other => panic!("unexpected {other:?}"),

@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod database;
+
+pub use database::{DatabaseArgs, DatabaseIam};
+
 #[derive(Parser)]
 #[command(
     name = "confmgr-server",
@@ -54,14 +58,8 @@ pub struct ServerArgs {
     )]
     pub listen: String,
 
-    /// postgres://...?sslmode=verify-full&sslrootcert=...&sslcert=...&sslkey=... or sqlite://path
-    #[arg(
-        long,
-        env = "CONFMGR_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: database::DatabaseArgs,
 
     /// Root key, base64 of 32 bytes. Prefer --root-key-file.
     #[arg(long, env = "CONFMGR_ROOT_KEY", hide_env_values = true, global = true)]
@@ -117,10 +115,6 @@ pub struct ServerArgs {
     )]
     pub dev_root_token: Option<String>,
 
-    /// Allow PostgreSQL without sslmode=verify-full (trusted networks only).
-    #[arg(long, env = "CONFMGR_INSECURE_DATABASE", value_parser = BoolishValueParser::new(), global = true)]
-    pub insecure_database: bool,
-
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CONFMGR_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -133,24 +127,6 @@ pub struct ServerArgs {
         global = true
     )]
     pub request_timeout_secs: u64,
-
-    /// How long to wait for a database connection before answering 503, in seconds.
-    #[arg(
-        long,
-        env = "CONFMGR_DATABASE_ACQUIRE_TIMEOUT_SECS",
-        default_value_t = 5,
-        global = true
-    )]
-    pub database_acquire_timeout_secs: u64,
-
-    /// Database connections per server process (PostgreSQL).
-    #[arg(
-        long,
-        env = "CONFMGR_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
-    pub database_max_connections: u32,
 
     /// After SIGTERM, keep serving this many seconds while /readyz answers 503, so load
     /// balancers and Kubernetes endpoints stop sending traffic before the listener closes.
@@ -385,6 +361,8 @@ pub enum RootKeySource {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// `CONFMGR_DATABASE_IAM_AUTH`: log in with RDS IAM auth tokens.
+    pub database_iam: Option<DatabaseIam>,
     pub root_key: RootKeySource,
     pub dev: bool,
     pub dev_root_token: Option<String>,
@@ -426,22 +404,8 @@ impl ServerArgs {
             .ok();
 
         let data_dir = self.data_dir.clone().unwrap_or_else(default_dev_data_dir);
-        let database_url = match (&self.database_url, self.dev) {
-            (Some(url), _) => Some(url.clone()),
-            (None, true) => Some(format!(
-                "sqlite://{}",
-                data_dir.join("confmgr.db").display()
-            )),
-            (None, false) => {
-                problems.push("CONFMGR_DATABASE_URL: required (postgres://... or sqlite://path), or run with --dev".into());
-                None
-            }
-        };
-        if let Some(url) = &database_url {
-            if let Err(problem) = check_database_url(url, self.dev || self.insecure_database) {
-                problems.push(format!("CONFMGR_DATABASE_URL: {problem}"));
-            }
-        }
+        let (database_url, database_iam) =
+            self.database.validate(self.dev, &data_dir, &mut problems);
 
         let root_key = match self.root_key_source(&data_dir, command) {
             Ok(source) => source,
@@ -566,10 +530,8 @@ impl ServerArgs {
                 dev_root_token: self.dev_root_token.clone(),
                 max_body_bytes: self.max_body_bytes,
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
-                store: confmgr_store::StoreOptions {
-                    max_connections: self.database_max_connections.max(1),
-                    acquire_timeout: Duration::from_secs(self.database_acquire_timeout_secs.max(1)),
-                },
+                database_iam,
+                store: self.database.store_options(),
                 token_default_ttl,
                 token_max_ttl,
                 login_failures_per_client: self.login_failures_per_client,
@@ -725,32 +687,6 @@ pub fn read_root_key_file(path: &std::path::Path) -> Result<RootKey, String> {
     RootKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn check_database_url(url: &str, insecure_allowed: bool) -> Result<(), String> {
-    confmgr_store::Backend::from_url(url).map_err(|e| e.to_string())?;
-    if url.starts_with("sqlite:") {
-        return Ok(());
-    }
-    let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
-    let param = |name: &str| {
-        parsed
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    if param("sslcert").is_some() != param("sslkey").is_some() {
-        return Err(
-            "sslcert and sslkey must be given together (the client certificate and its key)".into(),
-        );
-    }
-    if param("sslmode").as_deref() != Some("verify-full") && !insecure_allowed {
-        return Err("PostgreSQL must be reached with sslmode=verify-full (TLS that checks the server's certificate and name); \
-             add sslmode=verify-full&sslrootcert=pki/ca.pem&sslcert=pki/postgres-client.pem&sslkey=pki/postgres-client-key.pem, \
-             or pass --insecure-database on a trusted network"
-            .into());
-    }
-    Ok(())
-}
-
 /// A bad `CONFMGR_LOG` is refused at start-up rather than silently logging at `info`.
 fn log_filter(filter: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(filter)
@@ -768,30 +704,6 @@ mod tests {
         let mut argv = vec!["confmgr-server"];
         argv.extend_from_slice(extra);
         Cli::parse_from(argv).args
-    }
-
-    #[test]
-    fn postgres_without_verify_full_is_refused_with_a_reason() {
-        let key = RootKey::generate().to_base64();
-        let a = args(&[
-            "--database-url",
-            "postgres://u@db/x?sslmode=require",
-            "--root-key",
-            &key,
-        ]);
-        let problems = a.validate(Command::Serve).err().unwrap_or_default();
-        assert_eq!(problems.len(), 1);
-        assert!(
-            problems[0].starts_with("CONFMGR_DATABASE_URL:") && problems[0].contains("verify-full")
-        );
-        let ok = args(&[
-            "--database-url",
-            "postgres://u@db/x?sslmode=require",
-            "--root-key",
-            &key,
-            "--insecure-database",
-        ]);
-        assert!(ok.validate(Command::Serve).is_ok());
     }
 
     #[test]
