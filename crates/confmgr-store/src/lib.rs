@@ -19,6 +19,7 @@ mod tls_check;
 mod token_roles;
 mod tokens;
 mod tx;
+mod wrapping;
 
 pub use audit::{AuditFilter, StoredEvent, AUDIT_ROWS_PER_STATEMENT};
 pub use circuit::CircuitStats;
@@ -34,3 +35,4 @@ pub use tls_check::{
 };
 pub use tokens::{PolicyTexts, TokenRecord};
 pub use tx::StoreTx;
+pub use wrapping::WrapRecord;

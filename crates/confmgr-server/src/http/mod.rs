@@ -20,6 +20,7 @@ mod schemas;
 mod sys;
 mod token;
 mod token_roles;
+mod wrapping;
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -51,6 +52,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .merge(docs::router())
         .merge(legacy::router())
+        .merge(wrapping::router())
 }
 
 /// The routes with every shared layer, ready to serve (still missing the `LIST` rewrite,
@@ -64,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         // Innermost first: each `layer` wraps everything above it.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            wrapping::wrap_responses,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             state.limits.request_timeout,

@@ -5,7 +5,7 @@
 
 use super::{
     approle, approle_secret_ids, audit, capabilities, cert, docs, keys, kv, legacy, policies, sys,
-    token, token_roles,
+    token, token_roles, wrapping,
 };
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +47,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         sys::health, sys::mount_info, sys::healthz, sys::readyz,
         crate::metrics::serve, serve, docs::page, docs::asset,
         legacy::create, legacy::fetch,
+        wrapping::wrap, wrapping::unwrap, wrapping::lookup, wrapping::rewrap,
     ),
     components(schemas(ErrorBody, super::schemas::LegacyPolicy)),
     modifiers(&Aliases, &Shared),
@@ -57,6 +58,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         (name = "auth/cert", description = "Login with a TLS client certificate"),
         (name = "sys/policies", description = "ACL policies"),
         (name = "sys/capabilities", description = "What a token may do at given paths"),
+        (name = "sys/wrapping", description = "Response wrapping: single-use wrapping tokens"),
         (name = "sys/keys", description = "Keyring rotation, rewrap and retirement"),
         (name = "sys/audit", description = "The audit log"),
         (name = "sys", description = "Vault's health and mount discovery"),

@@ -9,3 +9,4 @@ pub mod legacy;
 pub mod policies;
 pub mod token_roles;
 pub mod tokens;
+pub mod wrapping;
