@@ -76,5 +76,5 @@ if [ "$out" = - ]; then
     printf '%s\n' "$values"
 else
     printf '%s\n' "$values" >"$out"
-    echo "wrote $out: helm install confmgr helm/confmgr --namespace confmgr --create-namespace -f $out (doc/aws.md)" >&2
+    echo "wrote $out; install with: helm upgrade --install confmgr ./helm/confmgr -n confmgr -f helm/confmgr/ci/$env-values.yaml -f $out (doc/aws.md)" >&2
 fi

@@ -160,7 +160,7 @@ def plan(env, path):
     assoc = one(resources, "aws_eks_pod_identity_association")
     eq((assoc.get("namespace"), assoc.get("service_account")), ("confmgr", "confmgr"),
        "Pod Identity association")
-    print(f"plan of {env}: {len(resources)} resources to create")
+    return f"plan of {env}: {len(resources)} resources to create, as expected"
 
 
 def statements(doc):
@@ -196,7 +196,7 @@ def state(env, path):
         "database_user": "confmgr", "database_identifier": name,
         "database_master_username": "confmgr_admin", "kms_key_arn": key.get("arn"),
         "kms_context": name, "confmgr_role_arn": role.get("arn"), "namespace": "confmgr",
-        "service_account": "confmgr",
+        "service_account": "confmgr", "vpc_cidr": one(resources, "aws_vpc").get("cidr_block"),
     }
     for out, want in expected_outputs.items():
         eq(outputs.get(out), want, f"output {out}")
@@ -254,7 +254,7 @@ def state(env, path):
         eq(as_set(granted["rds-db:connect"]["Resource"]),
            {f"arn:aws:rds-db:us-east-1:{account}:dbuser:{db.get('resource_id')}/confmgr"},
            "resource of rds-db:connect")
-    print(f"state of {env}: {len(resources)} resources, outputs and policies as expected")
+    return f"state of {env}: {len(resources)} resources, outputs and policies as expected"
 
 
 def values(env, path, state_path):
@@ -272,7 +272,7 @@ def values(env, path, state_path):
                 "context": f"confmgr-{env}"},
     }
     eq(written, expected, f"Helm values written for {env}")
-    print(f"values of {env}: exactly the AWS-path keys, from the outputs")
+    return f"values of {env}: exactly the AWS-path keys, from the outputs"
 
 
 def main(argv):
@@ -281,9 +281,11 @@ def main(argv):
             or argv[2] not in EXPECT:
         sys.exit(__doc__)
     func, _ = commands[argv[1]]
-    func(*argv[2:])
+    summary = func(*argv[2:])
     for failure in failures:
         print(f"FAIL: {failure}", file=sys.stderr)
+    if not failures:
+        print(summary)
     return 1 if failures else 0
 
 

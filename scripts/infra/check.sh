@@ -25,7 +25,7 @@ fail() {
 
 # --- tools ---------------------------------------------------------------------------------
 command -v terraform >/dev/null || fail "terraform is not on PATH (terraform >= 1.10 is needed: S3 state locking with use_lockfile)"
-tf_version=$(terraform version -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
+tf_version=$(terraform version -json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
 python3 -c 'import sys; v = tuple(int(x) for x in sys.argv[1].split(".")[:2]); sys.exit(v < (1, 10))' "$tf_version" ||
     fail "terraform $tf_version is too old: >= 1.10 is needed (use_lockfile in the S3 backend)"
 
@@ -51,6 +51,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 cat >"$work/cli.tfrc" <<EOF
 provider_installation {

@@ -11,6 +11,11 @@ output "region" {
   value       = var.region
 }
 
+output "vpc_cidr" {
+  description = "CIDR of the VPC, where the interface endpoints for KMS, STS and EKS Auth are (Helm value networkPolicy.awsCidrs)."
+  value       = module.network.vpc_cidr_block
+}
+
 output "cluster_name" {
   description = "EKS cluster (aws eks update-kubeconfig --name ...)."
   value       = module.eks.cluster_name

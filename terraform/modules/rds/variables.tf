@@ -129,7 +129,7 @@ variable "performance_insights_enabled" {
 }
 
 variable "performance_insights_retention_days" {
-  description = "Performance Insights retention: 7 (no charge) or a multiple of 31 up to 731."
+  description = "Performance Insights retention in days: 7 or a multiple of 31 up to 731."
   type        = number
   default     = 7
 
