@@ -161,8 +161,12 @@ fn operation(method: &Method, route: &str, listing: bool) -> String {
     verb.to_owned()
 }
 
-/// What a successful change answers: 204 for the routes that answer no body.
+/// What a successful change answers: 204 for the routes that answer no body, 202 for
+/// AppRole's tidy (Vault's status for it).
 fn success_status(method: &Method, route: &str) -> u16 {
+    if route == "/v1/auth/approle/tidy/secret-id" {
+        return 202;
+    }
     let no_body = *method == Method::DELETE
         || [
             "/v1/secret/delete/",
@@ -175,6 +179,8 @@ fn success_status(method: &Method, route: &str) -> u16 {
             "/secret-id/destroy",
             "/secret-id-accessor/destroy",
             "/v1/auth/token/revoke",
+            "/v1/auth/token/roles/",
+            "/role-id",
         ]
         .iter()
         .any(|fragment| route.contains(fragment))

@@ -1,5 +1,8 @@
 //! Clients (AppRole), tokens and policies, through the HTTP API.
 
+mod approle_full;
+mod tokens_full;
+
 use crate::harness::{as_token, metric, send, test_access, Db, TestApp, BOTH};
 use confmgr_core::credentials::HashCost;
 use confmgr_server::login_guard::LoginGuard;
