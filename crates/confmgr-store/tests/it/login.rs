@@ -238,3 +238,35 @@ async fn a_wrong_password_at_start_fails_without_repeating_it() {
         assert!(!text.contains("X-Amz") && !text.contains("1111"), "{text}");
     }
 }
+
+/// While the database is down the circuit opens; its recovery probes must log in with the
+/// current password, not the one the store started with, or it would never close again.
+#[tokio::test]
+async fn the_circuit_recovers_with_the_refreshed_password_after_an_outage() {
+    let mut f = fixture(Duration::from_millis(50)).await;
+    f.store.ping().await.unwrap();
+    admin_sql(&f.admin, &format!("alter role {ROLE} password '{SECOND}'")).await;
+    let at_rotation = f.source.calls.load(Ordering::SeqCst);
+    f.source.set(SECOND);
+    // Two more calls: the first one after the rotation has been put in place.
+    let deadline = Instant::now() + BOUND;
+    while f.source.calls.load(Ordering::SeqCst) < at_rotation + 2 {
+        assert!(Instant::now() < deadline, "no refresh after the rotation");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    f.pg.stop().await.unwrap();
+    let deadline = Instant::now() + BOUND;
+    while !f.store.circuit_stats().is_some_and(|c| c.open) {
+        assert!(Instant::now() < deadline, "the circuit did not open");
+        let _ = f.store.ping().await;
+    }
+    f.pg.start().await.unwrap();
+    let deadline = Instant::now() + BOUND;
+    while f.store.circuit_stats().is_some_and(|c| c.open) || f.store.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "no recovery after the restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.store.circuit_stats().map(|c| c.opened), Some(1));
+    f.store.close().await;
+}
