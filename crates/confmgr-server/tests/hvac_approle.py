@@ -335,6 +335,78 @@ class Runner:
         for client in (old_client, new_client):
             client.auth.token.revoke_self()
 
+    def step_custom_role_id(self):
+        approle = self.root.auth.approle
+        custom = f"{self.role}-custom-role-id"
+        self.no_content(approle.update_role_id(role_name=self.role, role_id=custom),
+                        "update_role_id")
+        self.eq(approle.read_role_id(role_name=self.role)["data"]["role_id"], custom,
+                "read_role_id after update")
+        old, self.role_id = self.role_id, custom
+        secret = approle.generate_secret_id(role_name=self.role)["data"]["secret_id"]
+        client, _ = self.login(secret)
+        self.eq(client.is_authenticated(), True, "login with the custom role_id")
+        self.role_id = old
+        self.raises(hexc.InvalidRequest, lambda: self.login(secret),
+                    "the old role_id no longer logs in")
+        self.role_id = custom
+        client.auth.token.revoke_self()
+
+    def step_custom_secret_id_and_metadata(self):
+        approle = self.root.auth.approle
+        custom = f"{self.role}-custom-secret-id"
+        created = approle.create_custom_secret_id(
+            role_name=self.role, secret_id=custom, metadata={"pipeline": "deploy"})["data"]
+        self.eq(created["secret_id"], custom, "create_custom_secret_id secret_id")
+        client, resp = self.login(custom)
+        self.eq(resp["auth"]["metadata"], {"pipeline": "deploy", "role_name": self.role},
+                "login metadata: the secret_id's, and role_name")
+        meta = client.auth.token.lookup_self()["data"]["meta"]
+        self.eq(meta.get("pipeline"), "deploy", "lookup_self shows the metadata")
+        info = approle.read_secret_id(role_name=self.role, secret_id=custom)["data"]
+        self.eq(info["secret_id_accessor"], created["secret_id_accessor"], "read_secret_id")
+        self.eq(info["metadata"], {"pipeline": "deploy"}, "read_secret_id metadata")
+        unknown = approle.read_secret_id(role_name=self.role, secret_id="never-issued")
+        self.eq(getattr(unknown, "status_code", None), 204,
+                "read_secret_id of an unknown secret_id is 204, as in Vault")
+        self.raises(hexc.InvalidRequest,
+                    lambda: approle.create_custom_secret_id(role_name=self.role,
+                                                            secret_id=custom),
+                    "the same custom secret_id twice")
+        self.no_content(approle.destroy_secret_id(role_name=self.role, secret_id=custom),
+                        "destroy the custom secret_id")
+        self.raises(hexc.InvalidRequest, lambda: self.login(custom),
+                    "the destroyed custom secret_id no longer logs in")
+        client.auth.token.revoke_self()
+
+    def step_role_token_settings(self):
+        approle = self.root.auth.approle
+        name = f"{self.role}-periodic"
+        approle.create_or_update_approle(
+            role_name=name, token_policies=[self.policy], token_period="20m",
+            token_num_uses=10, token_explicit_max_ttl="5h", token_no_default_policy=True)
+        role = approle.read_role(role_name=name)["data"]
+        self.eq(role["token_period"], 1200, "read_role token_period")
+        self.eq(role["token_num_uses"], 10, "read_role token_num_uses")
+        self.eq(role["token_no_default_policy"], True, "read_role token_no_default_policy")
+        role_id = approle.read_role_id(role_name=name)["data"]["role_id"]
+        secret = approle.generate_secret_id(role_name=name)["data"]["secret_id"]
+        client = self.new_client()
+        auth = client.auth.approle.login(role_id=role_id, secret_id=secret)["auth"]
+        self.check(1190 <= auth["lease_duration"] <= 1200,
+                   f"a periodic login token: {auth['lease_duration']}")
+        self.eq(auth["num_uses"], 10, "login token num_uses")
+        self.eq(auth["policies"], [self.policy], "no default policy")
+        self.raises(hexc.Forbidden, client.auth.token.lookup_self,
+                    "without the default policy, no lookup-self")
+        resp = self.root.adapter.post("/v1/auth/approle/tidy/secret-id")
+        # hvac hands back the Response for a 202, as for Vault.
+        self.eq(getattr(resp, "status_code", None), 202, "tidy/secret-id answers 202")
+        warnings = resp.json().get("warnings") or []
+        self.check(any("Tidy operation" in w for w in warnings),
+                   f"tidy/secret-id answers Vault's warning: {warnings}")
+        self.no_content(approle.delete_role(role_name=name), "delete the periodic role")
+
     def step_revoke_self(self):
         resp = self.app.auth.token.revoke_self()
         self.no_content(resp, "revoke_self")
@@ -394,6 +466,9 @@ def main():
         ("lookup_self", r.step_lookup_self),
         ("renew_self", r.step_renew_self),
         ("secret-id accessors: list, destroy", r.step_secret_id_accessors),
+        ("custom role_id", r.step_custom_role_id),
+        ("custom secret_id, metadata on the token, lookups", r.step_custom_secret_id_and_metadata),
+        ("role token settings, tidy", r.step_role_token_settings),
         ("revoke_self", r.step_revoke_self),
     ]
     ready = all(r.run(name, fn) for name, fn in setup)

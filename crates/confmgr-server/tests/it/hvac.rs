@@ -42,3 +42,8 @@ async fn hvac_kv_v2_round_trip() {
 async fn hvac_approle_login_then_reads_allowed_and_denied() {
     run_script("hvac_approle.py", "hvac-approle: ").await;
 }
+
+#[tokio::test]
+async fn hvac_token_lifecycle_roles_and_capabilities() {
+    run_script("hvac_tokens.py", "hvac-tokens: ").await;
+}
