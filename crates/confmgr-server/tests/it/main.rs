@@ -27,3 +27,4 @@ mod process;
 mod rollback;
 mod security;
 mod tls;
+mod wrapping;
