@@ -20,8 +20,9 @@ pub struct DatabaseArgs {
     )]
     pub database_url: Option<String>,
 
-    /// Log in to PostgreSQL (Amazon RDS) with a fresh RDS IAM auth token for each new pooled
-    /// connection instead of a password or client certificate. CONFMGR_DATABASE_URL then
+    /// Log in to PostgreSQL (Amazon RDS) with RDS IAM auth tokens instead of a password or
+    /// client certificate: new pooled connections use a token at most 5 minutes old (each is
+    /// valid for 15). CONFMGR_DATABASE_URL then
     /// names host, port, database and user, has no password, and uses sslmode=verify-full
     /// with sslrootcert= the RDS CA bundle. Credentials come from the AWS chain (environment,
     /// web identity, EKS Pod Identity, instance profile).
