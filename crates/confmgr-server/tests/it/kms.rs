@@ -291,7 +291,18 @@ async fn kms_first_start_and_restart_keep_secrets() {
         let (url, _dir) = fresh_url(db).await;
         let env = with(&moto.env(&key_id), &[("CONFMGR_DATABASE_URL", &url)]);
 
-        let init = run(&["init"], &with(&env, &[("CONFMGR_LOG", "trace")]));
+        // The most verbose logs, with a session token in the AWS chain: the SDK's signer
+        // traces its canonical request, which carries the token.
+        let init = run(
+            &["init"],
+            &with(
+                &env,
+                &[
+                    ("CONFMGR_LOG", "trace"),
+                    ("AWS_SESSION_TOKEN", "SessionTokenMarker0123456789"),
+                ],
+            ),
+        );
         assert!(init.status.success(), "{db:?}: {}", stderr(&init));
         let token = root_token(&init);
         let blob = stored_state(&url, "kms_root_key").await.unwrap();
@@ -308,6 +319,10 @@ async fn kms_first_start_and_restart_keep_secrets() {
         assert!(
             !logs.contains(&blob[..40]) && !logs.contains(&root_key),
             "neither the blob nor the root key reaches the most verbose logs"
+        );
+        assert!(
+            !logs.contains("SessionTokenMarker"),
+            "no AWS session token in the most verbose logs"
         );
 
         let again = run(&["init"], &env);
