@@ -8,3 +8,4 @@ mod kv;
 mod login;
 mod system;
 mod tls;
+mod wrapping;
