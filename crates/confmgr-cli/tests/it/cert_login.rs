@@ -109,7 +109,10 @@ async fn login_with_a_client_certificate_over_https_with_a_private_ca() {
     .await
     .ok();
     assert_eq!(login.json()["method"], "cert");
-    assert_eq!(login.json()["policies"], serde_json::json!(["app-read"]));
+    assert_eq!(
+        login.json()["policies"],
+        serde_json::json!(["app-read", "default"])
+    );
     let read = at(with_ca(&["kv", "get", "app/config"]), None).await.ok();
     assert_eq!(read.json()["db"], "postgres://db");
 
