@@ -453,6 +453,17 @@ async fn the_default_policy_is_built_in_attached_and_kept() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["auth"]["policies"], json!(["default", "x"]));
+    // Vault's default policy also lets a token wrap and unwrap responses (migration 0021).
+    let with_default = body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (status, wrapped) = crate::harness::send(
+        app.client
+            .post(format!("{}/v1/sys/wrapping/wrap", app.base))
+            .header("X-Vault-Token", &with_default)
+            .header("X-Vault-Wrap-TTL", "60")
+            .json(&json!({"k": "v"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{wrapped}");
     let bare = app
         .create_token(json!({"policies": ["x"], "no_default_policy": true}))
         .await
@@ -462,6 +473,7 @@ async fn the_default_policy_is_built_in_attached_and_kept() {
         ("GET", "/v1/auth/token/lookup-self"),
         ("POST", "/v1/auth/token/renew-self"),
         ("POST", "/v1/sys/capabilities-self"),
+        ("POST", "/v1/sys/wrapping/wrap"),
     ] {
         assert_eq!(
             as_token(&app, &bare, method, path, None).await.0,

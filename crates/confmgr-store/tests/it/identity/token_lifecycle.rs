@@ -232,7 +232,7 @@ async fn tidy_removes_only_expired_secret_ids() {
 }
 
 #[tokio::test]
-async fn migration_stores_the_default_policy() {
+async fn migrations_store_the_default_policy() {
     let backends = Backends::new().await;
     for store in &backends.stores {
         let mut tx = store.begin().await.unwrap();
@@ -242,6 +242,10 @@ async fn migration_stores_the_default_policy() {
             "auth/token/renew-self",
             "auth/token/revoke-self",
             "sys/capabilities-self",
+            // migration 0021, now that responses can be wrapped
+            "sys/wrapping/wrap",
+            "sys/wrapping/lookup",
+            "sys/wrapping/unwrap",
         ] {
             assert!(text.contains(path), "{path} missing from:\n{text}");
         }
