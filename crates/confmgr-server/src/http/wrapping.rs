@@ -370,3 +370,54 @@ async fn wrap(State(state): State<AppState>, request: Request) -> Result<Respons
         Value::Null,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl(raw: &str) -> Result<Option<i64>> {
+        wrap_ttl(Some(&HeaderValue::from_str(raw).unwrap()), 7200)
+    }
+
+    #[test]
+    fn wrap_ttls_as_vault_parses_them() {
+        assert_eq!(wrap_ttl(None, 7200).unwrap(), None);
+        assert_eq!(ttl("0").unwrap(), None);
+        assert_eq!(ttl("0s").unwrap(), None);
+        assert_eq!(ttl("120").unwrap(), Some(120));
+        assert_eq!(ttl(" 120s ").unwrap(), Some(120));
+        assert_eq!(ttl("5m").unwrap(), Some(300));
+        assert_eq!(ttl("1h").unwrap(), Some(3600));
+        assert_eq!(ttl("7200").unwrap(), Some(7200));
+        for (raw, reason) in [
+            ("-1", "cannot be negative"),
+            ("abc", "invalid duration"),
+            ("", "invalid duration"),
+            ("7201", "exceeds the maximum of 7200 seconds"),
+            ("99999999999999999999", "longer than the maximum"),
+        ] {
+            let message = ttl(raw).unwrap_err().to_string();
+            assert!(
+                message.starts_with("error parsing X-Vault-Wrap-TTL header: ")
+                    && message.contains(reason),
+                "{raw:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn sys_wrapping_health_and_non_vault_routes_are_never_wrapped_by_the_layer() {
+        assert!(wrappable("/v1/secret/data/{*path}"));
+        assert!(wrappable("/v1/auth/approle/role/{name}/secret-id"));
+        for route in [
+            "/v1/sys/health",
+            "/v1/sys/wrapping/unwrap",
+            "/v1/sys/wrapping/wrap",
+            "/metrics",
+            "/vault/secret/fetch",
+            "",
+        ] {
+            assert!(!wrappable(route), "{route}");
+        }
+    }
+}
