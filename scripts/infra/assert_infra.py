@@ -155,6 +155,8 @@ def plan(env, path):
     check(len(resources) == len([c for c in data["resource_changes"] if c["mode"] == "managed"]),
           "a plan of an empty state must only create")
     common(env, resources)
+    # moto does not keep the upgrade policy, so it is asserted on the plan only.
+    eq(one(resources, "aws_eks_cluster").get("upgrade_policy"), [{"support_type": "STANDARD"}], "EKS upgrade policy")
     addon = one(resources, "aws_eks_addon")
     eq(addon.get("addon_name"), "eks-pod-identity-agent", "EKS add-on")
     assoc = one(resources, "aws_eks_pod_identity_association")
@@ -185,6 +187,9 @@ def state(env, path):
     role = one(resources, "aws_iam_role", "confmgr")
     key = one(resources, "aws_kms_key", "root_key_wrap")
     outputs = {k: v["value"] for k, v in values.get("outputs", {}).items()}
+    keys = {r["values"]["arn"] for r in resources if r["type"] == "aws_kms_key"}
+    for group in of_type(resources, "aws_cloudwatch_log_group"):
+        check(group.get("kms_key_id") in keys, f"log group {group['name']} is not encrypted with a key of this environment")
     for endpoint in of_type(resources, "aws_vpc_endpoint"):
         if endpoint["vpc_endpoint_type"] == "Interface":
             eq(len(endpoint["subnet_ids"]), EXPECT[env]["endpoint_zones"],

@@ -7,11 +7,14 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
 locals {
   partition = data.aws_partition.current.partition
+  log_group = "/aws/eks/${var.name}/cluster"
 }
 
-# Key for the envelope encryption of Kubernetes Secrets in etcd.
+# Key for the envelope encryption of Kubernetes Secrets in etcd and of the control-plane logs.
 data "aws_iam_policy_document" "secrets_key" {
   statement {
     sid = "AccountAdministersAndUsesTheKeyThroughIam"
@@ -22,10 +25,26 @@ data "aws_iam_policy_document" "secrets_key" {
     actions   = ["kms:*"]
     resources = ["*"]
   }
+
+  # CloudWatch Logs encrypts the log group(s) below with this key, and only those.
+  statement {
+    sid = "CloudWatchLogsEncryptsThisModulesLogGroups"
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group}"]
+    }
+  }
 }
 
 resource "aws_kms_key" "secrets" {
-  description             = "Envelope encryption of Kubernetes Secrets in EKS cluster ${var.name}"
+  description             = "Kubernetes Secrets and control-plane logs of EKS cluster ${var.name}"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.secrets_key.json
@@ -71,8 +90,9 @@ resource "aws_iam_role_policy" "cluster_secrets_key" {
 
 # Created before the cluster so that its retention applies (EKS would create it without one).
 resource "aws_cloudwatch_log_group" "cluster" {
-  name              = "/aws/eks/${var.name}/cluster"
+  name              = local.log_group
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.secrets.arn
 }
 
 resource "aws_eks_cluster" "this" {
@@ -95,6 +115,12 @@ resource "aws_eks_cluster" "this" {
   }
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+  # Never slide into extended support (six times the hourly price): at the end of standard
+  # support EKS upgrades the control plane instead. Upgrade before that date yourself.
+  upgrade_policy {
+    support_type = "STANDARD"
+  }
 
   # Access entries only (no aws-auth ConfigMap); whoever creates the cluster is its first admin.
   access_config {

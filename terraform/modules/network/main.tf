@@ -164,10 +164,56 @@ resource "aws_vpc_endpoint" "s3" {
   tags = { Name = "${var.name}-s3" }
 }
 
-# Flow logs of every interface in the VPC, accepted and rejected, to CloudWatch Logs.
+# Flow logs of every interface in the VPC, accepted and rejected, to CloudWatch Logs,
+# encrypted with a key of their own.
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  flow_log_group = "/aws/vpc/${var.name}/flow-logs"
+  log_group_arn  = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group"
+}
+
+data "aws_iam_policy_document" "flow_logs_key" {
+  statement {
+    sid = "AccountAdministersAndUsesTheKeyThroughIam"
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+    actions   = ["kms:*"]
+    resources = ["*"]
+  }
+
+  # CloudWatch Logs encrypts the log group(s) below with this key, and only those.
+  statement {
+    sid = "CloudWatchLogsEncryptsThisModulesLogGroups"
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["${local.log_group_arn}:${local.flow_log_group}"]
+    }
+  }
+}
+
+resource "aws_kms_key" "flow_logs" {
+  description             = "VPC flow logs of ${var.name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.flow_logs_key.json
+}
+
 resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = "/aws/vpc/${var.name}/flow-logs"
+  name              = local.flow_log_group
   retention_in_days = var.flow_log_retention_days
+  kms_key_id        = aws_kms_key.flow_logs.arn
 }
 
 data "aws_iam_policy_document" "flow_logs_trust" {

@@ -7,8 +7,10 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-# The key of the storage, the automated backups and snapshots, the master user's secret and
-# Performance Insights. The account administers it through IAM; RDS uses it through grants
+data "aws_region" "current" {}
+
+# The key of the storage, the automated backups and snapshots, the master user's secret,
+# Performance Insights and the exported logs. The account administers it through IAM; RDS uses it through grants
 # made for the callers that IAM allows.
 data "aws_iam_policy_document" "storage_key" {
   statement {
@@ -19,6 +21,22 @@ data "aws_iam_policy_document" "storage_key" {
     }
     actions   = ["kms:*"]
     resources = ["*"]
+  }
+
+  # CloudWatch Logs encrypts the log group(s) below with this key, and only those.
+  statement {
+    sid = "CloudWatchLogsEncryptsThisModulesLogGroups"
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/rds/instance/${var.identifier}/*"]
+    }
   }
 }
 
@@ -87,6 +105,7 @@ resource "aws_cloudwatch_log_group" "postgresql" {
   for_each          = toset(["postgresql", "upgrade"])
   name              = "/aws/rds/instance/${var.identifier}/${each.value}"
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.storage.arn
 }
 
 data "aws_iam_policy_document" "monitoring_trust" {
