@@ -176,11 +176,12 @@ if [ -f "$repo/helm/confmgr/Chart.yaml" ] && [ -f "$repo/scripts/helm/render.py"
     python3 "$repo/scripts/helm/render.py" "${values_args[@]}" -f "$work/dev-aws-values.yaml" \
         --release confmgr --namespace confmgr -o "$work/rendered.yaml" ||
         fail "the chart refused the values written from Terraform (Helm's message above)"
-    for want in "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["values"]["outputs"]["kms_key_arn"]["value"])' "$work/state-dev.json")" \
-        "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["values"]["outputs"]["database_host"]["value"])' "$work/state-dev.json")"; do
-        grep -qF "$want" "$work/rendered.yaml" || fail "the rendered chart does not use $want from the Terraform outputs"
+    out() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["values"]["outputs"][sys.argv[2]]["value"])' "$work/state-dev.json" "$1"; }
+    for want in "postgres://confmgr@$(out database_host):$(out database_port)/$(out database_name)?sslmode=verify-full&sslrootcert=" \
+        "$(out kms_key_arn)" "CONFMGR_DATABASE_IAM_AUTH" "CONFMGR_KMS_CONTEXT"; do
+        grep -qF "$want" "$work/rendered.yaml" || fail "the rendered chart does not hold $want (from the Terraform outputs)"
     done
-    echo "rendered: the chart accepts the values and uses the database host and KMS key from Terraform"
+    echo "rendered: the chart accepts the values; its database URL (IAM auth, verify-full) and KMS key come from Terraform"
 else
     echo "infra-check: note: helm/confmgr or scripts/helm/render.py is absent: the values were not rendered through the chart"
 fi
