@@ -122,6 +122,8 @@ class Runner:
         self.eq(me["accessor"], auth["accessor"], "lookup_self with the default policy")
         self.raises(hexc.Forbidden, lambda: self.token.lookup(token="cmt.not-a-token"),
                     "lookup of an unknown token is 403")
+        keys = self.token.list_accessors()["data"]["keys"]
+        self.check(auth["accessor"] in keys, "list_accessors lists the new token")
 
     def step_renew(self):
         auth = self.create(policies=[self.policy], ttl="1h", explicit_max_ttl="2h")

@@ -219,6 +219,20 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The accessors of the tokens neither revoked nor expired at `now`, sorted (Vault's
+    /// `LIST auth/token/accessors`).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn live_token_accessors(&mut self, now: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "select accessor from tokens
+             where revoked_at is null and (expires_at is null or expires_at > $1)",
+        )
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        crate::rows::sorted_strings(&rows, "accessor")
+    }
+
     /// Revokes a token and, transitively, every token created from it. Returns how many.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token_tree(&mut self, accessor: &str, now: i64) -> Result<u64, StoreError> {

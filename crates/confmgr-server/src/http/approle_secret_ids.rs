@@ -390,8 +390,24 @@ async fn lookup_accessor(
         &format!("{}/secret-id-accessor/lookup", role_path(&name)),
         Capability::Update,
     )?;
-    let record = approle::secret_by_accessor(&state.store, &name, body.accessor()?).await?;
-    Ok(envelope(id, secret_info(&record)))
+    let accessor = body.accessor()?;
+    match approle::secret_by_accessor(&state.store, &name, accessor).await {
+        Ok(record) => Ok(envelope(id, secret_info(&record))),
+        // Vault's answer for an accessor the role does not hold: 404 with the reason in
+        // `data.error` (an unknown role stays a plain 404).
+        Err(Error::NotFound) if approle::read_role(&state.store, &name).await.is_ok() => {
+            let body = VaultResponse::new(
+                id.0,
+                Some(json!({
+                    "error": format!("failed to find accessor entry for secret_id_accessor: {accessor:?}")
+                })),
+            );
+            Err(Error::Gone(
+                serde_json::to_value(body).map_err(|e| Error::Internal(e.to_string()))?,
+            ))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 #[utoipa::path(

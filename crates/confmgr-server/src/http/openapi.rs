@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         token::lookup_self, token::renew_self, token::revoke_self, token::create,
         token::create_orphan, token::lookup, token::lookup_accessor, token::revoke,
         token::revoke_accessor, token::create_with_role, token::renew, token::renew_accessor,
-        token::revoke_orphan,
+        token::revoke_orphan, token::list_accessors,
         token_roles::write, token_roles::read, token_roles::list, token_roles::delete,
         capabilities::capabilities_self, capabilities::capabilities,
         capabilities::capabilities_accessor,
@@ -98,9 +98,10 @@ pub(super) async fn serve() -> Response {
 
 /// A path served by the same handler as another (Vault's older names, trailing slashes):
 /// (documented path, alias, operation id suffix, summary of the alias or "" to keep it).
-const ALIASES: [(&str, &str, &str, &str); 10] = [
+const ALIASES: [(&str, &str, &str, &str); 11] = [
     ("/v1/secret/metadata", "/v1/secret/metadata/", "slash", ""),
     ("/v1/auth/token/roles", "/v1/auth/token/roles/", "slash", ""),
+    ("/v1/auth/token/accessors", "/v1/auth/token/accessors/", "slash", ""),
     ("/v1/auth/approle/role", "/v1/auth/approle/role/", "slash", ""),
     ("/v1/sys/policies/acl", "/v1/sys/policies/acl/", "slash", ""),
     ("/v1/sys/keys/rotate", "/v1/sys/rotate", "vault", ""),

@@ -4,7 +4,7 @@
 
 use super::flex::{Flex, NotList};
 use super::render::{auth_response, envelope, no_content, RequestId};
-use super::schemas::AuthResponse;
+use super::schemas::{AuthResponse, Keys};
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
@@ -64,6 +64,37 @@ pub fn router() -> Router<AppState> {
             "/v1/auth/token/revoke-orphan",
             post(revoke_orphan).put(revoke_orphan),
         )
+        .route("/v1/auth/token/accessors", get(list_accessors))
+        .route("/v1/auth/token/accessors/", get(list_accessors))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/auth/token/accessors",
+    tag = "auth/token",
+    operation_id = "token_list_accessors",
+    summary = "List the accessors of live tokens",
+    description = "Needs `list` and `sudo` on `auth/token/accessors/` (root tokens have both), as in Vault. Also served at `/v1/auth/token/accessors/`; Vault's `LIST` method is accepted. 404 when there is no live token.",
+    params(("list" = Option<bool>, Query, description = "Accepted (what Vault's `LIST` method sends)")),
+    responses((status = 200, description = "The accessors", body = VaultResponse<Keys>))
+)]
+async fn list_accessors(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: RequestId,
+) -> Result<Response> {
+    caller.authorize_list("auth/token/accessors/")?;
+    if !caller
+        .acl
+        .capabilities_for_list("auth/token/accessors/")
+        .contains(&Capability::Sudo)
+    {
+        return Err(Error::PermissionDenied);
+    }
+    Ok(envelope(
+        id,
+        serde_json::json!({ "keys": tokens::live_accessors(&state.store).await? }),
+    ))
 }
 
 fn lookup_body(token: TokenRecord, id: String) -> TokenLookup {

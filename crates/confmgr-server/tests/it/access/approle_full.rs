@@ -171,6 +171,19 @@ async fn custom_secret_ids_log_in_and_metadata_reaches_the_token() {
             .await;
         assert_eq!(status, 204);
         assert_eq!(login(&app, &role_id, "my-own-secret-id-1").await.0, 400);
+        // Vault's answer for an accessor the role does not hold: 404, reason in data.error.
+        let (status, body) = app
+            .call(
+                "POST",
+                "/v1/auth/approle/role/ci/secret-id-accessor/lookup",
+                Some(json!({"secret_id_accessor": accessor})),
+            )
+            .await;
+        assert_eq!(status, 404, "{db:?}");
+        assert_eq!(
+            body["data"]["error"],
+            format!("failed to find accessor entry for secret_id_accessor: \"{accessor}\"")
+        );
 
         // The same custom secret_id in another role is that role's own.
         let (other_id, _, _) = client(&app, "other", &["default"], json!({})).await;

@@ -678,3 +678,42 @@ async fn renewals_lookups_and_denials_are_audited_without_the_token() {
         "the token itself is never audited"
     );
 }
+
+#[tokio::test]
+async fn listing_accessors_needs_sudo() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let (token, accessor) = app.create_token(json!({"policies": ["lister"]})).await;
+    let (status, body) = app.call("LIST", "/v1/auth/token/accessors", None).await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["data"]["keys"].as_array().unwrap();
+    assert!(keys.iter().any(|k| *k == accessor.as_str()), "{body}");
+    assert!(!body.to_string().contains(&token));
+    // `list` alone is not enough, as in Vault.
+    policy(
+        &app,
+        "lister",
+        r#"path "auth/token/accessors/" { capabilities = ["list"] }"#,
+    )
+    .await;
+    let (status, _) = as_token(&app, &token, "LIST", "/v1/auth/token/accessors", None).await;
+    assert_eq!(status, 403);
+    policy(
+        &app,
+        "lister",
+        r#"path "auth/token/accessors/" { capabilities = ["list", "sudo"] }"#,
+    )
+    .await;
+    let (status, _) = as_token(&app, &token, "LIST", "/v1/auth/token/accessors", None).await;
+    assert_eq!(status, 200);
+    app.call(
+        "POST",
+        "/v1/auth/token/revoke-accessor",
+        Some(json!({"accessor": accessor})),
+    )
+    .await;
+    let (_, body) = app.call("LIST", "/v1/auth/token/accessors", None).await;
+    assert!(
+        !body.to_string().contains(&accessor),
+        "revoked tokens are not listed"
+    );
+}
