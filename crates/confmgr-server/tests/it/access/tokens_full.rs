@@ -717,3 +717,60 @@ async fn listing_accessors_needs_sudo() {
         "revoked tokens are not listed"
     );
 }
+
+/// Migration 0009 gives tokens live when it runs (other than root tokens) the default
+/// policy, so they keep the `-self` routes that used to need no policy. Its statement is
+/// run again here on tokens inserted as they were before it, on both backends.
+#[tokio::test]
+async fn migration_0009_gives_live_tokens_the_default_policy() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        let migration = match db {
+            Db::Sqlite => include_str!("../../../../../migrations/sqlite/0009_token_lifecycle.sql"),
+            Db::Postgres => {
+                include_str!("../../../../../migrations/postgres/0009_token_lifecycle.sql")
+            }
+        };
+        let statement = &migration[migration.rfind("update tokens").unwrap()..];
+        let (old, old_accessor) = app.create_token(json!({"policies": ["x"]})).await;
+        let (_, root_accessor) = app.create_token(json!({"policies": ["root"]})).await;
+        let (_, revoked_accessor) = app.create_token(json!({"policies": ["y"]})).await;
+        let pool = app.raw_db().await;
+        for (accessor, policies, revoked) in [
+            (&old_accessor, r#"["x"]"#, None),
+            (&root_accessor, r#"["root"]"#, None),
+            (&revoked_accessor, r#"["y"]"#, Some(1_i64)),
+        ] {
+            sqlx::query("update tokens set policies = $2, revoked_at = $3 where accessor = $1")
+                .bind(accessor.as_str())
+                .bind(policies)
+                .bind(revoked)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(statement).execute(&pool).await.unwrap();
+        let policies = |accessor: String| {
+            let pool = pool.clone();
+            async move {
+                let row: (String,) =
+                    sqlx::query_as("select policies from tokens where accessor = $1")
+                        .bind(accessor)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                serde_json::from_str::<Value>(&row.0).unwrap()
+            }
+        };
+        assert_eq!(
+            policies(old_accessor).await,
+            json!(["x", "default"]),
+            "{db:?}"
+        );
+        assert_eq!(policies(root_accessor).await, json!(["root"]), "{db:?}");
+        assert_eq!(policies(revoked_accessor).await, json!(["y"]), "{db:?}");
+        // Never used before, so not cached: its first request reads the migrated row.
+        let (status, _) = as_token(&app, &old, "GET", "/v1/auth/token/lookup-self", None).await;
+        assert_eq!(status, 200, "{db:?}");
+    }
+}
