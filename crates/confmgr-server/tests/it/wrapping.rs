@@ -277,13 +277,22 @@ async fn wrap_lookup_rewrap_unwrap_and_who_may_do_what() {
         assert_wrap_shape(&body, 90, "sys/wrapping/wrap");
         let first = wrap_token(&body);
 
-        // A token without a policy for it may neither unwrap for others, nor rewrap, nor
-        // wrap; the wrapping survives the attempts.
+        // A token without a policy for them may neither unwrap for others, nor rewrap, nor
+        // wrap; one with only the default policy may not rewrap (Vault's default policy
+        // grants wrap, lookup and unwrap). The wrapping survives the attempts.
+        let (bare, _) = app
+            .create_token(json!({"policies": ["nothing"], "no_default_policy": true}))
+            .await;
         let (plain, _) = app.create_token(json!({"policies": ["default"]})).await;
-        for path in ["unwrap", "rewrap", "wrap"] {
+        for (token, path) in [
+            (&bare, "unwrap"),
+            (&bare, "rewrap"),
+            (&bare, "wrap"),
+            (&plain, "rewrap"),
+        ] {
             let (status, _) = as_token(
                 &app,
-                &plain,
+                token,
                 "POST",
                 &format!("/v1/sys/wrapping/{path}"),
                 Some(json!({"token": first})),
@@ -311,7 +320,15 @@ async fn wrap_lookup_rewrap_unwrap_and_who_may_do_what() {
             (200, json!("sys/wrapping/wrap"))
         );
 
-        let (status, body) = unwrap_as(&app, &second).await;
+        // A token with the default policy unwraps for the holder (token in the body).
+        let (status, body) = as_token(
+            &app,
+            &plain,
+            "POST",
+            "/v1/sys/wrapping/unwrap",
+            Some(json!({"token": second})),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"], payload);
         assert_eq!(unwrap_as(&app, &first).await.0, 400);
