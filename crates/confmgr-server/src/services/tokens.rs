@@ -393,18 +393,15 @@ fn child_policies(
 }
 
 /// Extends the token as Vault renews one: a periodic token gets its period again; any
-/// other gets `increment` seconds (default: its TTL); never past its max TTL. Tokens that
-/// never expire (root) are answered unchanged.
+/// other gets `increment` seconds (default: its TTL); never past its max TTL. A token that
+/// never expires (root) has nothing to renew: Vault answers it as not renewable too.
 pub async fn renew(
     store: &Store,
     cache: &AuthCache,
     token: &TokenRecord,
     increment: Option<i64>,
 ) -> Result<TokenRecord> {
-    if token.expires_at.is_none() {
-        return Ok(token.clone());
-    }
-    if !token.renewable {
+    if token.expires_at.is_none() || !token.renewable {
         return Err(Error::Invalid("lease is not renewable".into()));
     }
     let now = now_micros();

@@ -85,6 +85,9 @@ async fn renewal_caps_and_shapes() {
     assert_eq!((status, error(&body)), (400, "lease is not renewable"));
     let (_, body) = as_token(&app, &fixed, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(body["data"]["renewable"], false);
+    // A root token never expires: Vault answers it as not renewable too.
+    let (status, body) = app.call("POST", "/v1/auth/token/renew-self", None).await;
+    assert_eq!((status, error(&body)), (400, "lease is not renewable"));
 }
 
 #[tokio::test]
