@@ -363,7 +363,7 @@ async fn wrap(State(state): State<AppState>, request: Request) -> Result<Respons
     let template = with_actor(audit_template(&parts), Some(&caller.token));
     let stored = VaultResponse::new(template.request_id.clone(), Some(data));
     let stored = serde_json::to_vec(&stored).map_err(|e| Error::Internal(e.to_string()))?;
-    let wrapped = service::wrap(&state, &stored, ttl, "sys/wrapping/wrap", "", &template).await?;
+    let wrapped = service::wrap_data(&state, &stored, ttl, &template).await?;
     Ok(wrapped_response(
         &template.request_id,
         &wrapped,

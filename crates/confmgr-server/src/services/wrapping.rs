@@ -4,6 +4,7 @@
 //! make or spend a wrapping commit their audit event (`wrap`, `unwrap`, `rewrap`) with it,
 //! naming the wrapping token's accessor, never the token or the payload.
 
+use crate::audit::AuditedTx;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use confmgr_core::audit::{AuditEvent, Outcome};
@@ -93,6 +94,9 @@ async fn record_audit(state: &AppState, tx: &mut StoreTx, events: &[AuditEvent])
 
 /// Seals `response` (the JSON answer of `creation_path`) under a new wrapping token that
 /// lives `ttl` seconds. `wrapped_accessor` names a token inside the response (`""`: none).
+/// For the wrapping layer: the wrapped request's own audit event is the audit layer's to
+/// record (a change of that request committed it already), so only the `wrap` event
+/// commits here.
 pub async fn wrap(
     state: &AppState,
     response: &[u8],
@@ -102,17 +106,57 @@ pub async fn wrap(
     audit: &AuditEvent,
 ) -> Result<Wrapped> {
     let mut tx = state.store.begin_write().await?;
-    let now = now_micros();
-    tx.purge_expired_wraps(now).await?;
-    let wrapped = new_wrapping(ttl, creation_path, wrapped_accessor);
-    insert(&mut tx, state, &wrapped, response).await?;
-    record_audit(
+    let wrapped = store_new(
         state,
         &mut tx,
-        &[audit_event(audit, "wrap", &wrapped.accessor)],
+        response,
+        ttl,
+        creation_path,
+        wrapped_accessor,
+        audit,
     )
     .await?;
     tx.commit().await?;
+    Ok(wrapped)
+}
+
+/// [`wrap`] for `sys/wrapping/wrap`: the request's own audit event commits with the
+/// wrapping, in the same transaction.
+pub async fn wrap_data(
+    state: &AppState,
+    response: &[u8],
+    ttl: i64,
+    audit: &AuditEvent,
+) -> Result<Wrapped> {
+    let mut tx = crate::audit::begin_write(&state.store).await?;
+    let wrapped = store_new(
+        state,
+        &mut tx,
+        response,
+        ttl,
+        "sys/wrapping/wrap",
+        "",
+        audit,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(wrapped)
+}
+
+async fn store_new(
+    state: &AppState,
+    tx: &mut StoreTx,
+    response: &[u8],
+    ttl: i64,
+    creation_path: &str,
+    wrapped_accessor: &str,
+    audit: &AuditEvent,
+) -> Result<Wrapped> {
+    tx.purge_expired_wraps(now_micros()).await?;
+    let wrapped = new_wrapping(ttl, creation_path, wrapped_accessor);
+    insert(tx, state, &wrapped, response).await?;
+    let event = audit_event(audit, "wrap", &wrapped.accessor);
+    record_audit(state, tx, &[event]).await?;
     Ok(wrapped)
 }
 
@@ -200,18 +244,28 @@ pub async fn unwrap(
     Ok(response)
 }
 
-/// Takes (deletes) the live wrapping of `token` in a new write transaction; an expired one
-/// is deleted for good and refused.
-async fn take(state: &AppState, token: &str) -> Result<(StoreTx, WrapRecord)> {
-    let mut tx = state.store.begin_write().await?;
-    let Some(record) = tx.take_wrap(&token::digest(token)).await? else {
+/// Takes (deletes) the live wrapping of `token` in a new write transaction that will
+/// commit the request's audit event with the change. An expired one is deleted for good on
+/// its own (the request's event then records the refusal) and refused.
+async fn take(state: &AppState, token: &str) -> Result<(AuditedTx, WrapRecord)> {
+    let digest = token::digest(token);
+    let mut tx = crate::audit::begin_write(&state.store).await?;
+    let Some(record) = tx.take_wrap(&digest).await? else {
         return Err(invalid());
     };
     if expired(&record, now_micros()) {
-        tx.commit().await?;
+        drop(tx);
+        purge(state, &digest).await?;
         return Err(invalid());
     }
     Ok((tx, record))
+}
+
+async fn purge(state: &AppState, digest: &[u8]) -> Result<()> {
+    let mut tx = state.store.autocommit().await?;
+    tx.take_wrap(digest).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// What a live wrapping holds, without spending it. The ciphertext is checked (opened and
@@ -225,9 +279,7 @@ pub async fn lookup(state: &AppState, token: &str) -> Result<Lookup> {
         return Err(invalid());
     };
     if expired(&record, now_micros()) {
-        let mut tx = state.store.autocommit().await?;
-        tx.take_wrap(&digest).await?;
-        tx.commit().await?;
+        purge(state, &digest).await?;
         return Err(invalid());
     }
     drop(open(state, &record)?);
