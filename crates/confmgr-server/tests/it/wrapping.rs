@@ -655,3 +655,47 @@ async fn hvac_response_wrapping_and_approle_secure_introduction() {
         "{stdout}"
     );
 }
+
+/// Audit fail-closed: while no audit event can be written, an unwrap answers 503, discloses
+/// nothing and spends nothing, and a wrapped read discloses neither the secret nor a token.
+#[tokio::test]
+async fn an_audit_outage_neither_spends_nor_discloses() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        let (_, body) = wrapped(
+            &app,
+            "POST",
+            "/v1/sys/wrapping/wrap",
+            "60",
+            Some(json!({"k": "outage-canary"})),
+        )
+        .await;
+        let token = wrap_token(&body);
+        let pool = app.raw_db().await;
+        let block: &[&str] = match db {
+            Db::Postgres => &[
+                "create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit blocked'; end $$",
+                "create trigger refuse_audit before insert on audit_events for each row execute function refuse_audit()",
+            ],
+            Db::Sqlite => &["create trigger refuse_audit before insert on audit_events begin select raise(abort, 'audit blocked'); end"],
+        };
+        for statement in block {
+            sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+        }
+        let (status, body) = unwrap_as(&app, &token).await;
+        assert_eq!(status, 503, "{db:?}: {body}");
+        assert!(!body.to_string().contains("outage-canary"), "{db:?}");
+        let (status, body) = wrapped(&app, "GET", "/v1/auth/token/lookup-self", "60", None).await;
+        assert_eq!(status, 503, "{db:?}: {body}");
+        assert_eq!(body["wrap_info"], Value::Null, "{db:?}");
+
+        let unblock = match db {
+            Db::Postgres => "drop trigger refuse_audit on audit_events",
+            Db::Sqlite => "drop trigger refuse_audit",
+        };
+        sqlx::raw_sql(unblock).execute(&pool).await.unwrap();
+        let (status, body) = unwrap_as(&app, &token).await;
+        assert_eq!(status, 200, "{db:?}: the wrapping survived: {body}");
+        assert_eq!(body["data"]["k"], "outage-canary");
+    }
+}
