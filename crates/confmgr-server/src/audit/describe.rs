@@ -184,7 +184,8 @@ fn success_status(method: &Method, route: &str) -> u16 {
         ]
         .iter()
         .any(|fragment| route.contains(fragment))
-        || route == "/v1/auth/approle/role/{name}";
+        || route == "/v1/auth/approle/role/{name}"
+        || route == "/v1/auth/approle/role/{name}/{field}";
     if no_body {
         204
     } else {

@@ -14,8 +14,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use confmgr_api::{ErrorBody, VaultResponse};
 use confmgr_core::policy::Capability;
+use confmgr_store::ClientRecord;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
             get(role_id).post(set_role_id).put(set_role_id),
         )
         .merge(super::approle_secret_ids::router())
+        .merge(super::approle_fields::router())
 }
 
 pub(super) fn role_path(name: &str) -> String {
@@ -90,7 +92,7 @@ async fn login(
 /// misspelled setting cannot be silently dropped.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleRequest {
+pub(super) struct RoleRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     token_policies: Flex,
@@ -180,6 +182,14 @@ async fn write_role(
     JsonBody(request): JsonBody<RoleRequest>,
 ) -> Result<Response> {
     caller.authorize_any(&role_path(&name), &[Capability::Create, Capability::Update])?;
+    let settings = role_settings(request)?;
+    approle::write_role(&state.store, &state.access.auth_cache, &name, settings).await?;
+    Ok(no_content())
+}
+
+/// A role write's settings, or 400 for a Vault setting ConfMgr cannot honour (naming it).
+/// Shared by the role route and the per-field routes (`approle_fields.rs`).
+pub(super) fn role_settings(request: RoleRequest) -> Result<RoleSettings> {
     if !matches!(&request.token_type, Flex::Missing | Flex::Text(_))
         || matches!(&request.token_type, Flex::Text(t) if !matches!(t.as_str(), "" | "default" | "service" | "default-service"))
     {
@@ -208,7 +218,7 @@ async fn write_role(
         Some(list) => Some(list),
         None => request.policies.strings("policies")?,
     };
-    let settings = RoleSettings {
+    Ok(RoleSettings {
         policies,
         token_ttl: request.token_ttl.seconds("token_ttl")?,
         token_max_ttl: request.token_max_ttl.seconds("token_max_ttl")?,
@@ -231,9 +241,7 @@ async fn write_role(
             .strings("allowed_common_names")?,
         cert_dns_sans: request.allowed_dns_sans.strings("allowed_dns_sans")?,
         cert_uri_sans: request.allowed_uri_sans.strings("allowed_uri_sans")?,
-    };
-    approle::write_role(&state.store, &state.access.auth_cache, &name, settings).await?;
-    Ok(no_content())
+    })
 }
 
 #[utoipa::path(
@@ -255,33 +263,36 @@ async fn read_role(
 ) -> Result<Response> {
     caller.authorize(&role_path(&name), Capability::Read)?;
     let client = approle::read_role(&state.store, &name).await?;
-    Ok(envelope(
-        id,
-        json!({
-            "name": client.name,
-            "role_id": client.client_id,
-            "issuer": client.issuer,
-            "bind_secret_id": true,
-            "local_secret_ids": false,
-            "policies": client.policies,
-            "token_policies": client.policies,
-            "token_ttl": client.token_ttl,
-            "token_max_ttl": client.token_max_ttl,
-            "token_explicit_max_ttl": client.token_explicit_max_ttl,
-            "token_bound_cidrs": client.token_bound_cidrs,
-            "token_no_default_policy": client.token_no_default_policy,
-            "token_num_uses": client.token_num_uses,
-            "token_period": client.token_period,
-            "period": client.token_period,
-            "token_type": "default",
-            "secret_id_ttl": client.secret_id_ttl,
-            "secret_id_num_uses": client.secret_id_num_uses,
-            "secret_id_bound_cidrs": client.secret_id_bound_cidrs,
-            "allowed_common_names": client.cert.common_names,
-            "allowed_dns_sans": client.cert.dns_sans,
-            "allowed_uri_sans": client.cert.uri_sans,
-        }),
-    ))
+    Ok(envelope(id, role_json(&client)))
+}
+
+/// A role as Vault's role read shows it, and ConfMgr's additions (`name`, `role_id`,
+/// `issuer`, the certificate patterns).
+pub(super) fn role_json(client: &ClientRecord) -> Value {
+    json!({
+        "name": client.name,
+        "role_id": client.client_id,
+        "issuer": client.issuer,
+        "bind_secret_id": true,
+        "local_secret_ids": false,
+        "policies": client.policies,
+        "token_policies": client.policies,
+        "token_ttl": client.token_ttl,
+        "token_max_ttl": client.token_max_ttl,
+        "token_explicit_max_ttl": client.token_explicit_max_ttl,
+        "token_bound_cidrs": client.token_bound_cidrs,
+        "token_no_default_policy": client.token_no_default_policy,
+        "token_num_uses": client.token_num_uses,
+        "token_period": client.token_period,
+        "period": client.token_period,
+        "token_type": "default",
+        "secret_id_ttl": client.secret_id_ttl,
+        "secret_id_num_uses": client.secret_id_num_uses,
+        "secret_id_bound_cidrs": client.secret_id_bound_cidrs,
+        "allowed_common_names": client.cert.common_names,
+        "allowed_dns_sans": client.cert.dns_sans,
+        "allowed_uri_sans": client.cert.uri_sans,
+    })
 }
 
 #[utoipa::path(

@@ -2,6 +2,7 @@
 //! route shares (body size, timeout, request id, JSON error bodies, the `LIST` method).
 
 mod approle;
+mod approle_fields;
 mod approle_secret_ids;
 mod audit;
 mod capabilities;

@@ -4,8 +4,8 @@
 //! the error answers every route shares.
 
 use super::{
-    approle, approle_secret_ids, audit, capabilities, cert, docs, keys, kv, legacy, policies, sys,
-    token, token_roles, wrapping,
+    approle, approle_fields, approle_secret_ids, audit, capabilities, cert, docs, keys, kv, legacy,
+    policies, sys, token, token_roles, wrapping,
 };
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +39,8 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         approle::delete_role, approle::role_id, approle_secret_ids::generate_secret, approle_secret_ids::list_secrets,
         approle_secret_ids::lookup_secret, approle_secret_ids::destroy_secret,
         approle_secret_ids::lookup_accessor, approle_secret_ids::destroy_accessor, approle::set_role_id, approle_secret_ids::custom_secret,
-        approle_secret_ids::tidy,
+        approle_secret_ids::tidy, approle_fields::read_field, approle_fields::write_field,
+        approle_fields::reset_field,
         cert::login,
         policies::list, policies::list_legacy, policies::read, policies::write, policies::delete,
         keys::rotate, keys::status, keys::rewrap, keys::retire,

@@ -378,3 +378,141 @@ async fn every_vault_role_field_is_enforced_or_refused() {
         assert!(error(&body).contains(field), "{refused}: {body}");
     }
 }
+
+#[tokio::test]
+async fn per_field_routes_read_set_and_reset_one_setting() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        client(
+            &app,
+            "web",
+            &["app"],
+            json!({"token_bound_cidrs": ["10.0.0.0/8"]}),
+        )
+        .await;
+        let (status, body) = app
+            .call("GET", "/v1/auth/approle/role/web/policies", None)
+            .await;
+        assert_eq!(status, 200, "{db:?} {body}");
+        assert_eq!(
+            body["data"],
+            json!({"policies": ["app"], "token_policies": ["app"]})
+        );
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/auth/approle/role/web/token-ttl",
+                Some(json!({"token_ttl": "5m"})),
+            )
+            .await;
+        assert_eq!(status, 204, "{db:?}");
+        let (_, body) = app
+            .call("GET", "/v1/auth/approle/role/web/token-ttl", None)
+            .await;
+        assert_eq!(body["data"], json!({"token_ttl": 300}));
+        let (_, body) = app
+            .call("GET", "/v1/auth/approle/role/web/period", None)
+            .await;
+        assert_eq!(body["data"], json!({"period": 0, "token_period": 0}));
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/auth/approle/role/web/period",
+                Some(json!({"period": "10m"})),
+            )
+            .await;
+        assert_eq!(status, 204);
+        let (_, body) = app.call("GET", "/v1/auth/approle/role/web", None).await;
+        assert_eq!(body["data"]["token_period"], 600, "{db:?}");
+
+        // Reset: back to the default.
+        let (status, _) = app
+            .call(
+                "DELETE",
+                "/v1/auth/approle/role/web/token-bound-cidrs",
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        let (_, body) = app
+            .call("GET", "/v1/auth/approle/role/web/token-bound-cidrs", None)
+            .await;
+        assert_eq!(body["data"], json!({"token_bound_cidrs": []}));
+
+        // Refused the way a role write refuses them, and nothing changes.
+        for (path, body, message) in [
+            (
+                "bind-secret-id",
+                json!({"bind_secret_id": false}),
+                "bind_secret_id",
+            ),
+            ("token-ttl", json!({}), "missing token_ttl"),
+            ("token-ttl", json!({"token_max_ttl": 5}), "token_max_ttl"),
+            (
+                "policies",
+                json!({"token_policies": ["root"]}),
+                "root policy",
+            ),
+            (
+                "local-secret-ids",
+                json!({"local_secret_ids": true}),
+                "local_secret_ids",
+            ),
+        ] {
+            let (status, answer) = app
+                .call(
+                    "POST",
+                    &format!("/v1/auth/approle/role/web/{path}"),
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(status, 400, "{db:?} {path} {body}: {answer}");
+            assert!(error(&answer).contains(message), "{path}: {answer}");
+        }
+        let (_, body) = app
+            .call("GET", "/v1/auth/approle/role/web/token-ttl", None)
+            .await;
+        assert_eq!(body["data"], json!({"token_ttl": 300}));
+        // Unknown role or field: 404 (a per-field write never creates a role).
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/auth/approle/role/ghost/token-ttl",
+                Some(json!({"token_ttl": 5})),
+            )
+            .await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            app.call("GET", "/v1/auth/approle/role/ghost", None).await.0,
+            404
+        );
+        let (status, _) = app
+            .call("GET", "/v1/auth/approle/role/web/no-such-field", None)
+            .await;
+        assert_eq!(status, 404);
+        // A policy on one field's path grants that field only.
+        app.call(
+            "PUT",
+            "/v1/sys/policies/acl/ttl-only",
+            Some(json!({"policy": r#"path "auth/approle/role/web/token-ttl" { capabilities = ["update", "read"] }"#})),
+        )
+        .await;
+        let limited = app.create_token(json!({"policies": ["ttl-only"]})).await.0;
+        let set = |path: &'static str, body: Value| {
+            let (app, limited) = (&app, limited.clone());
+            async move {
+                as_token(
+                    app,
+                    &limited,
+                    "POST",
+                    &format!("/v1/auth/approle/role/web/{path}"),
+                    Some(body),
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(set("token-ttl", json!({"token_ttl": 60})).await, 204);
+        assert_eq!(set("policies", json!({"token_policies": ["x"]})).await, 403);
+    }
+}
