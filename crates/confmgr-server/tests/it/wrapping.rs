@@ -95,6 +95,13 @@ async fn wrapped_kv_read_is_single_use_and_wraps_nothing_else() {
             assert!(body["data"]["creation_time"].is_string());
         }
 
+        // Also as the request's token, with GET.
+        let (status, body) = as_token(&app, &token, "GET", "/v1/sys/wrapping/lookup", None).await;
+        assert_eq!(
+            (status, body["data"]["creation_ttl"].clone()),
+            (200, json!(120))
+        );
+
         let (status, body) = unwrap_as(&app, &token).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["data"]["password"], "wrapped-kv-canary");
