@@ -44,11 +44,14 @@ pub struct ClientSecretRecord {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub uses_left: Option<i64>,
+    /// Where tokens from this secret may be used from, within the client's
+    /// `token_bound_cidrs`; empty: the client's.
+    pub token_bound_cidrs: Vec<String>,
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, issuer, policies, token_ttl, token_max_ttl, secret_id_ttl, secret_id_num_uses, secret_id_bound_cidrs, token_bound_cidrs, created_at, updated_at, cert_common_names, cert_dns_sans, cert_uri_sans, token_period, token_explicit_max_ttl, token_num_uses, token_no_default_policy";
 const SECRET_COLUMNS: &str =
-    "accessor, client_id, lookup_id, phc, metadata, cidr_list, created_at, expires_at, uses_left";
+    "accessor, client_id, lookup_id, phc, metadata, cidr_list, created_at, expires_at, uses_left, token_bound_cidrs";
 
 impl StoreTx {
     /// Creates or replaces a client's settings (its id and secrets are kept on replace).
@@ -157,7 +160,7 @@ impl StoreTx {
         &mut self,
         secret: &ClientSecretRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(&format!("insert into client_secrets ({SECRET_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        sqlx::query(&format!("insert into client_secrets ({SECRET_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
             .bind(secret.accessor.clone())
             .bind(secret.client_id.clone())
             .bind(secret.lookup_id.clone())
@@ -167,6 +170,7 @@ impl StoreTx {
             .bind(secret.created_at)
             .bind(secret.expires_at)
             .bind(secret.uses_left)
+            .bind(to_json(&secret.token_bound_cidrs)?)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -328,5 +332,6 @@ fn secret_from_row(row: &AnyRow) -> Result<ClientSecretRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         uses_left: row.try_get("uses_left")?,
+        token_bound_cidrs: from_json(row, "token_bound_cidrs")?,
     })
 }

@@ -72,7 +72,7 @@ struct SecretIdRequest {
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::Count)]
     num_uses: Flex,
-    /// Not supported per secret (set token_bound_cidrs on the client): refused, not ignored.
+    /// Where its login tokens may be used from: within the client's `token_bound_cidrs`.
     #[serde(default)]
     #[schema(value_type = confmgr_api::schema::StringList)]
     token_bound_cidrs: Flex,
@@ -153,20 +153,14 @@ async fn new_secret(
     name: String,
     request: SecretIdRequest,
 ) -> Result<Response> {
-    if request
-        .token_bound_cidrs
-        .strings("token_bound_cidrs")?
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(Error::Invalid(
-            "token_bound_cidrs per secret_id is not supported: set token_bound_cidrs on the client"
-                .into(),
-        ));
-    }
     let secret_request = SecretRequest {
         custom: request.secret_id.map(zeroize::Zeroizing::new),
         metadata: metadata_map(request.metadata)?,
         cidr_list: request.cidr_list.strings("cidr_list")?.unwrap_or_default(),
+        token_bound_cidrs: request
+            .token_bound_cidrs
+            .strings("token_bound_cidrs")?
+            .unwrap_or_default(),
         ttl: request.ttl.seconds("ttl")?,
         num_uses: request.num_uses.count("num_uses")?,
     };
@@ -226,7 +220,7 @@ fn secret_info(record: &ClientSecretRecord) -> Value {
         "secret_id_num_uses": record.uses_left.unwrap_or(0),
         "metadata": record.metadata,
         "cidr_list": record.cidr_list,
-        "token_bound_cidrs": [],
+        "token_bound_cidrs": record.token_bound_cidrs,
     })
 }
 

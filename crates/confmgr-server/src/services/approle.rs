@@ -48,6 +48,8 @@ pub struct SecretRequest {
     pub custom: Option<zeroize::Zeroizing<String>>,
     pub metadata: BTreeMap<String, String>,
     pub cidr_list: Vec<String>,
+    /// Where its login tokens may be used from; must lie within the client's list.
+    pub token_bound_cidrs: Vec<String>,
     pub ttl: Option<i64>,
     pub num_uses: Option<i64>,
 }
@@ -262,7 +264,17 @@ pub async fn generate_secret(
     request: SecretRequest,
 ) -> Result<(NewSecret, ClientSecretRecord)> {
     net::parse_cidrs(&request.cidr_list)?;
+    net::parse_cidrs(&request.token_bound_cidrs)?;
     let client = read_role(store, name).await?;
+    let within_role = request.token_bound_cidrs.is_empty()
+        || client.token_bound_cidrs.is_empty()
+        || net::narrowed(&request.token_bound_cidrs, &client.token_bound_cidrs)
+            .is_some_and(|kept| kept.len() == request.token_bound_cidrs.len());
+    if !within_role {
+        return Err(Error::Invalid(
+            "token_bound_cidrs must lie within the role's token_bound_cidrs".into(),
+        ));
+    }
     let (secret, lookup_id) = match request.custom {
         Some(custom) => {
             if custom.is_empty() {
@@ -302,6 +314,7 @@ pub async fn generate_secret(
         created_at: now,
         expires_at: (ttl > 0).then(|| secret_expiry(now, ttl)),
         uses_left: (uses > 0).then_some(uses),
+        token_bound_cidrs: request.token_bound_cidrs,
     };
     let mut tx = audit::begin_write(store).await?;
     if tx.client_by_id(&client.client_id).await?.is_none() {
@@ -508,6 +521,14 @@ pub async fn login(
     if secret.expires_at.is_some_and(|at| at <= now) || !allowed {
         return Err(failed());
     }
+    // The secret's token CIDRs narrow the client's. The role may have changed since the
+    // secret was made: a secret whose blocks no longer lie inside it logs in nowhere
+    // (an empty list would mean anywhere).
+    let Some(token_bound_cidrs) =
+        net::narrowed(&secret.token_bound_cidrs, &client.token_bound_cidrs)
+    else {
+        return Err(failed());
+    };
 
     let mut tx = audit::begin_write(store).await?;
     // Re-read under lock: a use-limited secret must not be spent twice concurrently.
@@ -527,7 +548,10 @@ pub async fn login(
     meta.insert("role_name".to_owned(), client.name.clone());
     let (token, record) = client_token(
         access,
-        &client,
+        &ClientRecord {
+            token_bound_cidrs,
+            ..client.clone()
+        },
         format!("approle-{}", client.name),
         meta,
         "auth/approle/login".to_owned(),

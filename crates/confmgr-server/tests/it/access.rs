@@ -643,14 +643,21 @@ async fn hardening_no_root_clients_no_ignored_restrictions_no_widening() {
         .0,
         204
     );
-    let (status, _) = app
+    // A secret_id's token CIDRs must lie within the role's: they narrow, never widen.
+    app.call(
+        "POST",
+        "/v1/auth/approle/role/strict",
+        Some(json!({"token_bound_cidrs": ["192.168.0.0/16"]})),
+    )
+    .await;
+    let (status, body) = app
         .call(
             "POST",
             "/v1/auth/approle/role/strict/secret-id",
             Some(json!({"token_bound_cidrs": ["10.0.0.0/8"]})),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 400, "{body}");
 
     // A secret's CIDRs narrow the client's, never widen them.
     let (role_id, _, _) = client(

@@ -132,6 +132,7 @@ async fn clients_secrets_and_policies() {
             created_at: 1,
             expires_at: None,
             uses_left: Some(2),
+            token_bound_cidrs: vec!["10.0.0.0/8".into()],
         };
         tx.insert_client_secret(&secret).await.unwrap();
         assert_eq!(

@@ -516,3 +516,67 @@ async fn per_field_routes_read_set_and_reset_one_setting() {
         assert_eq!(set("policies", json!({"token_policies": ["x"]})).await, 403);
     }
 }
+
+#[tokio::test]
+async fn a_secret_ids_token_cidrs_narrow_the_roles() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        let (role_id, _, _) = client(
+            &app,
+            "web",
+            &["default"],
+            json!({"token_bound_cidrs": ["127.0.0.0/8", "10.0.0.0/8"]}),
+        )
+        .await;
+        let secret = |cidrs: Value| {
+            let app = &app;
+            async move {
+                app.call(
+                    "POST",
+                    "/v1/auth/approle/role/web/secret-id",
+                    Some(json!({"token_bound_cidrs": cidrs})),
+                )
+                .await
+            }
+        };
+        let (status, body) = secret(json!(["192.168.0.0/16"])).await;
+        assert_eq!(status, 400, "{db:?}: outside the role's: {body}");
+        let (status, body) = secret(json!("10.1.0.0/16")).await;
+        assert_eq!(status, 200, "{db:?} {body}");
+        let elsewhere = body["data"]["secret_id"].as_str().unwrap().to_owned();
+        let accessor = body["data"]["secret_id_accessor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, info) = app
+            .call(
+                "POST",
+                "/v1/auth/approle/role/web/secret-id-accessor/lookup",
+                Some(json!({"secret_id_accessor": accessor})),
+            )
+            .await;
+        assert_eq!(info["data"]["token_bound_cidrs"], json!(["10.1.0.0/16"]));
+        // The login works from here, but its token only from 10.1/16: not from 127.0.0.1.
+        let (status, body) = login(&app, &role_id, &elsewhere).await;
+        assert_eq!(status, 200, "{db:?} {body}");
+        let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (status, _) = as_token(&app, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+        assert_eq!(status, 403, "{db:?}");
+        let (_, body) = secret(json!(["127.0.0.1"])).await;
+        let here = body["data"]["secret_id"].as_str().unwrap().to_owned();
+        let (_, body) = login(&app, &role_id, &here).await;
+        let token = body["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (status, _) = as_token(&app, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+        assert_eq!(status, 200, "{db:?}");
+
+        // The role narrowed later: a secret whose blocks no longer lie inside it logs in
+        // nowhere (never anywhere).
+        app.call(
+            "POST",
+            "/v1/auth/approle/role/web",
+            Some(json!({"token_bound_cidrs": ["10.0.0.0/8"]})),
+        )
+        .await;
+        assert_eq!(login(&app, &role_id, &here).await.0, 400, "{db:?}");
+    }
+}

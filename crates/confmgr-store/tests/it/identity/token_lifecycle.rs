@@ -16,6 +16,7 @@ fn secret(accessor: &str, client_id: &str, expires_at: Option<i64>) -> ClientSec
         created_at: 1,
         expires_at,
         uses_left: None,
+        token_bound_cidrs: vec![],
     }
 }
 
