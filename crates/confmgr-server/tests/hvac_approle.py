@@ -373,6 +373,15 @@ class Runner:
                     lambda: approle.create_custom_secret_id(role_name=self.role,
                                                             secret_id=custom),
                     "the same custom secret_id twice")
+        # A secret_id's token_bound_cidrs: its tokens work from here only.
+        narrow = approle.generate_secret_id(role_name=self.role,
+                                            token_bound_cidrs=["127.0.0.0/8"])["data"]
+        info = approle.read_secret_id_accessor(
+            role_name=self.role, secret_id_accessor=narrow["secret_id_accessor"])["data"]
+        self.eq(info["token_bound_cidrs"], ["127.0.0.0/8"], "secret_id token_bound_cidrs")
+        narrow_client, _ = self.login(narrow["secret_id"])
+        self.eq(narrow_client.is_authenticated(), True, "token usable from a bound address")
+        narrow_client.auth.token.revoke_self()
         self.no_content(approle.destroy_secret_id(role_name=self.role, secret_id=custom),
                         "destroy the custom secret_id")
         self.raises(hexc.InvalidRequest, lambda: self.login(custom),

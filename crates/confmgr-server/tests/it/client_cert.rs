@@ -145,7 +145,7 @@ async fn a_certificate_from_the_client_ca_logs_in_as_its_client() {
         let (status, body) = cert_login(&app, &presenting(&server_ca, Some(&bot)), json!({})).await;
         assert_eq!(status, 200, "{body}");
         let auth = &body["auth"];
-        assert_eq!(auth["policies"], json!(["app-read"]));
+        assert_eq!(auth["policies"], json!(["app-read", "default"]));
         assert_eq!(auth["metadata"]["cert_name"], "build-bot");
         assert_eq!(auth["metadata"]["common_name"], "build-bot");
         assert_eq!(auth["metadata"]["fingerprint"], bot.fingerprint());
