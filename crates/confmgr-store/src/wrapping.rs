@@ -103,6 +103,20 @@ impl StoreTx {
             .await?;
         Ok(done.rows_affected())
     }
+
+    /// Wrappings still live at `now` whose data key `term` wraps: retiring the term would
+    /// make them unreadable. (Expired ones are purged first by the caller.)
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn live_wraps_keyed_by(&mut self, term: i64, now: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "select count(*) as n from response_wraps where term = $1 and expires_at > $2",
+        )
+        .bind(term)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
 }
 
 fn wrap_from_row(row: &AnyRow) -> Result<WrapRecord, StoreError> {

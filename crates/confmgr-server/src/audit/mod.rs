@@ -109,6 +109,14 @@ impl Audit {
         self.append_line(&head.record_line(now_micros()));
     }
 
+    /// Copies events a service committed itself (beside the request's own event, which the
+    /// middleware copies) to `CONFMGR_AUDIT_FILE`. Call only after their commit.
+    pub fn mirror_committed(&self, events: &[AuditEvent]) {
+        if self.settings.enabled {
+            events.iter().for_each(|event| self.mirror(event));
+        }
+    }
+
     fn mirror(&self, event: &AuditEvent) {
         self.append_line(&event.to_json_line(None));
     }

@@ -251,8 +251,17 @@ pub async fn retire(store: &Store, keyring: &Keyring, term: i64) -> Result<()> {
             "term {term} still keys the metadata MACs of {macs} secrets: run a rewrap (`confmgr keys rewrap`) and retire it when it keys none"
         )));
     }
-    let active_for =
-        Duration::from_micros(u64::try_from(now_micros() - newest.created_at).unwrap_or(0));
+    // Response wrappings are sealed like secret versions but never re-wrapped (they live at
+    // most the token max TTL): the term stays until the last one is spent or expires.
+    let now = now_micros();
+    tx.purge_expired_wraps(now).await?;
+    let wraps = tx.live_wraps_keyed_by(term, now).await?;
+    if wraps > 0 {
+        return Err(Error::Invalid(format!(
+            "term {term} still wraps the data keys of {wraps} response wrappings: retire it once they are unwrapped or expired (at most CONFMGR_TOKEN_MAX_TTL)"
+        )));
+    }
+    let active_for = Duration::from_micros(u64::try_from(now - newest.created_at).unwrap_or(0));
     if active_for < RETIRE_AFTER_ROTATION {
         return Err(Error::Invalid(format!(
             "term {} became active {}s ago: retire term {term} once every replica has loaded it ({}s after the rotation)",

@@ -106,7 +106,7 @@ pub async fn wrap(
     audit: &AuditEvent,
 ) -> Result<Wrapped> {
     let mut tx = state.store.begin_write().await?;
-    let wrapped = store_new(
+    let (wrapped, event) = store_new(
         state,
         &mut tx,
         response,
@@ -117,6 +117,7 @@ pub async fn wrap(
     )
     .await?;
     tx.commit().await?;
+    state.audit.mirror_committed(&[event]);
     Ok(wrapped)
 }
 
@@ -129,7 +130,7 @@ pub async fn wrap_data(
     audit: &AuditEvent,
 ) -> Result<Wrapped> {
     let mut tx = crate::audit::begin_write(&state.store).await?;
-    let wrapped = store_new(
+    let (wrapped, event) = store_new(
         state,
         &mut tx,
         response,
@@ -140,6 +141,7 @@ pub async fn wrap_data(
     )
     .await?;
     tx.commit().await?;
+    state.audit.mirror_committed(&[event]);
     Ok(wrapped)
 }
 
@@ -151,13 +153,13 @@ async fn store_new(
     creation_path: &str,
     wrapped_accessor: &str,
     audit: &AuditEvent,
-) -> Result<Wrapped> {
+) -> Result<(Wrapped, AuditEvent)> {
     tx.purge_expired_wraps(now_micros()).await?;
     let wrapped = new_wrapping(ttl, creation_path, wrapped_accessor);
     insert(tx, state, &wrapped, response).await?;
     let event = audit_event(audit, "wrap", &wrapped.accessor);
-    record_audit(state, tx, &[event]).await?;
-    Ok(wrapped)
+    record_audit(state, tx, std::slice::from_ref(&event)).await?;
+    Ok((wrapped, event))
 }
 
 /// A new wrapping token and its `wrap_info`, made now.
@@ -234,13 +236,10 @@ pub async fn unwrap(
     let (mut tx, record) = take(state, token).await?;
     on_found(&record.accessor);
     let response = open(state, &record)?;
-    record_audit(
-        state,
-        &mut tx,
-        &[audit_event(audit, "unwrap", &record.accessor)],
-    )
-    .await?;
+    let event = audit_event(audit, "unwrap", &record.accessor);
+    record_audit(state, &mut tx, std::slice::from_ref(&event)).await?;
     tx.commit().await?;
+    state.audit.mirror_committed(&[event]);
     Ok(response)
 }
 
@@ -303,5 +302,6 @@ pub async fn rewrap(state: &AppState, token: &str, audit: &AuditEvent) -> Result
     ];
     record_audit(state, &mut tx, &events).await?;
     tx.commit().await?;
+    state.audit.mirror_committed(&events);
     Ok(wrapped)
 }

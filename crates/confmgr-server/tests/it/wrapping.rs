@@ -706,3 +706,93 @@ async fn an_audit_outage_neither_spends_nor_discloses() {
         assert_eq!(body["data"]["k"], "outage-canary");
     }
 }
+
+/// A live wrapping keeps the keyring term that wraps its data key: the rewrap does not touch
+/// wrappings, so retiring the term is refused until the wrapping is spent, and the wrapping
+/// still opens after the rotation and rewrap.
+#[tokio::test]
+async fn a_live_wrapping_keeps_its_keyring_term_from_retirement() {
+    for db in BOTH {
+        let app = TestApp::start(db).await;
+        let (status, body) = wrapped(
+            &app,
+            "POST",
+            "/v1/sys/wrapping/wrap",
+            "300",
+            Some(json!({"k": "kept"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let token = wrap_token(&body);
+        let (status, _) = app.call("POST", "/v1/sys/keys/rotate", None).await;
+        assert_eq!(status, 200);
+        // Past the wait for replicas to load the new term, which retire also checks.
+        let pool = app.raw_db().await;
+        sqlx::query("update keyring_terms set created_at = created_at - 60000000 where term = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let message = app.retire_refused(1).await;
+        assert!(
+            message.contains("still wraps the data keys of 1 response wrappings"),
+            "{db:?}: {message}"
+        );
+        let (status, body) = unwrap_as(&app, &token).await;
+        assert_eq!(status, 200, "{db:?}: {body}");
+        assert_eq!(body["data"]["k"], "kept");
+        let (status, body) = app
+            .call("POST", "/v1/sys/keys/retire", Some(json!({"term": 1})))
+            .await;
+        assert_eq!(status, 204, "{db:?}: {body}");
+    }
+}
+
+/// The `wrap` and `unwrap` events reach `CONFMGR_AUDIT_FILE` too, once committed, without
+/// the wrapping token or the wrapped value.
+#[tokio::test]
+async fn wrap_and_unwrap_events_reach_the_audit_file() {
+    use crate::harness::{audit_settings, test_access};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.jsonl");
+    let settings = confmgr_server::audit::AuditSettings {
+        file: Some(file.clone()),
+        ..audit_settings()
+    };
+    let app = TestApp::start_audited(
+        Db::Sqlite,
+        confmgr_server::state::Limits::default(),
+        test_access(),
+        settings,
+    )
+    .await;
+    let (status, body) = wrapped(
+        &app,
+        "POST",
+        "/v1/sys/wrapping/wrap",
+        "300",
+        Some(json!({"k": "value-in-the-file-never"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = wrap_token(&body);
+    let accessor = body["wrap_info"]["accessor"].as_str().unwrap().to_owned();
+    let (status, _) = unwrap_as(&app, &token).await;
+    assert_eq!(status, 200);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let operations: Vec<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["path"] == json!(accessor))
+        .map(|event| event["operation"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(operations.contains(&"wrap".to_owned()), "{text}");
+    assert!(operations.contains(&"unwrap".to_owned()), "{text}");
+    assert!(
+        !text.contains(&token),
+        "no wrapping token in the audit file"
+    );
+    assert!(
+        !text.contains("value-in-the-file-never"),
+        "no wrapped value in the audit file"
+    );
+}
