@@ -244,6 +244,10 @@ class Runner:
         self.no_content(client.auth.token.revoke_self(), "revoke_self")
         self.eq(client.is_authenticated(), False, "is_authenticated after revoke_self")
 
+    def step_tidy(self):
+        resp = self.token.tidy()
+        self.eq(getattr(resp, "status_code", None), 202, "token tidy answers 202")
+
     def step_cleanup(self):
         for accessor in self.made:
             try:
@@ -274,6 +278,7 @@ def main():
             ("capabilities", r.step_capabilities),
             ("unknown create fields", r.step_unknown_fields),
             ("revoke_self", r.step_revoke_self),
+            ("tidy", r.step_tidy),
         ]:
             r.run(name, fn)
     r.run("cleanup", r.step_cleanup)

@@ -164,7 +164,7 @@ fn operation(method: &Method, route: &str, listing: bool) -> String {
 /// What a successful change answers: 204 for the routes that answer no body, 202 for
 /// AppRole's tidy (Vault's status for it).
 fn success_status(method: &Method, route: &str) -> u16 {
-    if route == "/v1/auth/approle/tidy/secret-id" {
+    if route == "/v1/auth/approle/tidy/secret-id" || route == "/v1/auth/token/tidy" {
         return 202;
     }
     let no_body = *method == Method::DELETE

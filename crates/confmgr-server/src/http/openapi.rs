@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         token::lookup_self, token::renew_self, token::revoke_self, token::create,
         token::create_orphan, token::lookup, token::lookup_accessor, token::revoke,
         token::revoke_accessor, token::create_with_role, token::renew, token::renew_accessor,
-        token::revoke_orphan, token::list_accessors,
+        token::revoke_orphan, token::list_accessors, token::tidy,
         token_roles::write, token_roles::read, token_roles::list, token_roles::delete,
         capabilities::capabilities_self, capabilities::capabilities,
         capabilities::capabilities_accessor,

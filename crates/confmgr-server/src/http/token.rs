@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::services::tokens::{self, CreateRequest, Origin};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use confmgr_api::sys::TokenLookup;
@@ -64,8 +64,29 @@ pub fn router() -> Router<AppState> {
             "/v1/auth/token/revoke-orphan",
             post(revoke_orphan).put(revoke_orphan),
         )
+        .route("/v1/auth/token/tidy", post(tidy).put(tidy))
         .route("/v1/auth/token/accessors", get(list_accessors))
         .route("/v1/auth/token/accessors/", get(list_accessors))
+}
+
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/auth/token/tidy",
+    tag = "auth/token",
+    operation_id = "token_tidy",
+    summary = "Tidy the token store",
+    description = "Needs `update` and `sudo` on `auth/token/tidy`, as in Vault. Answers 202 with Vault's warning. Vault removes dangling accessor and parent entries here; ConfMgr keeps each token in one row (its children are revoked with it), so there is nothing to remove and a second warning says so.",
+    responses((status = 202, description = "Done", body = VaultResponse<Object>))
+)]
+async fn tidy(caller: Caller, id: RequestId) -> Result<Response> {
+    caller.authorize("auth/token/tidy", Capability::Update)?;
+    caller.authorize("auth/token/tidy", Capability::Sudo)?;
+    let mut body = VaultResponse::<serde_json::Value>::new(id.0, None);
+    body.warnings = Some(vec![
+        "Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.".into(),
+        "ConfMgr keeps no separate accessor or parent index that could dangle: nothing to tidy.".into(),
+    ]);
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 #[utoipa::path(

@@ -777,3 +777,23 @@ async fn migration_0009_gives_live_tokens_the_default_policy() {
         assert_eq!(status, 200, "{db:?}");
     }
 }
+
+#[tokio::test]
+async fn token_tidy_answers_vaults_202_and_needs_sudo() {
+    let app = TestApp::start(Db::Sqlite).await;
+    let (status, body) = app.call("POST", "/v1/auth/token/tidy", None).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body["warnings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Tidy operation successfully started"));
+    policy(
+        &app,
+        "tidier",
+        r#"path "auth/token/tidy" { capabilities = ["update"] }"#,
+    )
+    .await;
+    let tidier = app.create_token(json!({"policies": ["tidier"]})).await.0;
+    let (status, _) = as_token(&app, &tidier, "POST", "/v1/auth/token/tidy", None).await;
+    assert_eq!(status, 403, "sudo is needed too");
+}
