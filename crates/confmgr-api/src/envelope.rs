@@ -12,7 +12,7 @@ pub struct VaultResponse<T> {
     pub lease_duration: i64,
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub data: Option<T>,
-    /// Always null: ConfMgr does not wrap responses.
+    /// Null unless the request asked for wrapping (`X-Vault-Wrap-TTL`): Vault's `wrap_info`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, required = true))]
     pub wrap_info: Option<Value>,
     #[cfg_attr(feature = "openapi", schema(required = true))]
