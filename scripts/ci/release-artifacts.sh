@@ -28,7 +28,7 @@ scripts/ci/release-notes.sh "${CONFMGR_RELEASE_NOTES_SECTION:-$version}" >"$dist
 (
     cd "$dist"
     rm -f SHA256SUMS
-    find . -maxdepth 1 -type f ! -name SHA256SUMS ! -name '*.sigstore.json' -printf '%f\n' \
+    find . -maxdepth 1 -type f ! -name 'SHA256SUMS*' ! -name '*.sigstore.json' -printf '%f\n' \
         | LC_ALL=C sort | xargs sha256sum >SHA256SUMS.tmp
     mv SHA256SUMS.tmp SHA256SUMS
     sha256sum --check --strict SHA256SUMS
