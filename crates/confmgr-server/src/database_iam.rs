@@ -130,7 +130,7 @@ impl RdsAuthTokens {
                 Ok(Err(error)) => {
                     return Err(format!(
                         "no AWS credentials from {CHAIN}: {}",
-                        one_line(&error)
+                        crate::error::one_line(&error)
                     ))
                 }
                 Ok(Ok(credentials)) => credentials,
@@ -214,24 +214,6 @@ fn aws_encode(text: &str) -> String {
         }
     }
     out
-}
-
-/// An error and its sources on one line, without repeats.
-fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(current) = next {
-        let text = current.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = current.source();
-    }
-    parts
-        .join(": ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

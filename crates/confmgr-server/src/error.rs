@@ -142,3 +142,22 @@ fn internal() -> Response {
         vec!["internal error".into()],
     )
 }
+
+/// An error and its sources on one line, without repeats: AWS SDK errors nest the useful
+/// part several sources deep (KMS at start-up, RDS IAM tokens).
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -258,7 +258,7 @@ impl Kms {
             SdkError::DispatchFailure(failure) => {
                 let chain = failure
                     .as_connector_error()
-                    .map(|e| one_line(e))
+                    .map(|e| crate::error::one_line(e))
                     .unwrap_or_else(|| "dispatch failure".into());
                 if failure.is_timeout() {
                     self.no_answer()
@@ -285,7 +285,7 @@ impl Kms {
                 }
             }
             other => {
-                let chain = one_line(&other);
+                let chain = crate::error::one_line(&other);
                 if chain.contains("credentials") || chain.contains("identity") {
                     format!("no usable AWS credentials ({chain}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity or an instance/task role")
                 } else {
@@ -387,24 +387,6 @@ fn arn_region(key_id: &str) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// An error and its sources on one line, without repeats.
-fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(current) = next {
-        let text = current.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = current.source();
-    }
-    parts
-        .join(": ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn raw_key(root: &RootKey) -> anyhow::Result<Zeroizing<Vec<u8>>> {
