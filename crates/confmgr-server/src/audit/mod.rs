@@ -40,6 +40,32 @@ pub struct AuditSettings {
     pub unsealed_max_age_secs: i64,
 }
 
+/// The longest retention and unsealed age accepted: a century, like every other duration.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+pub const MAX_UNSEALED_AGE_SECS: i64 = 3_153_600_000;
+
+impl AuditSettings {
+    /// Checks `CONFMGR_AUDIT_RETENTION_DAYS` and `CONFMGR_AUDIT_UNSEALED_MAX_AGE_SECS`, one
+    /// problem each: a retention large enough to overflow the purge cutoff would otherwise
+    /// wrap it in a release build and purge every sealed event.
+    pub fn check_bounds(
+        retention_days: u32,
+        unsealed_max_age_secs: i64,
+        problems: &mut Vec<String>,
+    ) {
+        if retention_days > MAX_RETENTION_DAYS {
+            problems.push(format!(
+                "CONFMGR_AUDIT_RETENTION_DAYS: {retention_days} is more than {MAX_RETENTION_DAYS} (100 years); 0 keeps events forever"
+            ));
+        }
+        if !(1..=MAX_UNSEALED_AGE_SECS).contains(&unsealed_max_age_secs) {
+            problems.push(format!(
+                "CONFMGR_AUDIT_UNSEALED_MAX_AGE_SECS: {unsealed_max_age_secs} is not between 1 and {MAX_UNSEALED_AGE_SECS} (100 years)"
+            ));
+        }
+    }
+}
+
 pub struct Audit {
     settings: AuditSettings,
     writer: Option<GroupWriter>,
@@ -255,4 +281,26 @@ fn audit_unavailable() -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         vec!["audit log unavailable".into()],
     )
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::AuditSettings;
+
+    #[test]
+    fn retention_and_unsealed_age_are_bounded_one_problem_each() {
+        let mut problems = Vec::new();
+        AuditSettings::check_bounds(36_500, 3_153_600_000, &mut problems);
+        AuditSettings::check_bounds(0, 1, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        AuditSettings::check_bounds(u32::MAX, 0, &mut problems);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("CONFMGR_AUDIT_RETENTION_DAYS: 4294967295 is more than 36500")
+        );
+        assert!(problems[1].starts_with("CONFMGR_AUDIT_UNSEALED_MAX_AGE_SECS: 0 is not between 1"));
+        problems.clear();
+        AuditSettings::check_bounds(0, i64::MAX, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
 }

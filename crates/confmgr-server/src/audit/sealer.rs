@@ -54,7 +54,10 @@ pub(super) fn start(audit: Arc<Audit>, store: Store, retention_days: u32) {
             let mut tick = tokio::time::interval(RETENTION_EVERY);
             loop {
                 tick.tick().await;
-                let cutoff = now_micros() - i64::from(retention_days) * 86_400 * 1_000_000;
+                // Bounded at start-up (100 years); saturating all the same, so a cutoff can
+                // never wrap into the future and purge everything.
+                let kept = i64::from(retention_days).saturating_mul(86_400 * 1_000_000);
+                let cutoff = now_micros().saturating_sub(kept);
                 match purge_before(&store, audit.chain_keys(), cutoff).await {
                     Ok(Some((seq, purged))) => {
                         tracing::info!(seq, purged, "audit retention purged sealed events")

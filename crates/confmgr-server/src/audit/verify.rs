@@ -52,7 +52,11 @@ pub async fn verify(
     let unsealed = tx.oldest_unsealed(100).await?;
     tx.commit().await?;
     let _ = verifier.check_head();
-    let _ = verifier.check_unsealed(&unsealed, now_micros(), unsealed_max_age_secs * 1_000_000);
+    let _ = verifier.check_unsealed(
+        &unsealed,
+        now_micros(),
+        unsealed_max_age_secs.saturating_mul(1_000_000),
+    );
     let report = verifier.report();
     // The head, published outside the database (no secrets: a seq and a MAC).
     tracing::info!(

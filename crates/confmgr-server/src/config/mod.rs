@@ -505,6 +505,11 @@ impl ServerArgs {
         {
             problems.push("CONFMGR_LOGIN_*: limits must be greater than 0".into());
         }
+        crate::audit::AuditSettings::check_bounds(
+            self.audit_retention_days,
+            self.audit_unsealed_max_age_secs,
+            &mut problems,
+        );
         if self.request_timeout_secs == 0 {
             problems.push("CONFMGR_REQUEST_TIMEOUT_SECS: must be greater than 0".into());
         }
@@ -551,7 +556,7 @@ impl ServerArgs {
                     enabled: self.audit_enabled,
                     file: self.audit_file.clone(),
                     retention_days: self.audit_retention_days,
-                    unsealed_max_age_secs: self.audit_unsealed_max_age_secs.max(1),
+                    unsealed_max_age_secs: self.audit_unsealed_max_age_secs,
                 },
             }),
             _ => Err(problems),
