@@ -108,14 +108,7 @@ impl StoreTx {
                     mount: row.try_get("mount")?,
                     path: row.try_get("path")?,
                     version: row.try_get("version")?,
-                    sealed: SealedVersion {
-                        format: row.try_get("format")?,
-                        term: row.try_get("term")?,
-                        dek_nonce: row.try_get("dek_nonce")?,
-                        wrapped_dek: row.try_get("wrapped_dek")?,
-                        nonce: row.try_get("nonce")?,
-                        ciphertext: row.try_get("ciphertext")?,
-                    },
+                    sealed: crate::rows::sealed(row)?,
                 })
             })
             .collect()

@@ -772,17 +772,10 @@ fn version_states_from_row(row: &AnyRow) -> Result<Vec<VersionMeta>, StoreError>
 
 /// A version's encrypted data, `None` once destroyed.
 fn sealed_from_row(row: &AnyRow) -> Result<Option<SealedVersion>, StoreError> {
-    let Some(format) = row.try_get::<Option<i64>, _>("format")? else {
+    if row.try_get::<Option<i64>, _>("format")?.is_none() {
         return Ok(None);
-    };
-    Ok(Some(SealedVersion {
-        format,
-        term: row.try_get("term")?,
-        dek_nonce: row.try_get("dek_nonce")?,
-        wrapped_dek: row.try_get("wrapped_dek")?,
-        nonce: row.try_get("nonce")?,
-        ciphertext: row.try_get("ciphertext")?,
-    }))
+    }
+    Ok(Some(crate::rows::sealed(row)?))
 }
 
 fn version_from_row(row: &AnyRow) -> Result<VersionMeta, StoreError> {

@@ -2,6 +2,7 @@
 //! statements number their parameters (`$1`, `$2`, …) for both.
 
 use crate::StoreError;
+use confmgr_core::crypto::SealedVersion;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -40,4 +41,17 @@ pub(crate) fn sorted_strings(rows: &[AnyRow], column: &str) -> Result<Vec<String
         .collect::<Result<Vec<_>, StoreError>>()?;
     values.sort();
     Ok(values)
+}
+
+/// The envelope columns (`format`, `term`, `dek_nonce`, `wrapped_dek`, `nonce`,
+/// `ciphertext`) that secret versions and response wrappings share.
+pub(crate) fn sealed(row: &AnyRow) -> Result<SealedVersion, StoreError> {
+    Ok(SealedVersion {
+        format: row.try_get("format")?,
+        term: row.try_get("term")?,
+        dek_nonce: row.try_get("dek_nonce")?,
+        wrapped_dek: row.try_get("wrapped_dek")?,
+        nonce: row.try_get("nonce")?,
+        ciphertext: row.try_get("ciphertext")?,
+    })
 }

@@ -128,13 +128,6 @@ fn wrap_from_row(row: &AnyRow) -> Result<WrapRecord, StoreError> {
         ttl: row.try_get("ttl")?,
         expires_at: row.try_get("expires_at")?,
         wrapped_accessor: row.try_get("wrapped_accessor")?,
-        sealed: SealedVersion {
-            format: row.try_get("format")?,
-            term: row.try_get("term")?,
-            dek_nonce: row.try_get("dek_nonce")?,
-            wrapped_dek: row.try_get("wrapped_dek")?,
-            nonce: row.try_get("nonce")?,
-            ciphertext: row.try_get("ciphertext")?,
-        },
+        sealed: crate::rows::sealed(row)?,
     })
 }
