@@ -313,13 +313,14 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         Arc::clone(&state.keyring),
         settings.keys,
     );
+    // Signal handlers before the port opens: a SIGTERM from then on shuts down gracefully.
+    let stop = crate::shutdown::on_signal(settings.shutdown, state.draining.clone());
     match &settings.tls {
         Some(files) => {
             let tls = crate::tls::load_and_watch(files.clone(), state.client_cas.clone()).await?;
             let listener = std::net::TcpListener::bind(settings.listen)
                 .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (https)");
-            let stop = crate::shutdown::on_signal(settings.shutdown, state.draining.clone());
             crate::run_tls(state, listener, tls, stop, settings.shutdown.grace).await?;
         }
         None => {
@@ -327,7 +328,6 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("CONFMGR_LISTEN: cannot listen on {}", settings.listen))?;
             tracing::info!(address = %listener.local_addr()?, "confmgr-server listening (http)");
-            let stop = crate::shutdown::on_signal(settings.shutdown, state.draining.clone());
             crate::run(state, listener, stop).await?;
         }
     }

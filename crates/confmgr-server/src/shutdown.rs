@@ -100,9 +100,17 @@ async fn recv(signal: Option<&mut Signal>) {
 
 /// Completes when the listener should close: after the first signal and the drain. From the
 /// first signal on, a second one exits at once; from the end of the drain, so does the end of
-/// the grace period.
-pub async fn on_signal(settings: ShutdownSettings, draining: Draining) {
-    let mut signals = Signals::new();
+/// the grace period. The handlers are installed by this call, not at the first poll, so a
+/// SIGTERM that arrives as soon as the port is open is already handled, not fatal.
+pub fn on_signal(
+    settings: ShutdownSettings,
+    draining: Draining,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signals = Signals::new();
+    after_signal(signals, settings, draining)
+}
+
+async fn after_signal(mut signals: Signals, settings: ShutdownSettings, draining: Draining) {
     signals.next().await;
     draining.begin();
     if !settings.drain.is_zero() {
